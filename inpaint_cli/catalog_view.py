@@ -1,0 +1,111 @@
+"""What `inpaint models list/info` show: checkpoints joined with their architecture's capabilities."""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Any
+
+from .registry import ArchSpec, get_arch, list_archs
+from .weights import WeightEntry, load_catalog, local_path
+
+
+def _capabilities(spec: ArchSpec) -> dict[str, Any]:
+    contract = spec.contract
+    return {
+        "pad_multiple": contract.pad_multiple,
+        "fixed_size": contract.fixed_size,
+        "comfortable_size": contract.comfortable_size,
+        "can_sample": contract.can_sample,
+        "trainable": contract.trainable,
+        "needs_weights": contract.needs_weights,
+    }
+
+
+def _status(entry: WeightEntry) -> str:
+    if entry.source is None:
+        return "builtin"
+    if local_path(entry) is not None:
+        return entry.kind if entry.kind != "hf" else "cached"
+    return "remote" if entry.kind == "hf" else "missing"
+
+
+def model_rows(pattern: str = "*") -> list[dict[str, Any]]:
+    """One row per checkpoint matching `pattern`, then one per architecture that has no checkpoint yet
+    (so every registered model is visible, with its capabilities)."""
+    catalog = load_catalog()
+    rows: list[dict[str, Any]] = []
+    archs_with_entries: set[str] = set()
+    for entry in catalog.find("*"):
+        archs_with_entries.add(entry.arch)
+        if not fnmatch.fnmatchcase(entry.name, pattern):
+            continue
+        rows.append(
+            {
+                "name": entry.name,
+                "arch": entry.arch,
+                "default": entry.default or entry.name == catalog.global_default,
+                "global_default": entry.name == catalog.global_default,
+                "status": _status(entry),
+                "size": entry.size,
+                "licence": entry.licence,
+                "source": entry.source,
+                **_capabilities(get_arch(entry.arch)),
+            }
+        )
+    for spec in list_archs(pattern):
+        if spec.name not in archs_with_entries:
+            rows.append(
+                {
+                    "name": spec.name,
+                    "arch": spec.name,
+                    "default": False,
+                    "global_default": False,
+                    "status": "no checkpoint",
+                    "size": None,
+                    "licence": "",
+                    "source": None,
+                    **_capabilities(spec),
+                }
+            )
+    return rows
+
+
+def model_info(name: str) -> dict[str, Any]:
+    catalog = load_catalog()
+    if name in catalog.entries:
+        entry = catalog.entries[name]
+    else:
+        spec = get_arch(name)  # raises a UsageError naming known archs
+        entry = catalog.default_for(name)
+        if entry is None:
+            return {
+                "name": name,
+                "arch": name,
+                "summary": spec.summary,
+                "paper": spec.paper,
+                "status": "no checkpoint",
+                "config": spec.default_config,
+                **_capabilities(spec),
+            }
+    spec = get_arch(entry.arch)
+    path = local_path(entry)
+    return {
+        "name": entry.name,
+        "arch": entry.arch,
+        "summary": spec.summary,
+        "paper": spec.paper,
+        "default": entry.default,
+        "global_default": entry.name == catalog.global_default,
+        "source": entry.source,
+        "status": _status(entry),
+        "path": str(path) if path else None,
+        "sha256": entry.sha256,
+        "size": entry.size,
+        "licence": entry.licence,
+        "data": entry.data,
+        "resolution": entry.resolution,
+        "notes": entry.notes,
+        "catalog": str(entry.catalog),
+        **entry.extra,
+        **_capabilities(spec),
+    }

@@ -1,0 +1,350 @@
+"""The `inpaint` command line: parse arguments, call the library, print.
+
+stdout carries data (output paths, tables, --json lines, PNG bytes for `-`); stderr carries progress,
+warnings and errors for humans. torch is imported only inside commands that run a model, so `--help`
+stays instant.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from .errors import InpaintError, UsageError
+
+app = typer.Typer(
+    name="inpaint",
+    help="Fill holes in images with the classic inpainting GANs and OpenCV's fills; train and benchmark them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+models_app = typer.Typer(help="List, inspect, download and verify checkpoints.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+out = Console(soft_wrap=True)  # data
+err = Console(stderr=True, soft_wrap=True)  # humans; soft_wrap keeps each error on one line
+
+log = logging.getLogger("inpaint_cli")
+
+
+class _StderrHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        level = record.levelname.lower()
+        err.print(f"[yellow]{level}:[/] {record.getMessage()}", highlight=False, markup=True)
+
+
+def _setup_logging(verbose: bool = False) -> None:
+    if not any(isinstance(h, _StderrHandler) for h in log.handlers):
+        log.addHandler(_StderrHandler())
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def _fail(error: InpaintError) -> typer.Exit:
+    err.print(f"[red]error:[/] {error.message}", highlight=False)
+    return typer.Exit(error.exit_code)
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr.")] = False,
+) -> None:
+    _setup_logging(verbose)
+
+
+# -- fill ---------------------------------------------------------------------------------------------
+
+
+@app.command()
+def fill(
+    images: Annotated[
+        list[str], typer.Argument(help="Image files or directories; '-' reads one image from stdin.")
+    ],
+    mask: Annotated[
+        str,
+        typer.Option(
+            "--mask",
+            "-m",
+            help="Mask file (used for every image) or directory (paired by file stem). White = hole.",
+        ),
+    ],
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Output file, directory, or '-' (PNG on stdout). Default: <stem>_filled.png beside each input.",
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="Checkpoint name, architecture, .safetensors path or hf:// URL (default: weights.toml's).",
+        ),
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    half: Annotated[
+        bool, typer.Option("--half", help="fp16 on GPUs, bf16 on CPUs (falls back to fp32 on NaN/Inf).")
+    ] = False,
+    seed: Annotated[int | None, typer.Option(help="Seed for models that sample.")] = None,
+    strategy: Annotated[
+        str, typer.Option(help="auto, full, crop (around each hole) or resize (large images).")
+    ] = "auto",
+    invert_mask: Annotated[
+        bool, typer.Option("--invert-mask", help="Black = hole instead of white.")
+    ] = False,
+    resize_mask: Annotated[
+        bool, typer.Option("--resize-mask", help="Resize a mask of another size to the image (nearest).")
+    ] = False,
+    dilate: Annotated[int, typer.Option(min=0, help="Grow the hole by N pixels.")] = 0,
+    quality: Annotated[
+        int | None, typer.Option(min=1, max=100, help="JPEG/WebP quality (default 95).")
+    ] = None,
+    max_pixels: Annotated[
+        int | None,
+        typer.Option(min=1, help="Refuse larger images (decompression-bomb guard; default 120 MP)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON line per output on stdout.")] = False,
+) -> None:
+    """Fill the masked holes of one or more images."""
+    from .engine import STRATEGIES
+    from .fill import STDIO, FillOptions, plan_jobs
+
+    try:
+        if strategy not in STRATEGIES:
+            raise UsageError(f"--strategy {strategy}: expected one of {', '.join(STRATEGIES)}")
+        jobs = plan_jobs(images, mask, output)
+        if as_json and any(job.output == STDIO for job in jobs):
+            raise UsageError("--json and PNG on stdout would mix; give --out a file or directory")
+        options = FillOptions(invert_mask, resize_mask, dilate, strategy, seed, quality, max_pixels)  # type: ignore[arg-type]
+        inpainter, model_name = _make_inpainter(model, device, half)
+    except InpaintError as error:
+        raise _fail(error) from None
+    failures = _run_fill_jobs(jobs, inpainter, model_name, options, as_json)
+    if failures:
+        if len(jobs) > 1:
+            err.print(
+                f"[red]{len(failures)} of {len(jobs)} image(s) failed[/]; the others were written",
+                highlight=False,
+            )
+        # Usage mistakes (a mask of the wrong size) keep exit code 2 when they are all that went wrong.
+        raise typer.Exit(2 if all(isinstance(f, UsageError) for f in failures) else 1)
+
+
+def _make_inpainter(model: str | None, device: str, half: bool):
+    from .engine import Inpainter, pick_device
+    from .weights import load_model
+
+    target = pick_device(device)
+    loaded = load_model(model, device=target)
+    return Inpainter(loaded, device=target, half=half), loaded.checkpoint_name
+
+
+def _run_fill_jobs(jobs, inpainter, model_name: str, options, as_json: bool) -> list[InpaintError]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .fill import STDIO, fill_file
+
+    failures: list[InpaintError] = []
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=len(jobs) < 2,
+    )
+    with progress:
+        task = progress.add_task("filling", total=len(jobs))
+        for job in jobs:
+            try:
+                outcome = fill_file(inpainter, job, options)
+            except InpaintError as error:
+                failures.append(error)
+                err.print(f"[red]error:[/] {error.message}", highlight=False)
+            else:
+                if as_json:
+                    record = {
+                        "input": job.image,
+                        "mask": job.mask,
+                        "output": job.output,
+                        "model": model_name,
+                        "seconds": round(outcome.seconds, 4),
+                        "strategy": outcome.strategy,
+                        "precision": outcome.precision,
+                        "hole_fraction": round(outcome.hole_fraction, 6),
+                        "width": outcome.width,
+                        "height": outcome.height,
+                    }
+                    print(json.dumps(record), flush=True)
+                elif job.output != STDIO:
+                    print(job.output, flush=True)
+            progress.advance(task)
+    return failures
+
+
+# -- models -------------------------------------------------------------------------------------------
+
+
+@models_app.command("list")
+def models_list(
+    pattern: Annotated[str, typer.Argument(help="Wildcard on names, e.g. 'deepfill*'.")] = "*",
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """List checkpoints and architectures (with their capabilities)."""
+    from .catalog_view import model_rows
+
+    try:
+        rows = model_rows(pattern)
+    except InpaintError as error:
+        raise _fail(error) from None
+    if as_json:
+        for row in rows:
+            print(json.dumps(row))
+        return
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    for column in ("name", "arch", "default", "status", "size", "pad", "sample", "train", "licence"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["name"],
+            row["arch"],
+            "*" if row["default"] else "",
+            row["status"],
+            _human_size(row["size"]),
+            str(row["pad_multiple"]),
+            "yes" if row["can_sample"] else "",
+            "yes" if row["trainable"] else "",
+            row["licence"],
+        )
+    out.print(table)
+
+
+@models_app.command("info")
+def models_info(
+    name: Annotated[str, typer.Argument(help="Checkpoint name or architecture.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Everything known about one checkpoint: source, checksum, licence, data, metrics, capabilities."""
+    from .catalog_view import model_info
+
+    try:
+        info = model_info(name)
+    except InpaintError as error:
+        raise _fail(error) from None
+    if as_json:
+        print(json.dumps(info))
+        return
+    for key, value in info.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items())
+        out.print(f"[bold]{key:>14}[/]  {value}", highlight=False)
+
+
+@models_app.command("download")
+def models_download(
+    names: Annotated[list[str], typer.Argument(help="Checkpoint names.")],
+    force: Annotated[bool, typer.Option("--force", help="Download again even if cached.")] = False,
+) -> None:
+    """Download checkpoints into the Hugging Face cache and verify their sha256; print their paths."""
+    from .weights import fetch, load_catalog
+
+    failed = 0
+    for name in names:
+        try:
+            path = fetch(load_catalog().get(name), force=force)
+        except InpaintError as error:
+            failed += 1
+            err.print(f"[red]error:[/] {error.message}", highlight=False)
+        else:
+            print(path, flush=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+@models_app.command("verify")
+def models_verify(
+    names: Annotated[list[str] | None, typer.Argument(help="Checkpoint names (default: all).")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Check the sha256 of checkpoints that are present (never downloads). Exit 1 on a mismatch, or
+    when a checkpoint named explicitly is missing."""
+    from .weights import load_catalog, verify
+
+    try:
+        catalog = load_catalog()
+        entries = [catalog.get(name) for name in names] if names else catalog.find("*")
+    except InpaintError as error:
+        raise _fail(error) from None
+    bad = 0
+    for entry in entries:
+        result = verify(entry)
+        if result.status == "mismatch" or (names and result.status == "missing"):
+            bad += 1
+        if as_json:
+            print(
+                json.dumps(
+                    {
+                        "name": entry.name,
+                        "status": result.status,
+                        "path": str(result.path or ""),
+                        "expected_sha256": entry.sha256,
+                        "actual_sha256": result.actual_sha256,
+                    }
+                )
+            )
+        else:
+            colour = {"ok": "green", "mismatch": "red", "missing": "yellow"}.get(result.status, "dim")
+            out.print(f"[{colour}]{result.status:>10}[/]  {entry.name}  {result.path or ''}", highlight=False)
+    if bad:
+        raise typer.Exit(1)
+
+
+# -- doctor -------------------------------------------------------------------------------------------
+
+
+@app.command()
+def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Versions, devices, threads, cache paths, and whether each default checkpoint is present."""
+    from .doctor import report
+
+    info = report()
+    if as_json:
+        print(json.dumps(info))
+        return
+    for section, values in info.items():
+        out.print(f"[bold]{section}[/]")
+        for key, value in values.items():
+            out.print(f"  {key:<22} {value}", highlight=False)
+
+
+def _human_size(size: int | None) -> str:
+    if not size:
+        return ""
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return ""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: exit codes 0 ok, 1 runtime failure, 2 usage error, 130 interrupted."""
+    try:
+        app(args=argv)  # standalone: usage errors exit 2, Ctrl-C exits 130
+    except SystemExit as done:
+        if done.code == 130:
+            err.print("interrupted")
+        raise
+    except InpaintError as error:
+        err.print(f"[red]error:[/] {error.message}", highlight=False)
+        sys.exit(error.exit_code)

@@ -1,0 +1,272 @@
+"""The inference engine: device and precision, padding to the model's contract, crop/resize strategies.
+
+Input and output are float32 RGB arrays in [0, 1] plus a bool hole mask; reading files, bit depths, gray
+and alpha belong to `inpaint_cli.io`. The engine never trusts the model with known pixels: it returns
+the prediction pasted into the holes only, so every known pixel is exactly the input's.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import cv2
+import numpy as np
+
+from .errors import InpaintError, UsageError
+
+if TYPE_CHECKING:
+    import torch
+
+    from .models.base import InpaintModel
+
+log = logging.getLogger("inpaint_cli")
+
+Strategy = Literal["auto", "full", "crop", "resize"]
+STRATEGIES: tuple[str, ...] = ("auto", "full", "crop", "resize")
+
+
+def pick_device(device: str = "auto") -> str:
+    """'auto' -> cuda, else mps, else cpu; explicit names are checked so a typo fails early."""
+    import torch
+
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {device}: no CUDA device is available; use --device cpu")
+        index = int(device.split(":", 1)[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise UsageError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) exist")
+        return device
+    if device == "mps":
+        if not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+            raise UsageError("--device mps: MPS is not available on this machine; use --device cpu")
+        return device
+    if device == "cpu":
+        return device
+    raise UsageError(f"--device {device}: expected auto, cpu, cuda, cuda:N or mps")
+
+
+def half_dtype(device: str) -> torch.dtype:
+    """`--half` means fp16 on GPUs and bf16 on CPUs (CPU fp16 convs are slow; bf16 has fp32's range)."""
+    import torch
+
+    return torch.bfloat16 if device == "cpu" else torch.float16
+
+
+@dataclass
+class FillResult:
+    rgb: np.ndarray  # float32 (H, W, 3) in [0, 1]: the input with its holes filled
+    strategy: str  # the strategy actually used
+    precision: str  # "fp32", "bf16" or "fp16" — the one that produced the output
+    seconds: float
+    windows: int  # model calls made (1 for full/resize, one per hole region for crop)
+
+
+class Inpainter:
+    """Runs one model on images of any size.
+
+    >>> inpainter = Inpainter(load_model("telea"))
+    >>> result = inpainter.fill(rgb, mask)
+    """
+
+    def __init__(self, model: InpaintModel, *, device: str = "auto", half: bool = False) -> None:
+        import torch
+
+        self.device = pick_device(device)
+        self.contract = model.contract
+        has_parameters = any(True for _ in model.parameters())
+        # A model without parameters (OpenCV's fills) has nothing to run in half precision.
+        self.dtype = half_dtype(self.device) if half and has_parameters else torch.float32
+        model = model.to(self.device).eval()
+        if has_parameters:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self._fp32_model: InpaintModel | None = None
+        if self.dtype != torch.float32:
+            self._fp32_model = model
+            # Cast a copy: weights in bf16/fp16 make the convs themselves run in low precision, which is
+            # where the speed comes from (autocast would re-cast every weight on every call).
+            import copy
+
+            self.model = copy.deepcopy(model).to(self.dtype)
+
+    @property
+    def precision(self) -> str:
+        return precision_name(self.dtype)
+
+    def fill(
+        self,
+        rgb: np.ndarray,
+        mask: np.ndarray,
+        *,
+        strategy: Strategy = "auto",
+        seed: int | None = None,
+        source: str = "image",
+    ) -> FillResult:
+        """Fill the True pixels of `mask` in `rgb` (float32 (H, W, 3) in [0, 1])."""
+        if strategy not in STRATEGIES:
+            raise UsageError(f"--strategy {strategy}: expected one of {', '.join(STRATEGIES)}")
+        if rgb.shape[:2] != mask.shape:
+            raise UsageError(f"{source}: mask shape {mask.shape} does not match image {rgb.shape[:2]}")
+        start = time.perf_counter()
+        if not mask.any():
+            return FillResult(rgb.copy(), "none", "fp32", time.perf_counter() - start, 0)
+        if mask.all():
+            raise InpaintError(
+                f"{source}: the mask covers the whole image, so there is nothing to fill from; "
+                "leave some known pixels"
+            )
+        chosen = self._choose_strategy(rgb.shape[0], rgb.shape[1], strategy)
+        self._seed = seed
+        self._calls = 0
+        self._used_dtype = self.dtype
+        if chosen == "full":
+            prediction = self._run_window(rgb, mask)
+        elif chosen == "resize":
+            prediction = self._run_resized(rgb, mask, self._working_size())
+        else:
+            prediction = self._run_crops(rgb, mask)
+        out = rgb.copy()
+        out[mask] = prediction[mask]
+        return FillResult(
+            out, chosen, precision_name(self._used_dtype), time.perf_counter() - start, self._calls
+        )
+
+    # -- strategies ---------------------------------------------------------------------------------
+
+    def _working_size(self) -> int | None:
+        return self.contract.fixed_size or self.contract.comfortable_size
+
+    def _choose_strategy(self, height: int, width: int, requested: str) -> str:
+        limit = self._working_size()
+        if self.contract.fixed_size is not None:
+            # A fixed-size network (Context Encoder) can only ever see windows of its size.
+            return "resize" if requested == "resize" else "crop"
+        if requested != "auto":
+            return requested
+        if limit is None or max(height, width) <= limit:
+            return "full"
+        return "crop"
+
+    def _run_resized(self, rgb: np.ndarray, mask: np.ndarray, size: int | None) -> np.ndarray:
+        """Fill a downscaled copy whose longest side is `size` and scale the prediction back up."""
+        height, width = mask.shape
+        if size is None or (max(height, width) <= size and self.contract.fixed_size is None):
+            return self._run_window(rgb, mask)
+        if self.contract.fixed_size is not None:
+            small_h = small_w = size
+        else:
+            scale = size / max(height, width)
+            small_h, small_w = max(1, round(height * scale)), max(1, round(width * scale))
+        small_rgb = cv2.resize(rgb, (small_w, small_h), interpolation=cv2.INTER_AREA)
+        # Any hole coverage makes a small pixel a hole, so no hole content leaks in as "known".
+        small_mask = cv2.resize(mask.astype(np.float32), (small_w, small_h), interpolation=cv2.INTER_AREA) > 0
+        if small_mask.all():
+            small_mask = (
+                cv2.resize(mask.astype(np.uint8), (small_w, small_h), interpolation=cv2.INTER_NEAREST) > 0
+            )
+        small_pred = self._run_window(small_rgb, small_mask)
+        return cv2.resize(small_pred, (width, height), interpolation=cv2.INTER_CUBIC).clip(0, 1)
+
+    def _run_crops(self, rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Fill each hole region inside a window of context around it and paste the holes back.
+
+        Holes closer than the context margin share a window. A window larger than the model's
+        comfortable (or fixed) size is filled through the resize strategy."""
+        prediction = np.zeros_like(rgb)
+        for top, left, bottom, right, region in hole_windows(mask, self._working_size()):
+            window_pred = self._run_resized(
+                rgb[top:bottom, left:right], mask[top:bottom, left:right], self._working_size()
+            )
+            target = prediction[top:bottom, left:right]
+            target[region] = window_pred[region]
+        return prediction
+
+    # -- one model call -----------------------------------------------------------------------------
+
+    def _run_window(self, rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Pad to the contract, run the model, check the output is finite (else retry in fp32)."""
+        import torch
+
+        height, width = mask.shape
+        if self.contract.fixed_size is not None and (height, width) != (self.contract.fixed_size,) * 2:
+            size = self.contract.fixed_size
+            small = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
+            small_mask = cv2.resize(mask.astype(np.uint8), (size, size), interpolation=cv2.INTER_NEAREST) > 0
+            pred = self._run_window(small, small_mask)
+            return cv2.resize(pred, (width, height), interpolation=cv2.INTER_CUBIC).clip(0, 1)
+        padded_rgb, padded_mask = pad_to_multiple(rgb, mask, self.contract.pad_multiple)
+        prediction = self._forward(self.model, padded_rgb, padded_mask, self.dtype)
+        if not torch.isfinite(prediction).all():
+            if self._fp32_model is None:
+                raise InpaintError("the model produced NaN/Inf values; the checkpoint may be corrupt")
+            log.warning("%s output had NaN/Inf; recomputed in fp32", precision_name(self.dtype))
+            prediction = self._forward(self._fp32_model, padded_rgb, padded_mask, torch.float32)
+            self._used_dtype = torch.float32
+        self._calls += 1
+        out = prediction[0].permute(1, 2, 0).float().cpu().numpy()
+        return np.ascontiguousarray(out[:height, :width]).clip(0, 1)
+
+    def _forward(
+        self, model: InpaintModel, rgb: np.ndarray, mask: np.ndarray, dtype: torch.dtype
+    ) -> torch.Tensor:
+        import torch
+
+        image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]
+        hole = torch.from_numpy(mask.astype(np.float32))[None, None]
+        image = image.to(self.device, dtype).contiguous(memory_format=torch.channels_last)
+        hole = hole.to(self.device, dtype)
+        generator = None
+        if self._seed is not None:
+            generator = torch.Generator(device=self.device).manual_seed(self._seed + self._calls)
+        with torch.inference_mode():
+            return model.inpaint(image, hole, generator=generator)
+
+
+def precision_name(dtype: torch.dtype) -> str:
+    return {"torch.float32": "fp32", "torch.bfloat16": "bf16", "torch.float16": "fp16"}[str(dtype)]
+
+
+def pad_to_multiple(rgb: np.ndarray, mask: np.ndarray, multiple: int) -> tuple[np.ndarray, np.ndarray]:
+    """Reflect-pad bottom/right up to a multiple. The mask is reflected too, so a hole that touches the
+    border stays a hole in its mirror image instead of leaking its unknown pixels in as known ones."""
+    height, width = mask.shape
+    pad_h, pad_w = (-height) % multiple, (-width) % multiple
+    if not pad_h and not pad_w:
+        return rgb, mask
+    # BORDER_REFLECT_101 needs the pad to be smaller than the side; tiny windows fall back to replicate.
+    border = cv2.BORDER_REFLECT_101 if pad_h < height and pad_w < width else cv2.BORDER_REPLICATE
+    padded_rgb = cv2.copyMakeBorder(rgb, 0, pad_h, 0, pad_w, border)
+    padded_mask = cv2.copyMakeBorder(mask.astype(np.uint8), 0, pad_h, 0, pad_w, border) > 0
+    return padded_rgb, padded_mask
+
+
+def hole_windows(mask: np.ndarray, working_size: int | None) -> list[tuple[int, int, int, int, np.ndarray]]:
+    """Windows (top, left, bottom, right, region) covering every hole with context around it.
+
+    The context margin is half the working size (64 px at least): enough surrounding texture for the
+    network while keeping a small hole's window small. `region` marks, inside the window, the holes this
+    window is responsible for pasting (holes of a neighbouring window may also fall inside it; they are
+    treated as holes for the model, so none of their unknown pixels leak in, but pasted by their own window).
+    """
+    height, width = mask.shape
+    margin = max(64, (working_size or 512) // 4)
+    # Holes whose context windows would touch are grouped by dilating with a rectangle (separable, fast).
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * margin + 1, 2 * margin + 1))
+    grown = cv2.dilate(mask.astype(np.uint8), kernel)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
+    windows = []
+    for label in range(1, count):
+        left, top, box_w, box_h = (int(v) for v in stats[label, :4])
+        bottom, right = min(height, top + box_h), min(width, left + box_w)
+        region = (labels[top:bottom, left:right] == label) & mask[top:bottom, left:right]
+        windows.append((top, left, bottom, right, region))
+    return windows

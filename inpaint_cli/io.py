@@ -1,0 +1,751 @@
+"""Reading and writing images and masks: bit depths, gray/alpha, EXIF orientation, safety checks.
+
+Everything here works on RGB(A) channel order (cv2's BGR never leaks out) and keeps the source bit depth,
+so the tool can write back exactly the pixels it did not fill. Only numpy and cv2 are used (no torch:
+the CLI imports it lazily, and reading a mask should not pay for it).
+
+Layout of `Image.pixels`: (H, W, C) with C = 1 (gray), 3 (RGB) or 4 (RGBA), uint8 or uint16. Gray + alpha
+files (PNG/TIFF "LA") come back as RGBA with the gray value replicated, because cv2 expands them that
+way and a 2-channel layout would need special cases in every caller; such an image is written back as RGBA.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import stat
+import struct
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .errors import InpaintError, UsageError
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "SUPPORTED_EXTENSIONS",
+    "Image",
+    "compose_output",
+    "dilate_mask",
+    "fit_mask",
+    "image_files",
+    "is_image_path",
+    "read_image",
+    "read_mask",
+    "write_image",
+]
+
+SUPPORTED_EXTENSIONS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
+DEFAULT_MAX_PIXELS: int = 120_000_000
+MAX_PIXELS_ENV = "INPAINT_MAX_PIXELS"
+STDIO = "-"
+STDIN_NAME = "<stdin>"
+DEFAULT_QUALITY = 95
+
+_FORMAT_NAMES = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WebP",
+    ".bmp": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+}
+# Formats whose encoders in cv2 only take 8-bit samples / cannot carry an alpha plane.
+_EIGHT_BIT_ONLY = frozenset({".jpg", ".jpeg", ".webp", ".bmp"})
+_NO_ALPHA = frozenset({".jpg", ".jpeg", ".bmp"})
+_READ_HINT = "pass a PNG, JPEG, WebP, BMP or TIFF file"
+_BROKEN_HINT = "re-export or re-download it"
+
+
+# --------------------------------------------------------------------------------------------- Image
+
+
+@dataclass
+class Image:
+    """Decoded pixels in RGB(A) order, EXIF orientation applied, original bit depth kept."""
+
+    pixels: np.ndarray
+    source: str
+
+    def __post_init__(self) -> None:
+        # Accept a plain (H, W) gray array so callers need not add the channel axis themselves.
+        if self.pixels.ndim == 2:
+            self.pixels = self.pixels[:, :, None]
+        if self.pixels.ndim != 3 or self.pixels.shape[2] not in (1, 3, 4):
+            raise ValueError(f"Image.pixels must be (H, W, 1|3|4), got shape {self.pixels.shape}")
+        if self.pixels.dtype not in (np.uint8, np.uint16):
+            raise ValueError(f"Image.pixels must be uint8 or uint16, got {self.pixels.dtype}")
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def channels(self) -> int:
+        return int(self.pixels.shape[2])
+
+    @property
+    def bit_depth(self) -> int:
+        return 16 if self.pixels.dtype == np.uint16 else 8
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.channels == 4
+
+    @property
+    def is_gray(self) -> bool:
+        return self.channels == 1
+
+    def rgb(self) -> np.ndarray:
+        """float32 (H, W, 3) in [0, 1]; gray is replicated to three channels and alpha is dropped."""
+        colour = self.pixels[:, :, :1] if self.is_gray else self.pixels[:, :, :3]
+        out = colour.astype(np.float32) / np.float32(_full_scale(self.pixels.dtype))
+        if self.is_gray:
+            out = np.repeat(out, 3, axis=2)
+        return np.ascontiguousarray(out)
+
+    def alpha(self) -> np.ndarray | None:
+        """The alpha plane (H, W) exactly as stored, or None when the image has none."""
+        return self.pixels[:, :, 3] if self.has_alpha else None
+
+
+def _full_scale(dtype: np.dtype) -> int:
+    return 65535 if dtype == np.uint16 else 255
+
+
+# ------------------------------------------------------------------------------------------- reading
+
+
+def read_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> Image:
+    """Read an image file ("-" = all of stdin) as RGB(A), 8 or 16 bit, with EXIF orientation applied.
+
+    Raises InpaintError (one line naming the file) for missing, truncated, oversized or undecodable input.
+    max_pixels: refuse larger images; None = $INPAINT_MAX_PIXELS or DEFAULT_MAX_PIXELS.
+    """
+    name, data = _read_bytes(path)
+    pixels = _decode(name, data, _resolve_max_pixels(max_pixels))
+    return Image(pixels=pixels, source=name)
+
+
+def read_mask(path: str | os.PathLike, *, invert: bool = False, max_pixels: int | None = None) -> np.ndarray:
+    """Read a mask as bool (H, W), True = hole (white = hole unless `invert`).
+
+    Colour masks use the brightest channel, thresholded at half of full scale, so a hole painted in any
+    pure colour counts. An RGBA mask whose colour is the same everywhere (a Photoshop/GIMP layer mask
+    exported as a transparent layer) uses its alpha instead: opaque = hole. If the alpha is uniform too,
+    the colour decides, so a plain opaque black image still means "no hole".
+    """
+    name, data = _read_bytes(path)
+    pixels = _decode(name, data, _resolve_max_pixels(max_pixels))
+    half = _full_scale(pixels.dtype) / 2
+    colour = pixels[:, :, :3] if pixels.shape[2] >= 3 else pixels[:, :, :1]
+    if pixels.shape[2] == 4 and _is_uniform(colour) and not _is_uniform(pixels[:, :, 3:]):
+        hole = pixels[:, :, 3] > half
+    else:
+        hole = colour.max(axis=2) > half
+    if invert:
+        hole = ~hole
+    return np.ascontiguousarray(hole)
+
+
+def _is_uniform(planes: np.ndarray) -> bool:
+    """True when every pixel has the same value in each plane (per-plane constants may differ)."""
+    flat = planes.reshape(-1, planes.shape[-1])
+    return bool((flat == flat[:1]).all())
+
+
+def _resolve_max_pixels(max_pixels: int | None) -> int:
+    if max_pixels is not None:
+        if max_pixels <= 0:
+            raise UsageError(f"--max-pixels must be a positive number of pixels (got {max_pixels})")
+        return int(max_pixels)
+    raw = os.environ.get(MAX_PIXELS_ENV, "").strip().replace("_", "")
+    if not raw:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise UsageError(
+            f"{MAX_PIXELS_ENV}={os.environ[MAX_PIXELS_ENV]!r} is not a positive whole number; "
+            f"unset it or set e.g. {MAX_PIXELS_ENV}=200000000"
+        )
+    return value
+
+
+def _read_bytes(path: str | os.PathLike) -> tuple[str, bytes]:
+    """The display name and raw bytes of `path` ("-" = stdin), with one-line errors for the usual mishaps."""
+    text = os.fsdecode(path)
+    if text == STDIO:
+        stdin = sys.stdin
+        if stdin is None or not hasattr(stdin, "buffer"):
+            raise InpaintError(
+                f"{STDIN_NAME}: standard input is not available; pass a file path instead of '-'"
+            )
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            if stdin.isatty():
+                raise InpaintError(
+                    f"{STDIN_NAME}: standard input is a terminal; pipe an image in (e.g. '< photo.jpg')"
+                )
+        data = stdin.buffer.read()
+        if not data:
+            raise InpaintError(
+                f"{STDIN_NAME}: no data on standard input; pipe an image file in or pass a path"
+            )
+        return STDIN_NAME, data
+    try:
+        with open(text, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        raise InpaintError(f"{text}: no such file; check the path") from None
+    except IsADirectoryError:
+        raise InpaintError(f"{text}: is a directory, not an image file; pass an image file") from None
+    except PermissionError:
+        # Windows reports opening a directory as a permission error.
+        if os.path.isdir(text):
+            raise InpaintError(f"{text}: is a directory, not an image file; pass an image file") from None
+        raise InpaintError(f"{text}: permission denied; check the file's permissions") from None
+    except OSError as exc:
+        raise InpaintError(f"{text}: could not read it ({exc.strerror or exc}); check the file") from None
+    if not data:
+        raise InpaintError(f"{text}: empty file (0 bytes); {_BROKEN_HINT}")
+    return text, data
+
+
+@contextlib.contextmanager
+def _quiet_cv2() -> Iterator[None]:
+    """Silence cv2's codec warnings while we work: we report problems ourselves, in one line."""
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is None:
+        yield
+        return
+    previous = logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_ERROR)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(previous)
+
+
+def _decode(name: str, data: bytes, max_pixels: int) -> np.ndarray:
+    """Bytes -> (H, W, C) RGB(A) uint8/uint16 array, oriented; all checks that need no decoding come first."""
+    info = _inspect(data)
+    if info.size is not None:
+        _check_size(name, info.size[0], info.size[1], max_pixels)
+    if info.truncated:
+        raise InpaintError(f"{name}: truncated image (the file ends before the image data); {_BROKEN_HINT}")
+    with _quiet_cv2():
+        try:
+            pixels = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+        except cv2.error:
+            pixels = None
+    if pixels is None or pixels.size == 0:
+        if info.kind is None:
+            raise InpaintError(f"{name}: not an image (could not decode it); {_READ_HINT}")
+        raise InpaintError(f"{name}: corrupt {info.kind} data (could not decode it); {_BROKEN_HINT}")
+    if pixels.dtype not in (np.uint8, np.uint16):
+        raise InpaintError(
+            f"{name}: {pixels.dtype} samples are not supported (only 8- and 16-bit images); "
+            "convert it to an 8- or 16-bit PNG or TIFF"
+        )
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if pixels.ndim != 3 or pixels.shape[2] not in (1, 3, 4):
+        raise InpaintError(
+            f"{name}: {pixels.shape[2] if pixels.ndim == 3 else '?'} colour channels are not supported; "
+            "convert it to gray, RGB or RGBA"
+        )
+    # Formats the header scan does not know (or lies about) are checked once decoded.
+    _check_size(name, pixels.shape[1], pixels.shape[0], max_pixels)
+    pixels = _apply_orientation(pixels, info.orientation)
+    if pixels.shape[2] == 3:
+        pixels = pixels[:, :, ::-1]
+    elif pixels.shape[2] == 4:
+        pixels = pixels[:, :, [2, 1, 0, 3]]
+    return np.ascontiguousarray(pixels)
+
+
+def _check_size(name: str, width: int, height: int, max_pixels: int) -> None:
+    total = int(width) * int(height)
+    if total > max_pixels:
+        raise InpaintError(
+            f"{name}: {width}x{height} is {total:,} pixels, over the limit of {max_pixels:,}; "
+            f"if you trust the file, raise the limit with --max-pixels or {MAX_PIXELS_ENV}"
+        )
+
+
+def _apply_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn stored pixels into the upright image the EXIF Orientation tag (1-8) describes."""
+    if orientation == 2:  # mirrored left-right
+        return pixels[:, ::-1]
+    if orientation == 3:  # upside down
+        return pixels[::-1, ::-1]
+    if orientation == 4:  # mirrored top-bottom
+        return pixels[::-1]
+    if orientation == 5:  # transpose
+        return pixels.swapaxes(0, 1)
+    if orientation == 6:  # stored rotated left: turn 90° clockwise
+        return pixels.swapaxes(0, 1)[:, ::-1]
+    if orientation == 7:  # transverse
+        return pixels[::-1, ::-1].swapaxes(0, 1)
+    if orientation == 8:  # stored rotated right: turn 90° counter-clockwise
+        return pixels.swapaxes(0, 1)[::-1]
+    return pixels
+
+
+# ------------------------------------------------------------------------------ container inspection
+
+
+@dataclass
+class _Info:
+    """What the container says before decoding: format, size (width, height), orientation, truncation."""
+
+    kind: str | None = None
+    size: tuple[int, int] | None = None
+    orientation: int = 1
+    truncated: bool = False
+
+
+def _inspect(data: bytes) -> _Info:
+    # A malformed header must not crash the reader: cv2 gets the final word on anything we cannot parse.
+    try:
+        if data.startswith(b"\x89PNG\r\n\x1a\n"):
+            return _inspect_png(data)
+        if data.startswith(b"\xff\xd8\xff"):
+            return _inspect_jpeg(data)
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            return _inspect_webp(data)
+        if data.startswith(b"BM") and len(data) >= 26:
+            return _inspect_bmp(data)
+        if data[:4] in (b"II*\x00", b"MM\x00*"):
+            return _inspect_tiff(data)
+    except (struct.error, IndexError, ValueError):
+        pass
+    return _Info()
+
+
+def _inspect_png(data: bytes) -> _Info:
+    info = _Info(kind="PNG", truncated=True)
+    pos, end = 8, len(data)
+    while pos + 8 <= end:
+        length, ctype = struct.unpack(">I4s", data[pos : pos + 8])
+        body = pos + 8
+        if ctype == b"IHDR" and body + 8 <= end:
+            width, height = struct.unpack(">II", data[body : body + 8])
+            info.size = (width, height)
+        elif ctype == b"eXIf" and body + length <= end:
+            info.orientation = _exif_orientation(data[body : body + length])
+        elif ctype == b"IEND":
+            info.truncated = False
+            break
+        pos = body + length + 4  # data + CRC
+    return info
+
+
+# SOF0..SOF15 carry the frame size; C4 (DHT), C8 (JPG) and CC (DAC) share the range but are not frames.
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def _inspect_jpeg(data: bytes) -> _Info:
+    """Walk the marker segments (and skip entropy-coded data) until EOI; running out first = truncated.
+
+    Walking, rather than looking for FF D9 at the very end, copes with data appended after EOI (motion
+    photos, vendor trailers) and ignores the EOI of an embedded EXIF thumbnail.
+    """
+    info = _Info(kind="JPEG")
+    pos, end = 2, len(data)
+    exif_seen = False
+    while True:
+        pos = data.find(b"\xff", pos)
+        while 0 <= pos < end and data[pos] == 0xFF:  # fill bytes before a marker
+            pos += 1
+        if pos < 0 or pos >= end:
+            info.truncated = True
+            return info
+        marker = data[pos]
+        pos += 1
+        if marker == 0xD9:
+            return info
+        if 0xD0 <= marker <= 0xD8 or marker in (0x00, 0x01):  # markers without a length
+            continue
+        if pos + 2 > end:
+            info.truncated = True
+            return info
+        (length,) = struct.unpack(">H", data[pos : pos + 2])
+        if length < 2:
+            return info  # malformed; let the decoder judge it
+        segment = data[pos + 2 : pos + length]
+        if pos + length > end:
+            info.truncated = True
+            return info
+        if marker in _JPEG_SOF and len(segment) >= 5 and info.size is None:
+            height, width = struct.unpack(">HH", segment[1:5])
+            if height and width:  # height 0 = defined later by a DNL marker; check after decoding
+                info.size = (width, height)
+        elif marker == 0xE1 and not exif_seen and segment.startswith(b"Exif\x00\x00"):
+            exif_seen = True
+            info.orientation = _exif_orientation(segment[6:])
+        pos += length
+        if marker == 0xDA:  # start of scan: entropy-coded data runs to the next real marker
+            while True:
+                pos = data.find(b"\xff", pos)
+                if pos < 0 or pos + 1 >= end:
+                    info.truncated = True
+                    return info
+                following = data[pos + 1]
+                if following == 0x00 or 0xD0 <= following <= 0xD7:  # stuffed byte or restart marker
+                    pos += 2
+                elif following == 0xFF:
+                    pos += 1
+                else:
+                    break
+
+
+def _inspect_webp(data: bytes) -> _Info:
+    info = _Info(kind="WebP")
+    (riff_size,) = struct.unpack("<I", data[4:8])
+    info.truncated = len(data) < 8 + riff_size
+    pos, end = 12, min(len(data), 8 + riff_size)
+    while pos + 8 <= end:
+        fourcc, length = struct.unpack("<4sI", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
+        if fourcc == b"VP8X" and len(body) >= 10:
+            width = int.from_bytes(body[4:7], "little") + 1
+            height = int.from_bytes(body[7:10], "little") + 1
+            info.size = (width, height)
+        elif fourcc == b"VP8 " and len(body) >= 10 and info.size is None and body[3:6] == b"\x9d\x01\x2a":
+            width, height = struct.unpack("<HH", body[6:10])
+            info.size = (width & 0x3FFF, height & 0x3FFF)
+        elif fourcc == b"VP8L" and len(body) >= 5 and info.size is None and body[0] == 0x2F:
+            (bits,) = struct.unpack("<I", body[1:5])
+            info.size = ((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)
+        elif fourcc == b"EXIF":
+            # Some writers keep the JPEG-style "Exif\0\0" prefix inside the chunk.
+            info.orientation = _exif_orientation(body[6:] if body.startswith(b"Exif\x00\x00") else body)
+        pos += 8 + length + (length & 1)  # chunks are padded to an even size
+    return info
+
+
+def _inspect_bmp(data: bytes) -> _Info:
+    info = _Info(kind="BMP")
+    (offset, header_size) = struct.unpack("<II", data[10:18])
+    if header_size == 12:  # OS/2 BITMAPCOREHEADER: 16-bit sizes
+        width, height, _, bpp = struct.unpack("<HHHH", data[18:26])
+        compression = 0
+    else:
+        width, height, _, bpp, compression = struct.unpack("<iiHHI", data[18:34])
+    width, height = abs(width), abs(height)  # negative height = rows stored top-down
+    info.size = (width, height)
+    if compression in (0, 3) and bpp in (1, 4, 8, 16, 24, 32):
+        # Uncompressed rows are padded to 4 bytes; the pixel array must fit in the file.
+        row = (bpp * width + 31) // 32 * 4
+        info.truncated = len(data) < offset + row * height
+    return info
+
+
+def _inspect_tiff(data: bytes) -> _Info:
+    info = _Info(kind="TIFF")
+    # Writers often put the directory after the pixel data, so a cut-short file can lose it entirely.
+    order = "<" if data[:2] == b"II" else ">"
+    (ifd,) = struct.unpack(order + "I", data[4:8])
+    if ifd + 2 > len(data) or ifd + 2 + 12 * struct.unpack(order + "H", data[ifd : ifd + 2])[0] > len(data):
+        info.truncated = True
+        return info
+    # Orientation (274) is deliberately not read: cv2's TIFF decoder applies it itself, even with
+    # IMREAD_UNCHANGED, so info.orientation stays 1 and the image is not turned twice.
+    tags = _tiff_ifd0(data, {256, 257, 273, 279, 324, 325})
+    if 256 in tags and 257 in tags:
+        info.size = (tags[256][0], tags[257][0])
+    # Strips or tiles that point past the end of the file mean the download/copy was cut short.
+    for offsets_tag, counts_tag in ((273, 279), (324, 325)):
+        offsets, counts = tags.get(offsets_tag), tags.get(counts_tag)
+        if offsets and counts and len(offsets) == len(counts):
+            info.truncated |= max(o + c for o, c in zip(offsets, counts, strict=True)) > len(data)
+    return info
+
+
+_TIFF_TYPE_SIZES = {3: ("H", 2), 4: ("I", 4)}  # SHORT, LONG: all the tags we read use these
+
+
+def _tiff_ifd0(tiff: bytes, wanted: set[int]) -> dict[int, list[int]]:
+    """The integer values of the `wanted` tags of the first IFD of a TIFF structure (EXIF uses the same)."""
+    if len(tiff) < 8 or tiff[:2] not in (b"II", b"MM"):
+        return {}
+    order = "<" if tiff[:2] == b"II" else ">"
+    magic, ifd = struct.unpack(order + "HI", tiff[2:8])
+    if magic != 42 or ifd + 2 > len(tiff):
+        return {}
+    (count,) = struct.unpack(order + "H", tiff[ifd : ifd + 2])
+    found: dict[int, list[int]] = {}
+    for index in range(count):
+        entry = ifd + 2 + 12 * index
+        if entry + 12 > len(tiff):
+            break
+        tag, kind, n = struct.unpack(order + "HHI", tiff[entry : entry + 8])
+        if tag not in wanted or kind not in _TIFF_TYPE_SIZES or n == 0:
+            continue
+        code, size = _TIFF_TYPE_SIZES[kind]
+        if n * size <= 4:
+            start = entry + 8
+        else:
+            (start,) = struct.unpack(order + "I", tiff[entry + 8 : entry + 12])
+        if start + n * size > len(tiff):
+            continue
+        found[tag] = list(struct.unpack(f"{order}{n}{code}", tiff[start : start + n * size]))
+    return found
+
+
+def _exif_orientation(tiff: bytes) -> int:
+    """The Orientation tag (0x0112) of an EXIF block (TIFF header onward); 1 when absent or invalid."""
+    try:
+        values = _tiff_ifd0(tiff, {0x0112}).get(0x0112)
+    except (struct.error, ValueError):
+        return 1
+    if values and 1 <= values[0] <= 8:
+        return int(values[0])
+    return 1
+
+
+# -------------------------------------------------------------------------------------------- masks
+
+
+def fit_mask(
+    mask: np.ndarray, height: int, width: int, *, resize: bool, mask_name: str, image_name: str
+) -> np.ndarray:
+    """Return `mask` sized (height, width): unchanged if it already is, else resized (nearest) or refused."""
+    if mask.shape[:2] == (height, width):
+        return mask
+    mask_height, mask_width = mask.shape[:2]
+    if not resize:
+        raise UsageError(
+            f"{mask_name}: {mask_width}x{mask_height} does not match {image_name} ({width}x{height}); "
+            "pass --resize-mask to scale it (nearest)"
+        )
+    # NEAREST_EXACT samples pixel centres; plain INTER_NEAREST is shifted by half a pixel.
+    interpolation = getattr(cv2, "INTER_NEAREST_EXACT", cv2.INTER_NEAREST)
+    resized = cv2.resize(mask.astype(np.uint8), (width, height), interpolation=interpolation)
+    return resized > 0
+
+
+def dilate_mask(mask: np.ndarray, pixels: int) -> np.ndarray:
+    """Grow the hole by `pixels`: every pixel within that Euclidean distance of a hole pixel joins it.
+
+    Same result as dilating with a (2N+1)-wide disk, but through an exact distance transform, whose
+    cost does not grow with N (a large disk kernel is slow on big images).
+    """
+    if pixels < 0:
+        raise UsageError(f"mask dilation must be 0 or more pixels (got {pixels})")
+    hole = np.asarray(mask, dtype=bool)
+    if pixels == 0 or not hole.any():
+        return hole.copy()
+    known = (~hole).astype(np.uint8)
+    distance = cv2.distanceTransform(known, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return distance <= pixels
+
+
+# ------------------------------------------------------------------------------------------- output
+
+
+def compose_output(original: Image, filled_rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The image to write: the fill in the holes, the original everywhere else, in the original layout.
+
+    filled_rgb: float32 (H, W, 3) in [0, 1]. It is quantised to the original bit depth (round half up),
+    turned back into one channel for gray originals (BT.601 luma), and never touches alpha.
+    """
+    pixels = original.pixels
+    height, width = original.height, original.width
+    if filled_rgb.shape != (height, width, 3):
+        raise ValueError(f"filled_rgb must be {(height, width, 3)}, got {filled_rgb.shape}")
+    if mask.shape != (height, width):
+        raise ValueError(f"mask must be {(height, width)}, got {mask.shape}")
+    fill = np.nan_to_num(np.asarray(filled_rgb, dtype=np.float32), nan=0.0)
+    if original.is_gray:
+        fill = fill @ np.array([[0.299], [0.587], [0.114]], dtype=np.float32)
+    full = _full_scale(pixels.dtype)
+    quantised = np.floor(np.clip(fill, 0.0, 1.0) * np.float32(full) + np.float32(0.5))
+    quantised = np.clip(quantised, 0, full).astype(pixels.dtype)
+    colour_channels = 1 if original.is_gray else 3
+    out = pixels.copy()
+    out[:, :, :colour_channels] = np.where(mask[:, :, None], quantised, pixels[:, :, :colour_channels])
+    return out
+
+
+def write_image(path: str | os.PathLike, pixels: np.ndarray, *, quality: int | None = None) -> None:
+    """Write RGB(A)/gray uint8 or uint16 pixels, format from the extension ("-" = PNG to stdout).
+
+    The file appears complete or not at all: the image is encoded in memory, written to a hidden temp
+    file beside the target, fsynced and renamed over it. Missing parent directories are created.
+    16-bit data going to JPEG, WebP or BMP is scaled to 8 bit; JPEG and BMP drop alpha.
+    quality (1-100, default 95) applies to JPEG and WebP.
+    """
+    text = os.fsdecode(path)
+    to_stdout = text == STDIO
+    ext = ".png" if to_stdout else pathlib.Path(text).suffix.lower()
+    if ext not in SUPPORTED_EXTENSIONS:
+        what = f"unknown image format {ext!r}" if ext else "no file extension"
+        raise UsageError(f"{text}: {what}; use one of {', '.join(sorted(SUPPORTED_EXTENSIONS))}")
+    if quality is None:
+        quality = DEFAULT_QUALITY
+    if not 1 <= int(quality) <= 100:
+        raise UsageError(f"--quality must be between 1 and 100 (got {quality})")
+
+    encoded = _encode(text, ext, _to_bgr(pixels, ext), int(quality))
+    if to_stdout:
+        _write_stdout(encoded)
+    else:
+        _write_atomic(text, encoded)
+
+
+def _to_bgr(pixels: np.ndarray, ext: str) -> np.ndarray:
+    """RGB(A)/gray in our layout -> what cv2's encoder for `ext` accepts (BGR(A) or 2-D gray)."""
+    if pixels.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"write_image takes uint8 or uint16 pixels, got {pixels.dtype}")
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        pixels = pixels[:, :, 0]
+    if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] not in (3, 4)):
+        raise ValueError(
+            f"write_image takes (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) pixels, got {pixels.shape}"
+        )
+    if pixels.dtype == np.uint16 and ext in _EIGHT_BIT_ONLY:
+        # v * 255 / 65535 == v / 257, rounded half up.
+        pixels = ((pixels.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    if pixels.ndim == 3 and pixels.shape[2] == 4 and ext in _NO_ALPHA:
+        pixels = pixels[:, :, :3]
+    if pixels.ndim == 3:
+        pixels = pixels[:, :, ::-1] if pixels.shape[2] == 3 else pixels[:, :, [2, 1, 0, 3]]
+    return np.ascontiguousarray(pixels)
+
+
+def _encode(name: str, ext: str, pixels: np.ndarray, quality: int) -> bytes:
+    params: list[int] = []
+    if ext in (".jpg", ".jpeg"):
+        params = [cv2.IMWRITE_JPEG_QUALITY, quality]
+    elif ext == ".webp":
+        params = [cv2.IMWRITE_WEBP_QUALITY, quality]
+    with _quiet_cv2():
+        try:
+            ok, buffer = cv2.imencode(ext, pixels, params)
+        except cv2.error as exc:
+            detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else "encoder error"
+            raise InpaintError(
+                f"{name}: could not encode the image as {_FORMAT_NAMES[ext]} ({detail})"
+            ) from None
+    if not ok:
+        raise InpaintError(
+            f"{name}: could not encode the image as {_FORMAT_NAMES[ext]}; try another format such as .png"
+        )
+    return buffer.tobytes()
+
+
+def _write_stdout(encoded: bytes) -> None:
+    stream = getattr(sys.stdout, "buffer", None)
+    if stream is None:
+        raise InpaintError("<stdout>: standard output does not accept binary data; pass an output file")
+    try:
+        stream.write(encoded)
+        stream.flush()
+    except BrokenPipeError:
+        raise InpaintError(
+            "<stdout>: the reading end of the pipe closed before the image was written"
+        ) from None
+
+
+def _write_atomic(name: str, encoded: bytes) -> None:
+    target = pathlib.Path(name)
+    parent = target.parent
+    if target.is_dir():
+        raise InpaintError(f"{name}: is a directory; pass an output file name")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InpaintError(
+            f"{name}: could not create the directory {parent} ({exc.strerror or exc})"
+        ) from None
+    mode = _file_mode(target)
+    try:
+        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
+    except OSError as exc:
+        raise InpaintError(
+            f"{name}: could not write in {parent} ({exc.strerror or exc}); check permissions"
+        ) from None
+    try:
+        try:
+            # mkstemp makes the file 0600; give it the mode a normally created (or the replaced) file has.
+            if hasattr(os, "fchmod"):
+                os.fchmod(fd, mode)
+            view = memoryview(encoded)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, target)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        if isinstance(exc, OSError):
+            raise InpaintError(
+                f"{name}: could not write it ({exc.strerror or exc}); check free space and permissions"
+            ) from None
+        raise
+    _fsync_directory(parent)
+
+
+def _file_mode(target: pathlib.Path) -> int:
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except OSError:
+        pass
+    # The only portable way to read the umask is to set it and put it back.
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _fsync_directory(directory: pathlib.Path) -> None:
+    """Make the rename itself durable; best effort (not possible on every platform/filesystem)."""
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+# ------------------------------------------------------------------------------------------- listing
+
+
+def image_files(directory: str | os.PathLike) -> list[pathlib.Path]:
+    """Image files (by extension) directly inside `directory`, sorted by name; hidden files are skipped."""
+    folder = pathlib.Path(directory)
+    if not folder.exists():
+        raise InpaintError(f"{folder}: no such directory; check the path")
+    if not folder.is_dir():
+        raise InpaintError(f"{folder}: not a directory; pass a folder of images")
+    try:
+        entries = list(folder.iterdir())
+    except OSError as exc:
+        raise InpaintError(
+            f"{folder}: could not list it ({exc.strerror or exc}); check permissions"
+        ) from None
+    found = [p for p in entries if not p.name.startswith(".") and is_image_path(p) and p.is_file()]
+    return sorted(found, key=lambda p: p.name)
+
+
+def is_image_path(path: str | os.PathLike) -> bool:
+    """True when the file name has one of SUPPORTED_EXTENSIONS (case-insensitive); content is not checked."""
+    return pathlib.Path(os.fsdecode(path)).suffix.lower() in SUPPORTED_EXTENSIONS

@@ -1,0 +1,147 @@
+"""Contextual attention (Yu et al., CVPR 2018), MODELS.md §3.3, shared by DeepFill v1/v2 and PiiGAN.
+
+In: foreground features f, background features b (both (B, C, H, W) at 1/4 image resolution, H and W
+even) and the hole mask at that resolution (B, 1, H, W), 1 = hole. Out: (B, C, H, W) where every
+location is rebuilt from raw 4×4 patches of b, weighted by how well its 3×3 neighbourhood (at 1/2 of
+the feature resolution) matches each fully-known background patch.
+
+Implementation notes:
+- The official code loops over the batch and runs convolutions whose kernels are the patches. Here the
+  same maths is batched: patch extraction with `F.unfold`, matching and pasting with `bmm`, the
+  transposed-conv paste with `F.fold`.
+- The known-patch mask `mm` is computed per sample. The official code uses the first sample's mask
+  for the whole batch (§3.8), which is wrong for batches with different masks.
+- Downscaling is strided slicing (`[..., ::rate, ::rate]`), not TF's align_corners nearest resize, so
+  the chosen pixels differ by up to one; irrelevant because we train our own weights.
+- It always runs in float32, also under autocast: the logits (unnormalised-foreground scores × 10,
+  summed over up to 9 fused terms) can overflow fp16 (§3.8). The result is cast back to f's dtype.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _fuse_diagonal(scores: torch.Tensor, radius: int) -> torch.Tensor:
+    """Convolve each (P, L) score matrix with a (2r+1)² identity kernel, zero padded.
+
+    Identity kernel ⇒ out[i, j] = Σ_{|d| ≤ r} in[i+d, j+d]: shifted adds instead of a real conv.
+    """
+    fused = scores.clone()
+    for d in range(1, radius + 1):
+        fused[:, d:, d:] += scores[:, :-d, :-d]
+        fused[:, :-d, :-d] += scores[:, d:, d:]
+    return fused
+
+
+class ContextualAttention(nn.Module):
+    """Contextual attention layer; the defaults are the call used by every model here (§3.3).
+
+    ksize: matching patch size (at 1/rate resolution). stride: matching stride (only 1 is supported,
+    as used everywhere). rate: downscaling before matching; raw patches are 2·rate wide, taken every
+    rate·stride pixels. fuse_k: size of the identity kernel that propagates scores along diagonals.
+    softmax_scale: logit scale (10). fuse: apply the propagation step.
+    """
+
+    def __init__(
+        self,
+        ksize: int = 3,
+        stride: int = 1,
+        rate: int = 2,
+        fuse_k: int = 3,
+        softmax_scale: float = 10.0,
+        fuse: bool = True,
+    ) -> None:
+        super().__init__()
+        if stride != 1:
+            raise ValueError("ContextualAttention supports stride=1 only (the value every model uses)")
+        if ksize % 2 != 1 or fuse_k % 2 != 1:
+            raise ValueError("ksize and fuse_k must be odd")
+        if rate < 2 or rate % 2:
+            # Even rates keep TF's SAME padding of the 2·rate raw patches symmetric (rate/2 per side).
+            raise ValueError("rate must be even (2 everywhere in the papers)")
+        self.ksize = ksize
+        self.stride = stride
+        self.rate = rate
+        self.fuse_k = fuse_k
+        self.softmax_scale = softmax_scale
+        self.fuse = fuse
+
+    def forward(
+        self, f: torch.Tensor, b: torch.Tensor, mask: torch.Tensor, return_attention: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """f, b: (B, C, H, W); mask: (B, 1, H, W), 1 = hole. H, W must be multiples of `rate`.
+
+        Returns the reconstructed features (B, C, H, W) in f's dtype; with `return_attention` also the
+        attention matrix (B, P, L) in float32, P = L = (H/rate)(W/rate), rows = foreground locations,
+        columns = background patches, both row-major.
+        """
+        if f.shape != b.shape:
+            raise ValueError(f"f and b must have the same shape, got {tuple(f.shape)} and {tuple(b.shape)}")
+        batch, channels, height, width = f.shape
+        rate = self.rate
+        if height % rate or width % rate:
+            raise ValueError(f"feature size {height}x{width} must be a multiple of rate={rate}")
+        if mask.shape[0] not in (1, batch) or mask.shape[-2:] != f.shape[-2:]:
+            raise ValueError(f"mask of shape {tuple(mask.shape)} does not match features {tuple(f.shape)}")
+        out_dtype = f.dtype
+        channels_last = f.dim() == 4 and f.is_contiguous(memory_format=torch.channels_last) and channels > 1
+
+        with torch.autocast(device_type=f.device.type, enabled=False):
+            f32 = f.float()
+            b32 = b.float()
+            mask32 = mask.float().expand(batch, 1, height, width)
+
+            # 1. Raw 2·rate patches of b every rate pixels (TF SAME ⇒ padding rate/2 each side):
+            #    (B, C·(2r)², L), one column per location of the downscaled grid.
+            raw_k = 2 * rate
+            raw_patches = F.unfold(b32, kernel_size=raw_k, stride=rate, padding=rate // 2)
+
+            # 2. Downscale by `rate` (nearest via strided slicing).
+            f_small = f32[..., ::rate, ::rate]
+            b_small = b32[..., ::rate, ::rate]
+            mask_small = mask32[..., ::rate, ::rate]
+            h, w = f_small.shape[-2:]
+
+            # 3. ksize² matching patches of b, L2-normalised (norm clamped at 1e-4); f is not normalised.
+            pad = self.ksize // 2
+            b_match = F.unfold(b_small, kernel_size=self.ksize, padding=pad)  # (B, C·k², L)
+            b_match = b_match / b_match.norm(dim=1, keepdim=True).clamp_min(1e-4)
+            f_match = F.unfold(f_small, kernel_size=self.ksize, padding=pad)  # (B, C·k², P)
+
+            # 4. Scores of every foreground location against every background patch: (B, P, L).
+            scores = torch.bmm(f_match.transpose(1, 2), b_match)
+
+            # 5. Propagate along diagonals: row-major flattening, then column-major (transpose both the
+            #    foreground and the background grid), then back.
+            if self.fuse:
+                radius = self.fuse_k // 2
+                scores = _fuse_diagonal(scores, radius)
+                scores = scores.reshape(batch, h, w, h, w).permute(0, 2, 1, 4, 3).reshape(batch, h * w, h * w)
+                scores = _fuse_diagonal(scores, radius)
+                scores = scores.reshape(batch, w, h, w, h).permute(0, 2, 1, 4, 3).reshape(batch, h * w, h * w)
+
+            # 6. A background patch is usable only if its whole ksize² mask window is known (zero padding
+            #    outside the image counts as known, as in TF).
+            mask_windows = F.unfold(mask_small, kernel_size=self.ksize, padding=pad)  # (B, k², L)
+            usable = (mask_windows.amax(dim=1, keepdim=True) <= 0).to(scores.dtype)  # (B, 1, L)
+
+            # 7. Masked logits are 0, not -inf, as in the official code; every row of `usable` being 0
+            #    then gives a uniform softmax times 0 = zeros, never NaN.
+            attention = torch.softmax(scores * usable * self.softmax_scale, dim=2) * usable
+
+            # 8. Paste raw patches (transposed conv = fold) and average the 2×2 overlap (÷4).
+            pasted = torch.bmm(raw_patches, attention.transpose(1, 2))  # (B, C·(2r)², P)
+            out = F.fold(
+                pasted, output_size=(height, width), kernel_size=raw_k, stride=rate, padding=rate // 2
+            )
+            out = out / 4.0
+
+        out = out.to(out_dtype)
+        if channels_last:
+            out = out.contiguous(memory_format=torch.channels_last)
+        if return_attention:
+            return out, attention
+        return out

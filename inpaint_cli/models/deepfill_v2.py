@@ -1,0 +1,222 @@
+"""DeepFill v2: gated convolutions + contextual attention, SN-PatchGAN (Yu et al., ICCV 2019).
+
+Spec: MODELS.md §4 (topology §3.2, contextual attention §3.3, pitfalls §3.8 and §4.7).
+
+In:  x_in (B, 3, H, W) in [-1, 1] with hole pixels zeroed, mask (B, 1, H, W) with 1 = hole;
+     H and W multiples of 8. The generator sees 5 channels [x_in, ones, ones·M].
+Out: x1 (coarse) and x2 (refined), both (B, 3, H, W) through tanh. The result is the composite
+     x2·M + x·(1−M), done by the engine (inference) or by the recipe below (training).
+
+Layers (cnum = 48 is the raw conv width of the official code; a gated conv splits it in half, so the
+effective widths are 24/48/96 — 4.05 M generator parameters, coarse stage 1.63 M):
+  coarse:           c1 5×5→24 · c2 s2→48 · c3→48 · c4 s2→96 · c5, c6→96 · c7–c10 dilated 2/4/8/16→96 ·
+                    c11, c12→96 · c13 up→48 · c14→48 · c15 up→24 · c16→12 · c17→3 (plain conv, tanh)
+  refine input:     the composite x1·M + x_in·(1−M) only (3 channels)
+  conv branch:      x1 5×5→24 · x2 s2→24 · x3→48 · x4 s2→48 · x5, x6→96 · x7–x10 dilated 2/4/8/16→96
+  attention branch: p1 5×5→24 · p2 s2→24 · p3→48 · p4 s2→96 · p5→96 · p6→96 (ReLU) ·
+                    contextual attention · p9, p10→96
+  merge:            concat (192) · a11, a12→96 · a13 up→48 · a14→48 · a15 up→24 · a16→12 · a17→3 (tanh)
+Every layer except the RGB outputs is a gated conv with ELU (p6: ReLU); all 3×3 unless noted.
+
+Discriminator (SN-PatchGAN, §4.3): [image, M] → 6 × (5×5 s2 conv + spectral norm + LeakyReLU 0.2)
+with 64, 128, 256, 256, 256, 256 channels → every element of the final map is a logit (4096 at 256²).
+
+Losses (§4.4): G = mean|x−x1| + mean|x−x2| (whole image) + 1.0·(−mean D(x̂, M));
+               D = 0.5·mean ReLU(1 − D(x, M)) + 0.5·mean ReLU(1 + D(x̂, M)).
+Schedule (§4.5): Adam lr 1e-4, betas (0.5, 0.999), one D step per G step, batch 16 at 256², masks =
+free-form brush ∪ rectangle (§6).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..registry import InputContract, register
+from . import losses
+from .attention import ContextualAttention
+from .base import InpaintModel
+from .blocks import GatedConv2d, SNConvLeakyReLU, UpConv, conv2d_same
+
+
+def _dilated_stack(width: int) -> list[nn.Module]:
+    return [GatedConv2d(width, width, 3, dilation=d) for d in (2, 4, 8, 16)]
+
+
+def _decoder(in_channels: int, cnum: int) -> nn.Sequential:
+    """The shared tail of both stages: 2 convs at 1/4 res, two ×2 up-convs, then the RGB layer."""
+    c1, c2, c4 = cnum // 2, cnum, 2 * cnum  # effective widths: 24, 48, 96 for cnum = 48
+    return nn.Sequential(
+        GatedConv2d(in_channels, c4, 3),
+        GatedConv2d(c4, c4, 3),
+        UpConv(GatedConv2d(c4, c2, 3)),
+        GatedConv2d(c2, c2, 3),
+        UpConv(GatedConv2d(c2, c1, 3)),
+        GatedConv2d(c1, c1 // 2, 3),
+        conv2d_same(c1 // 2, 3, 3),  # RGB output: linear, not gated
+    )
+
+
+@register(
+    "deepfill_v2",
+    contract=InputContract(
+        pad_multiple=8, comfortable_size=512, can_sample=False, trainable=True, needs_weights=True
+    ),
+    summary="DeepFill v2: gated convolutions + contextual attention, SN-PatchGAN (Yu et al., ICCV 2019)",
+    paper="arXiv:1806.03589",
+)
+class DeepFillV2(InpaintModel):
+    """The DeepFill v2 generator (coarse + refine); see the module docstring for the layer table."""
+
+    def __init__(self, cnum: int = 48) -> None:
+        super().__init__(cnum=cnum)
+        if cnum % 4:
+            raise ValueError(f"cnum must be a multiple of 4, got {cnum}")
+        c1, c2, c4 = cnum // 2, cnum, 2 * cnum  # effective widths after the gate split
+
+        # Coarse stage: 5 input channels [x_in, ones, ones·M]; the ones channel marks the image border.
+        self.coarse = nn.Sequential(
+            GatedConv2d(5, c1, 5),
+            GatedConv2d(c1, c2, 3, stride=2),
+            GatedConv2d(c2, c2, 3),
+            GatedConv2d(c2, c4, 3, stride=2),
+            GatedConv2d(c4, c4, 3),
+            GatedConv2d(c4, c4, 3),
+            *_dilated_stack(c4),
+            _decoder(c4, cnum),
+        )
+
+        # Refine stage, conv ("hallucination") branch on the 3-channel composite.
+        self.refine_conv = nn.Sequential(
+            GatedConv2d(3, c1, 5),
+            GatedConv2d(c1, c1, 3, stride=2),
+            GatedConv2d(c1, c2, 3),
+            GatedConv2d(c2, c2, 3, stride=2),
+            GatedConv2d(c2, c4, 3),
+            GatedConv2d(c4, c4, 3),
+            *_dilated_stack(c4),
+        )
+
+        # Refine stage, attention branch: encoder (p1–p6, p6 with ReLU), attention, p9–p10.
+        self.refine_attention_encoder = nn.Sequential(
+            GatedConv2d(3, c1, 5),
+            GatedConv2d(c1, c1, 3, stride=2),
+            GatedConv2d(c1, c2, 3),
+            GatedConv2d(c2, c4, 3, stride=2),
+            GatedConv2d(c4, c4, 3),
+            GatedConv2d(c4, c4, 3, activation="relu"),
+        )
+        self.contextual_attention = ContextualAttention(
+            ksize=3, stride=1, rate=2, fuse_k=3, softmax_scale=10.0, fuse=True
+        )
+        self.refine_attention_decoder = nn.Sequential(GatedConv2d(c4, c4, 3), GatedConv2d(c4, c4, 3))
+
+        # Merge both branches (concat 2·c4) and decode.
+        self.refine_decoder = _decoder(2 * c4, cnum)
+
+    def forward(self, x_in: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x_in: (B, 3, H, W) in [-1, 1], holes zeroed; mask: (B, 1, H, W), 1 = hole.
+
+        Returns (x1, x2): coarse and refined predictions, (B, 3, H, W) in (-1, 1).
+        """
+        ones = torch.ones_like(mask)
+        x1 = torch.tanh(self.coarse(torch.cat([x_in, ones, ones * mask], dim=1)))
+
+        composite = x1 * mask + x_in * (1.0 - mask)
+        conv_features = self.refine_conv(composite)
+        attention_features = self.refine_attention_encoder(composite)
+        # Nearest resize of the mask to the 1/4-res features, as the official resize_mask_like.
+        mask_quarter = F.interpolate(mask, size=attention_features.shape[-2:], mode="nearest")
+        attention_features = self.contextual_attention(attention_features, attention_features, mask_quarter)
+        attention_features = self.refine_attention_decoder(attention_features)
+
+        x2 = torch.tanh(self.refine_decoder(torch.cat([conv_features, attention_features], dim=1)))
+        return x1, x2
+
+    def inpaint(
+        self, image: torch.Tensor, mask: torch.Tensor, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """image (B, 3, H, W) in [0, 1], mask (B, 1, H, W) 1 = hole → raw prediction in [0, 1]."""
+        x = image * 2.0 - 1.0
+        x_in = x * (1.0 - mask)
+        _, x2 = self(x_in, mask)
+        return ((x2 + 1.0) / 2.0).clamp(0.0, 1.0)
+
+
+class DeepFillV2Discriminator(nn.Module):
+    """SN-PatchGAN (§4.3): input [image (3), M (1)], output (B, N) logits, N = 256·(H/64)·(W/64)."""
+
+    def __init__(self, in_channels: int = 4, widths: tuple[int, ...] = (64, 128, 256, 256, 256, 256)) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        previous = in_channels
+        for width in widths:
+            layers.append(SNConvLeakyReLU(previous, width, kernel_size=5, stride=2))
+            previous = width
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """image: (B, 3, H, W) in [-1, 1]; mask: (B, 1, H, W). The last conv has a LeakyReLU too."""
+        features = self.layers(torch.cat([image, mask], dim=1))
+        return features.reshape(features.shape[0], -1)
+
+
+# ---- training recipe (§4.4, §4.5) ---------------------------------------------------------------
+
+LEARNING_RATE = 1e-4
+ADAM_BETAS = (0.5, 0.999)  # β2 of the released code; the author once said v1's 0.9 (§8 item 3)
+D_STEPS_PER_G_STEP = 1
+BATCH_SIZE = 16
+TRAIN_SIZE = 256
+COARSE_L1_WEIGHT = 1.0
+REFINE_L1_WEIGHT = 1.0
+GAN_LOSS_WEIGHT = 1.0  # mmagic and issue #267 use 0.1; fall back to it if the coarse output collapses
+
+
+def make_optimizers(
+    generator: nn.Module, discriminator: nn.Module
+) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+    """Adam(lr 1e-4, betas (0.5, 0.999)) for G and for D, as the released v2 training code (§4.5)."""
+    return (
+        torch.optim.Adam(generator.parameters(), lr=LEARNING_RATE, betas=ADAM_BETAS),
+        torch.optim.Adam(discriminator.parameters(), lr=LEARNING_RATE, betas=ADAM_BETAS),
+    )
+
+
+def composite(prediction: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """`prediction·M + image·(1−M)`: what the discriminator sees as the fake."""
+    return prediction * mask + image * (1.0 - mask)
+
+
+def discriminator_loss(
+    discriminator: nn.Module, real: torch.Tensor, x2: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """Hinge D loss on [real, M] vs [composite of x2, M] (§4.4); x2 is detached here.
+
+    Real and fake go through D as one batch, as in the official code, so spectral norm does one power
+    iteration per D step.
+    """
+    fake = composite(x2.detach(), real, mask)
+    logits = discriminator(torch.cat([real, fake], dim=0), torch.cat([mask, mask], dim=0))
+    real_logits, fake_logits = logits.chunk(2, dim=0)
+    return losses.hinge_discriminator_loss(real_logits, fake_logits)
+
+
+def generator_loss(
+    discriminator: nn.Module,
+    real: torch.Tensor,
+    mask: torch.Tensor,
+    x1: torch.Tensor,
+    x2: torch.Tensor,
+    gan_weight: float = GAN_LOSS_WEIGHT,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """L_G = mean|x−x1| + mean|x−x2| + gan_weight·(−mean D(x̂, M)) (§4.4), no hole/valid split.
+
+    real: (B, 3, H, W) ground truth in [-1, 1]. Returns the total and its detached terms for logging.
+    Gradients also reach D's parameters: zero D's grads (or freeze it) before its own step.
+    """
+    reconstruction = COARSE_L1_WEIGHT * losses.l1(x1, real) + REFINE_L1_WEIGHT * losses.l1(x2, real)
+    adversarial = losses.hinge_generator_loss(discriminator(composite(x2, real, mask), mask))
+    total = reconstruction + gan_weight * adversarial
+    return total, {"ae": reconstruction.detach(), "g_adv": adversarial.detach()}

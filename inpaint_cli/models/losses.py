@@ -1,0 +1,100 @@
+"""Loss functions shared by the training recipes (MODELS.md §3.5, §4.4, §5.4).
+
+Means follow TF's `reduce_mean` over the whole broadcast tensor (batch, channels and pixels), which is
+what the official weights (1.2, 0.001, ...) were tuned against.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+
+def l1(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """mean |prediction − target| over every element."""
+    return (prediction - target).abs().mean()
+
+
+def masked_l1(prediction: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """mean(|prediction − target| · weight) over the broadcast tensor, e.g. weight = M for the hole,
+    1 − M for known pixels, or a spatial-discount map.
+
+    Not normalised by the weight's mean: DeepFill v1's `ae` divides by mean(1 − M) itself (§3.5).
+    """
+    return ((prediction - target).abs() * weight).mean()
+
+
+def spatial_discount(size: int | tuple[int, int], gamma: float) -> torch.Tensor:
+    """DeepFill v1 spatial discount map (§3.5), shape (1, 1, H, W).
+
+    W[i, j] = max(γ^min(i, H−i), γ^min(j, W−j)): 1 on the crop border, decaying towards its centre, so
+    pixels far from known context are penalised less. Reproduces neuralgym, including its asymmetry
+    (row 0 has distance 0, row H−1 distance 1).
+    """
+    height, width = (size, size) if isinstance(size, int) else size
+    rows = torch.arange(height, dtype=torch.float64)
+    cols = torch.arange(width, dtype=torch.float64)
+    row_weight = gamma ** torch.minimum(rows, height - rows)
+    col_weight = gamma ** torch.minimum(cols, width - cols)
+    discount = torch.maximum(row_weight[:, None], col_weight[None, :])
+    return discount.to(torch.float32)[None, None]
+
+
+def hinge_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """SN-PatchGAN D loss (§4.4): 0.5·mean ReLU(1 − D(real)) + 0.5·mean ReLU(1 + D(fake))."""
+    return 0.5 * F.relu(1.0 - real_logits).mean() + 0.5 * F.relu(1.0 + fake_logits).mean()
+
+
+def hinge_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """SN-PatchGAN G adversarial term (§4.4): −mean D(fake)."""
+    return -fake_logits.mean()
+
+
+def wgan_critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """WGAN critic loss without the penalty (§3.5): mean D(fake) − mean D(real)."""
+    return fake_scores.mean() - real_scores.mean()
+
+
+def wgan_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
+    """WGAN generator adversarial term: −mean D(fake)."""
+    return -fake_scores.mean()
+
+
+def random_interpolates(
+    real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """x̃ = real + α·(fake − real) with α ~ U[0, 1] per sample (§3.5)."""
+    alpha = torch.rand(
+        (real.shape[0],) + (1,) * (real.dim() - 1), generator=generator, device=real.device, dtype=real.dtype
+    )
+    return real + alpha * (fake - real)
+
+
+def gradient_penalty(
+    critic: Callable[[torch.Tensor], torch.Tensor],
+    inputs: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    target_norm: float = 1.0,
+) -> torch.Tensor:
+    """WGAN-GP penalty mean((‖∇ₓ Σ D(x̃)‖ − target_norm)²) with DeepFill v1's hole masking (§3.5).
+
+    inputs: the interpolates x̃ (B, C, H, W) (see `random_interpolates`). mask: (B or 1, 1, H, W),
+    1 = hole; when given, the per-sample norm is sqrt(Σ ∇² · M) over hole pixels and all channels.
+    The graph is kept (create_graph) so the penalty trains the critic.
+    """
+    inputs = inputs.detach().requires_grad_(True)
+    scores = critic(inputs)
+    (gradients,) = torch.autograd.grad(scores.sum(), inputs, create_graph=True)
+    squared = gradients.square()
+    if mask is not None:
+        squared = squared * mask
+    slopes = squared.flatten(1).sum(dim=1).sqrt()
+    return (slopes - target_norm).square().mean()
+
+
+def kl_diag_gaussian(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(μ, e^logvar) ‖ N(0, 1)) = −0.5·Σ(1 + logvar − μ² − e^logvar), **summed** over batch and
+    dimensions as PiiGAN does (§5.4); its 0.1 weight assumes the sum."""
+    return -0.5 * (1.0 + logvar - mu.square() - logvar.exp()).sum()

@@ -1,0 +1,114 @@
+"""OpenCV telea / ns architectures: registry entries, 8-bit and high-bit-depth paths."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from inpaint_cli.models.classical import NavierStokes, Telea
+from inpaint_cli.registry import create_model, get_arch
+
+
+def _mask(height: int = 32, width: int = 48) -> torch.Tensor:
+    mask = torch.zeros(1, 1, height, width)
+    mask[..., 10:20, 14:30] = 1.0
+    return mask
+
+
+def _eight_bit_image(height: int = 32, width: int = 48, seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    # a smooth gradient plus texture, quantised to 8 bit
+    ys = torch.linspace(0, 1, height)[:, None]
+    xs = torch.linspace(0, 1, width)[None, :]
+    base = torch.stack([ys * xs, ys.expand(height, width), (1 - xs).expand(height, width)])
+    noisy = base + 0.1 * torch.rand(3, height, width, generator=generator)
+    return (noisy.clamp(0, 1) * 255).round()[None] / 255
+
+
+@pytest.mark.parametrize("name, cls", [("telea", Telea), ("ns", NavierStokes)])
+def test_registered(name: str, cls: type) -> None:
+    spec = get_arch(name)
+    assert spec.cls is cls
+    assert spec.default_config == {"radius": 5}
+    contract = spec.contract
+    assert contract.pad_multiple == 1 and contract.comfortable_size is None
+    assert not contract.trainable and not contract.needs_weights
+    model = create_model(name, radius=3)
+    assert model.radius == 3.0 and model.arch_config == {"radius": 3}
+    assert model.state_dict() == {}
+
+
+@pytest.mark.parametrize("name", ["telea", "ns"])
+def test_eight_bit_path_keeps_known_pixels(name: str) -> None:
+    image, mask = _eight_bit_image(), _mask()
+    out = create_model(name).inpaint(image, mask)
+    assert out.shape == image.shape and out.dtype == image.dtype
+    known = mask.expand_as(image) == 0
+    assert torch.equal(out[known], image[known])
+    assert not torch.equal(out, image)
+
+
+def _flat_image_with_hole() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    colour = torch.tensor([200.0, 30.0, 90.0]) / 255
+    image = colour[None, :, None, None].expand(1, 3, 32, 48).clone()
+    mask = _mask()
+    image[mask.expand_as(image) == 1] = 0.0  # what is under the hole must not matter
+    return image, mask, colour[None, :, None, None].expand_as(image)
+
+
+def test_ns_fills_flat_colour_exactly() -> None:
+    image, mask, expected = _flat_image_with_hole()
+    torch.testing.assert_close(create_model("ns").inpaint(image, mask), expected, atol=0, rtol=0)
+
+
+def test_telea_fills_flat_colour_within_two_levels() -> None:
+    # OpenCV's Telea is not exact on a flat image: its gradient term adds ±2 levels inside the hole
+    # (measured with OpenCV 5.0, independent of the values under the hole).
+    image, mask, expected = _flat_image_with_hole()
+    out = create_model("telea").inpaint(image, mask)
+    assert (out - expected).abs().max() <= 2.0 / 255 + 1e-6
+    assert (out - expected).abs().mean() < 0.5 / 255
+
+
+@pytest.mark.parametrize("name", ["telea", "ns"])
+def test_sixteen_bit_path_is_close_to_eight_bit_path(name: str) -> None:
+    image, mask = _eight_bit_image(seed=1), _mask()
+    model = create_model(name)
+    eight_bit = model.inpaint(image, mask)
+    # Off the 8-bit grid by a fraction of a 16-bit step ⇒ the float32 per-channel path runs.
+    nudged = (image + 3.0 / 65535).clamp(max=1.0)
+    nudged[image == 1.0] = 1.0 - 3.0 / 65535
+    sixteen_bit = model.inpaint(nudged, mask)
+    known = mask.expand_as(image) == 0
+    torch.testing.assert_close(sixteen_bit[known], nudged[known], atol=1e-6, rtol=0)
+    hole = ~known
+    # The 8-bit path rounds every filled pixel to 1/255 before it seeds the next ones, so the two
+    # paths drift apart by about one level on average (a few at most); the float path is not quantised.
+    difference = (sixteen_bit[hole] - eight_bit[hole]).abs()
+    assert difference.mean() < 1.0 / 255
+    assert difference.max() < 8.0 / 255
+    assert not torch.equal(sixteen_bit[hole] * 255, (sixteen_bit[hole] * 255).round())
+
+
+def test_telea_and_ns_differ() -> None:
+    image, mask = _eight_bit_image(seed=2), _mask()
+    telea = create_model("telea").inpaint(image, mask)
+    ns = create_model("ns").inpaint(image, mask)
+    assert (telea - ns).abs().max() > 1.0 / 255
+
+
+def test_batch_per_item_masks_device_and_dtype() -> None:
+    images = torch.cat([_eight_bit_image(seed=3), _eight_bit_image(seed=4)]).double()
+    masks = torch.cat([_mask(), _mask().flip(-1)])
+    model = create_model("telea")
+    out = model.inpaint(images, masks)
+    assert out.dtype == torch.float64 and out.device == images.device
+    for i in range(2):
+        torch.testing.assert_close(out[i : i + 1], model.inpaint(images[i : i + 1], masks[i : i + 1]))
+
+
+def test_single_channel_image() -> None:
+    image, mask = _eight_bit_image()[:, :1], _mask()
+    out = create_model("ns").inpaint(image, mask)
+    assert out.shape == image.shape
+    assert torch.equal(out[mask == 0], image[mask == 0])

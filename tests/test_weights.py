@@ -1,0 +1,564 @@
+"""weights.py: catalog, resolution, Hub downloads (through a loopback Hub), verification, checkpoint files.
+
+Downloads go through the real huggingface_hub code: HF_ENDPOINT points at `hub_server.HubServer`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hub_server import HubServer
+from huggingface_hub import constants as hf_constants
+from torch import nn
+
+from inpaint_cli import weights as W
+from inpaint_cli.errors import InpaintError, UsageError
+from inpaint_cli.models.base import InpaintModel
+from inpaint_cli.registry import InputContract, register
+
+REPO, FILE = "org/tiny", "ckpt/tiny.safetensors"
+SOURCE = f"hf://{REPO}/{FILE}"
+
+
+@register("tiny_test", contract=InputContract(pad_multiple=1), summary="test-only: one conv")
+class TinyTest(InpaintModel):
+    def __init__(self, channels: int = 4) -> None:
+        super().__init__(channels=channels)
+        self.conv = nn.Conv2d(4, channels, 3, padding=1)
+        self.head = nn.Conv2d(channels, 3, 1)
+        self.register_buffer("seen", torch.zeros((), dtype=torch.long))
+
+    def inpaint(self, image, mask, *, generator=None):
+        return torch.sigmoid(self.head(self.conv(torch.cat([image * (1 - mask), mask], 1))))
+
+
+@register("tiny_other", contract=InputContract(), summary="test-only: another arch")
+class TinyOther(TinyTest):
+    pass
+
+
+@register("tiny_free", contract=InputContract(needs_weights=False), summary="test-only: weightless")
+class TinyFree(InpaintModel):
+    def inpaint(self, image, mask, *, generator=None):
+        return image
+
+
+class Evil:
+    """Unpickling this creates `marker`: proof that a loader ran the pickle."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+# ------------------------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch, tmp_path):
+    """No user catalog, a private Hub cache, online, and nothing that could leave the loopback."""
+    for var in ("INPAINT_WEIGHTS", "HF_ENDPOINT", "HF_HUB_OFFLINE", "HF_TOKEN", "HUGGINGFACE_HUB_CACHE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf_home"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf_cache"))
+    # huggingface_hub reads these at import; the telemetry flag also stops its agent-registry request.
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(hf_constants, "HF_HUB_DISABLE_TELEMETRY", True)
+    monkeypatch.setattr(hf_constants, "HF_HUB_DISABLE_IMPLICIT_TOKEN", True)
+    W.load_catalog.cache_clear()
+    yield
+    W.load_catalog.cache_clear()
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    server = HubServer().start()
+    monkeypatch.setenv("HF_ENDPOINT", server.url)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """A real checkpoint of TinyTest: (path, bytes, sha256, state_dict)."""
+    torch.manual_seed(0)
+    model = TinyTest()
+    model.seen.fill_(7)
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.safetensors"
+    W.save_checkpoint(path, model, provenance={"data": "noise", "steps": 3})
+    data = path.read_bytes()
+    return path, data, hashlib.sha256(data).hexdigest(), {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def write_user_catalog(monkeypatch, path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    monkeypatch.setenv("INPAINT_WEIGHTS", str(path))
+    W.load_catalog.cache_clear()
+    return path
+
+
+@pytest.fixture
+def hub_entry(hub, tiny, tmp_path, monkeypatch):
+    """The tiny checkpoint served by the Hub and declared as `tiny_test.hub` in a user catalog."""
+    _, data, sha, _ = tiny
+    hub.add(REPO, FILE, data)
+    write_user_catalog(
+        monkeypatch,
+        tmp_path / "user" / "weights.toml",
+        f'[models."tiny_test.hub"]\narch = "tiny_test"\nsource = "{SOURCE}"\nsha256 = "{sha}"\n'
+        f"size = {len(data)}\ndefault = true\nsteps = 3\n",
+    )
+    return W.load_catalog().get("tiny_test.hub")
+
+
+def cache_files(tmp_path: Path) -> list[Path]:
+    root = tmp_path / "hf_cache" / "models--org--tiny"
+    return sorted(p for p in root.rglob("*") if p.is_file() or p.is_symlink()) if root.exists() else []
+
+
+def assert_same_weights(model: nn.Module, state: dict) -> None:
+    got = model.state_dict()
+    assert sorted(got) == sorted(state)
+    for key, value in state.items():
+        assert torch.equal(got[key], value), key
+
+
+# ------------------------------------------------------------------------------------ Hub downloads
+
+
+def test_first_download_lands_in_cache_verified_and_loads(hub, hub_entry, tiny, tmp_path):
+    _, data, sha, state = tiny
+    model = W.load_model("tiny_test.hub")
+
+    assert isinstance(model, TinyTest) and not model.training
+    assert_same_weights(model, state)
+    url_path = f"/{REPO}/resolve/main/{FILE}"
+    assert [(r.method, r.path) for r in hub.requests] == [("HEAD", url_path), ("GET", url_path)]
+    blob = tmp_path / "hf_cache" / "models--org--tiny" / "blobs" / sha
+    assert blob.read_bytes() == data
+    pointer = W.local_path(hub_entry)
+    assert pointer is not None and pointer.resolve() == blob.resolve()
+    assert W.verify(hub_entry).status == "ok"
+
+    # A verified cached copy is used without asking the Hub again, also via the bare arch name.
+    hub.clear_requests()
+    assert W.resolve("tiny_test").path == pointer
+    assert_same_weights(W.load_model("tiny_test"), state)
+    assert hub.requests == []
+
+
+def test_cached_run_works_with_the_server_stopped(hub, hub_entry, tiny, monkeypatch):
+    W.fetch(hub_entry)
+    hub.stop()
+    assert_same_weights(W.load_model("tiny_test.hub"), tiny[3])
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert_same_weights(W.load_model("tiny_test.hub"), tiny[3])
+
+
+@pytest.mark.parametrize("how", ["env", "hf_constants"])
+def test_offline_with_empty_cache_is_one_line_error(hub, hub_entry, monkeypatch, how):
+    if how == "env":
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    else:  # as huggingface_hub sees it when HF_HUB_OFFLINE was set before it was imported
+        monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(InpaintError) as info:
+        W.load_model("tiny_test.hub")
+    assert info.value.exit_code == 1
+    assert info.value.message == (
+        "tiny_test.hub is not in the cache and HF_HUB_OFFLINE is set; run `inpaint models download "
+        "tiny_test.hub` on a machine with network or copy the file and use a local source"
+    )
+    assert hub.requests == []
+
+
+def test_corrupted_download_is_removed_from_the_cache(hub, hub_entry, tiny, tmp_path):
+    hub.corrupt(REPO, FILE)
+    with pytest.raises(InpaintError) as info:
+        W.fetch(hub_entry)
+    message = info.value.message
+    assert "tiny_test.hub: sha256 mismatch (expected " + tiny[2][:12] in message
+    assert "the download was removed" in message and "\n" not in message
+    assert ("GET", f"/{REPO}/resolve/main/{FILE}") in [(r.method, r.path) for r in hub.requests]
+    assert cache_files(tmp_path) == [tmp_path / "hf_cache" / "models--org--tiny" / "refs" / "main"]
+    assert W.verify(hub_entry).status == "missing"
+
+    hub.corrupt(REPO, FILE, on=False)  # "try again" works once the Hub serves the right bytes
+    assert W.sha256_file(W.fetch(hub_entry)) == tiny[2]
+
+
+def test_stale_cached_copy_is_downloaded_again(hub, hub_entry, tiny):
+    path = W.fetch(hub_entry)
+    real = Path(os.path.realpath(path))
+    real.chmod(0o644)
+    real.write_bytes(b"x" + tiny[1][1:])  # bit rot in the cache
+    assert W.verify(hub_entry).status == "mismatch"
+    hub.clear_requests()
+    assert W.sha256_file(W.fetch(hub_entry)) == tiny[2]
+    assert [r.method for r in hub.requests] == ["HEAD", "GET"]
+
+
+def test_hub_errors_name_the_url(hub, tiny, tmp_path, monkeypatch):
+    hub.add(REPO, "other.safetensors", b"x")
+    write_user_catalog(
+        monkeypatch,
+        tmp_path / "u.toml",
+        f'[models."tiny_test.gone"]\narch = "tiny_test"\nsource = "{SOURCE}"\nsha256 = "{"0" * 64}"\n'
+        f'[models."tiny_test.norepo"]\narch = "tiny_test"\nsource = "hf://nobody/none/x.safetensors"\n'
+        f'sha256 = "{"0" * 64}"\n',
+    )
+    catalog = W.load_catalog()
+    with pytest.raises(
+        InpaintError, match=r"tiny_test\.gone: ckpt/tiny\.safetensors not found in org/tiny@main"
+    ) as e:
+        W.fetch(catalog.get("tiny_test.gone"))
+    assert f"{hub.url}/{REPO}/resolve/main/{FILE}" in e.value.message
+    with pytest.raises(InpaintError, match="repository nobody/none not found"):
+        W.fetch(catalog.get("tiny_test.norepo"))
+
+
+def test_adhoc_hf_source_resolves_and_loads(hub, tiny):
+    hub.add(REPO, FILE, tiny[1], revision="v1")
+    resolved = W.resolve(f"{SOURCE}@v1")
+    assert (resolved.arch, resolved.entry.kind, resolved.entry.sha256) == ("tiny_test", "hf", None)
+    assert resolved.path.read_bytes() == tiny[1]
+    assert_same_weights(W.load_model(f"{SOURCE}@v1"), tiny[3])
+    with pytest.raises(UsageError, match="malformed Hub source"):
+        W.resolve("hf://org-only/x")
+
+
+# ---------------------------------------------------------------------------------------- verify
+
+
+def test_verify_statuses(hub, tiny, tmp_path, monkeypatch):
+    ckpt = tmp_path / "user" / "ckpts" / "tiny.safetensors"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(tiny[1])
+    write_user_catalog(
+        monkeypatch,
+        tmp_path / "user" / "weights.toml",
+        f'[models."tiny_test.local"]\narch = "tiny_test"\nsource = "ckpts/tiny.safetensors"\n'
+        f'sha256 = "{tiny[2].upper()}"\n'
+        f'[models."tiny_test.hub"]\narch = "tiny_test"\nsource = "{SOURCE}"\nsha256 = "{tiny[2]}"\n',
+    )
+    catalog = W.load_catalog()
+    local = catalog.get("tiny_test.local")
+
+    result = W.verify(local)
+    assert (result.status, result.path, result.actual_sha256) == ("ok", ckpt, tiny[2])
+    assert W.fetch(local) == ckpt
+
+    with ckpt.open("ab") as f:
+        f.write(b"tampered")
+    result = W.verify(local)
+    assert result.status == "mismatch"
+    assert result.actual_sha256 == hashlib.sha256(ckpt.read_bytes()).hexdigest()
+    with pytest.raises(InpaintError, match=r"tiny_test\.local: sha256 mismatch for .*tiny\.safetensors"):
+        W.fetch(local)
+
+    ckpt.unlink()
+    assert (W.verify(local).status, W.verify(local).path) == ("missing", None)
+    with pytest.raises(InpaintError, match="does not exist"):
+        W.fetch(local)
+    assert W.verify(catalog.get("tiny_test.hub")).status == "missing"  # never downloads
+    assert hub.requests == []
+    assert W.verify(catalog.get("telea")) == W.VerifyResult(catalog.get("telea"), "no-weights", None, None)
+
+
+def test_local_hash_is_cached_per_mtime_and_size(tiny, tmp_path, monkeypatch):
+    ckpt = tmp_path / "t.safetensors"
+    ckpt.write_bytes(tiny[1])
+    write_user_catalog(
+        monkeypatch,
+        tmp_path / "w.toml",
+        f'[models."tiny_test.x"]\narch = "tiny_test"\nsource = "t.safetensors"\nsha256 = "{tiny[2]}"\n',
+    )
+    calls = []
+    real = W.sha256_file
+    monkeypatch.setattr(W, "sha256_file", lambda p: calls.append(p) or real(p))
+    entry = W.load_catalog().get("tiny_test.x")
+    for _ in range(3):
+        W.fetch(entry)
+    assert len(calls) == 1
+
+
+# ------------------------------------------------------------------------------------ checkpoint files
+
+
+def test_checkpoint_round_trip_fp16_metadata_provenance(tmp_path):
+    torch.manual_seed(1)
+    model = TinyTest(channels=6)
+    path = tmp_path / "sub" / "half.safetensors"
+    ema = {"ema.conv.weight": model.conv.weight}  # shares storage with a parameter
+    W.save_checkpoint(
+        path, model, provenance={"data": "places", "steps": 12}, dtype=torch.float16, extra_tensors=ema
+    )
+    assert [p.name for p in path.parent.iterdir()] == ["half.safetensors"]  # no temp file left
+
+    ckpt = W.read_checkpoint(path, expected_arch="tiny_test")
+    assert (ckpt.arch, ckpt.config, ckpt.provenance) == (
+        "tiny_test",
+        {"channels": 6},
+        {"data": "places", "steps": 12},
+    )
+    assert ckpt.metadata["format"] == "inpaint-cli/1" and ckpt.metadata["arch"] == "tiny_test"
+    assert ckpt.state_dict["conv.weight"].dtype == torch.float16
+    assert ckpt.state_dict["seen"].dtype == torch.long  # only floating tensors are cast
+    assert sorted(ckpt.extra_tensors) == ["ema.conv.weight"] and "ema.conv.weight" not in ckpt.state_dict
+    assert torch.equal(ckpt.extra_tensors["ema.conv.weight"], model.conv.weight.detach().half())
+
+    fresh = TinyTest(channels=6)
+    W.load_state_strict(fresh, ckpt.state_dict, source=str(path))
+    assert fresh.conv.weight.dtype == torch.float32
+    assert torch.equal(fresh.conv.weight, model.conv.weight.detach().half().float())
+
+    assert_same_weights(W.load_model(path), fresh.state_dict())
+    assert W.resolve(str(path)).arch == "tiny_test"
+
+    # fp32: the extra tensor really shares storage with conv.weight, which safetensors alone refuses.
+    W.save_checkpoint(path, model, extra_tensors=ema)
+    ckpt = W.read_checkpoint(path)
+    assert torch.equal(ckpt.extra_tensors["ema.conv.weight"], model.conv.weight.detach())
+    assert torch.equal(ckpt.state_dict["conv.weight"], model.conv.weight.detach())
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # an ordinary file, not mkstemp's 0600
+
+
+def test_load_state_strict_lists_missing_unexpected_and_shapes():
+    model = TinyTest()
+    state = dict(model.state_dict())
+    del state["head.bias"]
+    state["extra.weight"] = torch.zeros(1)
+    with pytest.raises(InpaintError) as info:
+        W.load_state_strict(model, state, source="x.safetensors")
+    message = info.value.message
+    assert message.startswith("x.safetensors does not fit the tiny_test model: ")
+    assert "missing 1 (head.bias)" in message and "unexpected 1 (extra.weight)" in message
+    assert "\n" not in message
+
+    with pytest.raises(InpaintError, match=r"shape mismatch .*conv\.weight \(6, 4, 3, 3\) vs \(4, 4, 3, 3\)"):
+        W.load_state_strict(model, TinyTest(channels=6).state_dict(), source="y")
+
+
+def test_pickles_are_refused_without_unpickling(tmp_path):
+    marker = tmp_path / "pwned"
+    pt = tmp_path / "evil.pt"
+    torch.save({"w": Evil(marker)}, pt)
+    disguised = tmp_path / "evil.safetensors"
+    disguised.write_bytes(pt.read_bytes())
+
+    for path in (pt, disguised):
+        with pytest.raises(InpaintError) as info:
+            W.read_checkpoint(path)
+        assert info.value.message == (
+            f"{path} is a pickled PyTorch checkpoint; inpaint loads only safetensors (pickles can run code). "
+            "Convert it with a trusted script: torch.load + safetensors.torch.save_file"
+        )
+        with pytest.raises(InpaintError, match="pickled"):
+            W.load_model(path)
+    assert not marker.exists()
+    torch.load(pt, weights_only=False)  # the file really was live: unpickling it runs the payload
+    assert marker.exists()
+
+
+def test_read_checkpoint_rejects_foreign_files(tmp_path, tiny):
+    from safetensors.torch import save_file
+
+    noise = tmp_path / "noise.safetensors"
+    noise.write_bytes(os.urandom(4096))
+    with pytest.raises(InpaintError, match=r"noise\.safetensors is not a safetensors file"):
+        W.read_checkpoint(noise)
+
+    bare = tmp_path / "bare.safetensors"
+    save_file({"w": torch.zeros(2)}, str(bare))
+    with pytest.raises(
+        InpaintError, match=r"bare\.safetensors has no arch metadata; it was not written by inpaint"
+    ):
+        W.read_checkpoint(bare)
+
+    with pytest.raises(InpaintError) as info:
+        W.read_checkpoint(tiny[0], expected_arch="tiny_other")
+    assert info.value.message == (
+        f"{tiny[0]} is a tiny_test checkpoint, not tiny_other; "
+        "pick a tiny_other checkpoint or use --model tiny_test"
+    )
+    with pytest.raises(InpaintError, match="does not exist"):
+        W.read_checkpoint(tmp_path / "nope.safetensors")
+    with pytest.raises(InpaintError, match="does not exist"):
+        W.resolve(str(tmp_path / "nope.safetensors"))
+
+
+def test_catalog_entry_with_the_wrong_arch_file(tiny, tmp_path, monkeypatch):
+    write_user_catalog(
+        monkeypatch,
+        tmp_path / "w.toml",
+        f'[models."tiny_other.x"]\narch = "tiny_other"\nsource = "{tiny[0]}"\nsha256 = "{tiny[2]}"\n',
+    )
+    with pytest.raises(InpaintError, match="is a tiny_test checkpoint, not tiny_other"):
+        W.load_model("tiny_other.x")
+
+
+# ---------------------------------------------------------------------------------------- catalog
+
+
+def test_package_catalog_has_the_classical_models():
+    catalog = W.load_catalog()
+    assert catalog.global_default == "telea"
+    assert {"telea", "ns"} <= set(catalog.entries)
+    assert catalog.get("telea").kind == "none" and catalog.get("telea").arch == "telea"
+    assert W.resolve(None).name == "telea" and W.resolve(None).path is None
+
+
+PACKAGE_TOML = """
+default = "telea"
+[models.telea]
+arch = "telea"
+[models."tiny_test.a"]
+arch = "tiny_test"
+source = "bundled:a.safetensors"
+sha256 = "{sha}"
+default = true
+licence = "MIT"
+[models."tiny_test.b"]
+arch = "tiny_test"
+source = "b.safetensors"
+sha256 = "{sha}"
+val_psnr = 27.5
+"""
+
+
+def test_user_catalog_overrides_and_defaults(tmp_path, monkeypatch):
+    pkg = tmp_path / "pkg" / "weights.toml"
+    pkg.parent.mkdir()
+    pkg.write_text(PACKAGE_TOML.format(sha="a" * 64))
+    monkeypatch.setattr(W, "package_catalog_path", lambda: pkg)
+    W.load_catalog.cache_clear()
+
+    catalog = W.load_catalog()
+    assert catalog.default_for("tiny_test").name == "tiny_test.a"
+    assert catalog.get("tiny_test.b").extra == {"val_psnr": 27.5}
+    assert catalog.get("tiny_test.a").licence == "MIT"
+    assert [e.name for e in catalog.find("tiny_test.*")] == ["tiny_test.a", "tiny_test.b"]
+    assert [e.name for e in catalog.find("*.b")] == ["tiny_test.b"]
+    assert catalog.default_for("tiny_other") is None
+
+    # The XDG location is used when INPAINT_WEIGHTS is unset.
+    user = tmp_path / "config" / "inpaint" / "weights.toml"
+    user.parent.mkdir(parents=True)
+    user.write_text(
+        'default = "tiny_test.c"\n'
+        '[models."tiny_test.c"]\narch = "tiny_test"\nsource = "c.safetensors"\n'
+        f'sha256 = "{"c" * 64}"\ndefault = true\n'
+        '[models."tiny_test.b"]\narch = "tiny_test"\nsource = "/abs/b.safetensors"\n'
+        f'sha256 = "{"b" * 64}"\nnotes = "mine"\n'
+    )
+    catalog = W.load_catalog()  # picks up the new file without cache_clear
+    assert catalog.global_default == "tiny_test.c"
+    assert catalog.default_for("tiny_test").name == "tiny_test.c"
+    assert not catalog.get("tiny_test.a").default
+    b = catalog.get("tiny_test.b")
+    assert (b.notes, b.sha256, b.catalog, b.extra) == ("mine", "b" * 64, user, {})
+    assert W._declared_path(catalog.get("tiny_test.c")) == user.parent / "c.safetensors"
+    assert W._declared_path(catalog.get("tiny_test.a")) == W.BUNDLED_DIR / "a.safetensors"
+
+    monkeypatch.setenv("INPAINT_WEIGHTS", str(tmp_path / "missing.toml"))
+    with pytest.raises(InpaintError, match=r"INPAINT_WEIGHTS points to .*missing\.toml"):
+        W.load_catalog()
+
+
+def test_unknown_names_suggest_close_matches(tmp_path, monkeypatch):
+    write_user_catalog(
+        monkeypatch,
+        tmp_path / "w.toml",
+        f'[models."tiny_test.hub"]\narch = "tiny_test"\nsource = "{SOURCE}"\nsha256 = "{"1" * 64}"\n',
+    )
+    with pytest.raises(UsageError) as info:
+        W.load_catalog().get("tiny_test.hbu")
+    assert info.value.exit_code == 2 and "did you mean tiny_test.hub?" in info.value.message
+    with pytest.raises(UsageError, match="did you mean telea"):
+        W.resolve("teela")
+    with pytest.raises(UsageError, match="unknown model 'zzzz'"):
+        W.resolve("zzzz")
+
+
+def test_resolve_archs_without_entries():
+    assert W.resolve("tiny_free") == W.Resolved("tiny_free", "tiny_free", None, None)
+    assert isinstance(W.load_model("tiny_free"), TinyFree)
+    with pytest.raises(InpaintError, match="tiny_other needs weights and no catalog has a default"):
+        W.resolve("tiny_other")
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ('[models."tiny_test.x"]\nsource = "x.safetensors"\nsha256 = "{sha}"\n', "has no `arch`"),
+        (
+            '[models."tiny_test.x"]\narch = "tiny_test"\nsource = "x.safetensors"\n',
+            "has a source but no sha256",
+        ),
+        ('[models."tiny_test.x"]\narch = "tiny_test"\nsource = "x"\nsha256 = "abc"\n', "64 hex digits"),
+        (
+            '[models."tiny_test.x"]\narch = "tiny_test"\ndefault = true\n'
+            '[models."tiny_test.y"]\narch = "tiny_test"\ndefault = true\n',
+            "both 'tiny_test.x' and 'tiny_test.y' say `default = true`",
+        ),
+        (
+            '[models."tiny_test.x"]\narch = "tiny_test"\nsource = "hf://org/file.safetensors"\n'
+            'sha256 = "{sha}"\n',
+            "malformed Hub source",
+        ),
+        ('[models."glcic.x"]\narch = "tiny_test"\n', 'names are "ARCH.TAG"'),
+        ('[models."tiny_test.x"]\narch = "tiny_test"\nsize = "big"\n', "`size` has the wrong type"),
+        ('[model."tiny_test.x"]\narch = "tiny_test"\n', "unknown top-level keys ['model']"),
+        ('[models."tiny_test.x"\n', "invalid TOML"),
+    ],
+)
+def test_malformed_catalogs_name_file_and_entry(tmp_path, monkeypatch, body, expected):
+    path = write_user_catalog(monkeypatch, tmp_path / "bad.toml", body.replace("{sha}", "f" * 64))
+    with pytest.raises(InpaintError) as info:
+        W.load_catalog()
+    message = info.value.message
+    assert message.startswith(str(path)) and expected in message and "\n" not in message
+    if "[models." in body and "TOML" not in expected:
+        assert body.split('"')[1] in message  # the entry's name
+
+
+@pytest.mark.parametrize(
+    ("source", "parsed"),
+    [
+        ("hf://org/repo/file.safetensors", ("org/repo", "file.safetensors", "main")),
+        ("hf://org/repo/a/b/file.safetensors@v1.0", ("org/repo", "a/b/file.safetensors", "v1.0")),
+        ("hf://org/repo/f.safetensors@refs/pr/3", ("org/repo", "f.safetensors", "refs/pr/3")),
+        ("hf://org/repo/f.safetensors@" + "a" * 40, ("org/repo", "f.safetensors", "a" * 40)),
+    ],
+)
+def test_parse_hf_source(source, parsed):
+    assert W.parse_hf_source(source) == parsed
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["hf://org/repo", "hf://org//f.safetensors", "hf://org/repo/f@", "https://x/y/z", "hf://o/r/../f"],
+)
+def test_parse_hf_source_rejects(source):
+    with pytest.raises(UsageError, match=r"expected hf://org/repo/path/to/file\.safetensors"):
+        W.parse_hf_source(source)
+
+
+def test_import_and_catalog_do_not_load_torch_or_the_hub():
+    code = (
+        "import sys; import inpaint_cli.weights as w; w.load_catalog(); w.resolve('telea', download=False);"
+        "print(sorted(m for m in ('torch', 'huggingface_hub', 'safetensors') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
