@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -26,6 +28,28 @@ class ProbeModel(InpaintModel):
     def inpaint(self, image, mask, *, generator=None):
         self.calls.append((image.detach().clone(), mask.detach().clone()))
         return torch.full_like(image, self.arch_config["value"]) * self.scale
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def example() -> tuple[Path, Path]:
+    """The example photo and mask that ship in the repository."""
+    return REPO / "examples" / "meadow.png", REPO / "examples" / "meadow_mask.png"
+
+
+@pytest.fixture
+def run_cli():
+    """Run `inpaint ARGS...` in-process and return its exit code."""
+    from inpaint_cli import cli
+
+    def run(argv: list[str]) -> int:
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(argv)
+        return exit_info.value.code
+
+    return run
 
 
 @pytest.fixture

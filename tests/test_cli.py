@@ -14,17 +14,10 @@ import numpy as np
 import pytest
 import torch
 
-from inpaint_cli import cli
 from inpaint_cli.registry import create_model
 from inpaint_cli.weights import load_catalog, save_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def run(argv: list[str]) -> int:
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(argv)
-    return exit_info.value.code
 
 
 def write(path: Path, pixels: np.ndarray) -> Path:
@@ -62,32 +55,32 @@ def hole_of(mask_path: Path) -> np.ndarray:
 
 
 @pytest.mark.parametrize("model", ["telea", "ns"])
-def test_fill_writes_output_known_pixels_bit_exact(photo, mask, tmp_path, capsys, model):
+def test_fill_writes_output_known_pixels_bit_exact(photo, mask, tmp_path, capsys, model, run_cli):
     out = tmp_path / "out.png"
-    assert run(["fill", str(photo), "--mask", str(mask), "--out", str(out), "--model", model]) == 0
+    assert run_cli(["fill", str(photo), "--mask", str(mask), "--out", str(out), "--model", model]) == 0
     assert capsys.readouterr().out.strip() == str(out)  # the path on stdout, nothing else
     before, after, hole = read(photo), read(out), hole_of(mask)
     assert np.array_equal(after[~hole], before[~hole])
     assert not np.array_equal(after[hole], before[hole])  # the noise under the hole was replaced
 
 
-def test_fill_defaults_beside_input_and_telea_is_the_default(photo, mask, capsys):
-    assert run(["fill", str(photo), "--mask", str(mask)]) == 0
+def test_fill_defaults_beside_input_and_telea_is_the_default(photo, mask, capsys, run_cli):
+    assert run_cli(["fill", str(photo), "--mask", str(mask)]) == 0
     expected = photo.with_name("photo_filled.png")
     assert capsys.readouterr().out.strip() == str(expected) and expected.is_file()
     assert load_catalog().global_default == "telea"
 
 
-def test_fill_json_lines(photo, mask, tmp_path, capsys):
+def test_fill_json_lines(photo, mask, tmp_path, capsys, run_cli):
     out = tmp_path / "o.png"
-    assert run(["fill", str(photo), "--mask", str(mask), "--out", str(out), "--json"]) == 0
+    assert run_cli(["fill", str(photo), "--mask", str(mask), "--out", str(out), "--json"]) == 0
     (line,) = capsys.readouterr().out.splitlines()
     record = json.loads(line)
     assert record["input"] == str(photo) and record["output"] == str(out) and record["model"] == "telea"
     assert record["seconds"] >= 0 and abs(record["hole_fraction"] - 12 * 16 / (48 * 64)) < 1e-6
 
 
-def test_fill_directories_pair_by_stem(tmp_path, rng, capsys):
+def test_fill_directories_pair_by_stem(tmp_path, rng, capsys, run_cli):
     images, masks, outs = tmp_path / "images", tmp_path / "masks", tmp_path / "outs"
     images.mkdir()
     masks.mkdir()
@@ -99,7 +92,7 @@ def test_fill_directories_pair_by_stem(tmp_path, rng, capsys):
     hole_b[20:30, 30:38] = 255
     write(masks / "a.png", hole_a)
     write(masks / "b_mask.png", hole_b)
-    assert run(["fill", str(images), "--mask", str(masks), "--out", str(outs)]) == 0
+    assert run_cli(["fill", str(images), "--mask", str(masks), "--out", str(outs)]) == 0
     assert sorted(capsys.readouterr().out.split()) == [str(outs / "a.png"), str(outs / "b.png")]
     for name, hole in (("a", hole_a > 0), ("b", hole_b > 0)):
         before, after = read(images / f"{name}.png"), read(outs / f"{name}.png")
@@ -107,9 +100,9 @@ def test_fill_directories_pair_by_stem(tmp_path, rng, capsys):
         assert not np.array_equal(after[hole], before[hole])
 
 
-def test_missing_mask_in_directory_is_a_usage_error(tmp_path, photo, capsys):
+def test_missing_mask_in_directory_is_a_usage_error(tmp_path, photo, capsys, run_cli):
     (tmp_path / "masks").mkdir()
-    assert run(["fill", str(photo), "--mask", str(tmp_path / "masks")]) == 2
+    assert run_cli(["fill", str(photo), "--mask", str(tmp_path / "masks")]) == 2
     assert "no mask named photo" in capsys.readouterr().err
 
 
@@ -130,11 +123,11 @@ def test_stdin_to_stdout_pipeline(photo, mask):
     assert np.array_equal(after[~hole], read(photo)[~hole])
 
 
-def test_sixteen_bit_rgba_keeps_depth_and_alpha(tmp_path, rng, mask):
+def test_sixteen_bit_rgba_keeps_depth_and_alpha(tmp_path, rng, mask, run_cli):
     image = rng.integers(0, 65535, (48, 64, 4), dtype=np.uint16)
     src = write(tmp_path / "deep.png", image)
     out = tmp_path / "deep_out.png"
-    assert run(["fill", str(src), "--mask", str(mask), "--out", str(out)]) == 0
+    assert run_cli(["fill", str(src), "--mask", str(mask), "--out", str(out)]) == 0
     after, hole = read(out), hole_of(mask)
     assert after.dtype == np.uint16 and after.shape == (48, 64, 4)
     assert np.array_equal(after[..., 3], image[..., 3])  # alpha untouched, even under the hole
@@ -151,73 +144,73 @@ def _assert_one_line_error(capsys, *needles: str) -> None:
         assert needle in err[0], err[0]
 
 
-def test_missing_image(tmp_path, mask, capsys):
+def test_missing_image(tmp_path, mask, capsys, run_cli):
     out = tmp_path / "o.png"
-    assert run(["fill", str(tmp_path / "nope.png"), "--mask", str(mask), "--out", str(out)]) == 1
+    assert run_cli(["fill", str(tmp_path / "nope.png"), "--mask", str(mask), "--out", str(out)]) == 1
     _assert_one_line_error(capsys, "nope.png")
     assert not out.exists()
 
 
-def test_not_an_image(tmp_path, mask, capsys):
+def test_not_an_image(tmp_path, mask, capsys, run_cli):
     text = tmp_path / "notes.png"
     text.write_text("hello, I am not a PNG")
     out = tmp_path / "o.png"
-    assert run(["fill", str(text), "--mask", str(mask), "--out", str(out)]) == 1
+    assert run_cli(["fill", str(text), "--mask", str(mask), "--out", str(out)]) == 1
     _assert_one_line_error(capsys, "notes.png")
     assert not out.exists()
 
 
-def test_truncated_image(tmp_path, photo, mask, capsys):
+def test_truncated_image(tmp_path, photo, mask, capsys, run_cli):
     data = photo.read_bytes()
     cut = tmp_path / "cut.png"
     cut.write_bytes(data[: len(data) // 2])
     out = tmp_path / "o.png"
-    assert run(["fill", str(cut), "--mask", str(mask), "--out", str(out)]) == 1
+    assert run_cli(["fill", str(cut), "--mask", str(mask), "--out", str(out)]) == 1
     _assert_one_line_error(capsys, "cut.png", "truncated")
     assert not out.exists()
 
 
-def test_empty_mask_copies_input_with_warning(tmp_path, photo, capsys):
+def test_empty_mask_copies_input_with_warning(tmp_path, photo, capsys, run_cli):
     empty = write(tmp_path / "empty.png", np.zeros((48, 64), np.uint8))
     out = tmp_path / "o.png"
-    assert run(["fill", str(photo), "--mask", str(empty), "--out", str(out)]) == 0
+    assert run_cli(["fill", str(photo), "--mask", str(empty), "--out", str(out)]) == 0
     assert "no hole pixels" in capsys.readouterr().err
     assert np.array_equal(read(out), read(photo))
 
 
-def test_fully_masked_image(tmp_path, photo, capsys):
+def test_fully_masked_image(tmp_path, photo, capsys, run_cli):
     full = write(tmp_path / "full.png", np.full((48, 64), 255, np.uint8))
     out = tmp_path / "o.png"
-    assert run(["fill", str(photo), "--mask", str(full), "--out", str(out)]) == 1
+    assert run_cli(["fill", str(photo), "--mask", str(full), "--out", str(out)]) == 1
     _assert_one_line_error(capsys, "photo.png", "covers the whole image")
     assert not out.exists()
 
 
-def test_mask_size_mismatch_and_resize_mask(tmp_path, photo, capsys):
+def test_mask_size_mismatch_and_resize_mask(tmp_path, photo, capsys, run_cli):
     small = write(tmp_path / "small.png", np.pad(np.full((4, 4), 255, np.uint8), 10))
     out = tmp_path / "o.png"
-    assert run(["fill", str(photo), "--mask", str(small), "--out", str(out)]) == 2
+    assert run_cli(["fill", str(photo), "--mask", str(small), "--out", str(out)]) == 2
     _assert_one_line_error(capsys, "small.png", "photo.png", "--resize-mask")
     assert not out.exists()
-    assert run(["fill", str(photo), "--mask", str(small), "--out", str(out), "--resize-mask"]) == 0
+    assert run_cli(["fill", str(photo), "--mask", str(small), "--out", str(out), "--resize-mask"]) == 0
     assert out.is_file()
 
 
-def test_decompression_bomb_guard(tmp_path, photo, mask, capsys):
+def test_decompression_bomb_guard(tmp_path, photo, mask, capsys, run_cli):
     out = tmp_path / "o.png"
-    assert run(["fill", str(photo), "--mask", str(mask), "--out", str(out), "--max-pixels", "1000"]) == 1
+    assert run_cli(["fill", str(photo), "--mask", str(mask), "--out", str(out), "--max-pixels", "1000"]) == 1
     _assert_one_line_error(capsys, "photo.png", "--max-pixels")
     assert not out.exists()
 
 
-def test_output_that_is_an_input_is_refused(photo, mask, capsys):
+def test_output_that_is_an_input_is_refused(photo, mask, capsys, run_cli):
     before = photo.read_bytes()
-    assert run(["fill", str(photo), "--mask", str(mask), "--out", str(photo)]) == 2
+    assert run_cli(["fill", str(photo), "--mask", str(mask), "--out", str(photo)]) == 2
     _assert_one_line_error(capsys, str(photo), "input")
     assert photo.read_bytes() == before
 
 
-def test_pickle_checkpoint_is_refused_without_unpickling(tmp_path, photo, mask, capsys):
+def test_pickle_checkpoint_is_refused_without_unpickling(tmp_path, photo, mask, capsys, run_cli):
     marker = tmp_path / "pwned"
 
     class Payload:
@@ -227,12 +220,12 @@ def test_pickle_checkpoint_is_refused_without_unpickling(tmp_path, photo, mask, 
     evil = tmp_path / "model.pth"
     evil.write_bytes(pickle.dumps(Payload()))
     out = tmp_path / "o.png"
-    assert run(["fill", str(photo), "--mask", str(mask), "--model", str(evil), "--out", str(out)]) == 1
+    assert run_cli(["fill", str(photo), "--mask", str(mask), "--model", str(evil), "--out", str(out)]) == 1
     _assert_one_line_error(capsys, "model.pth", "safetensors")
     assert not marker.exists() and not out.exists()
 
 
-def test_checkpoint_for_another_arch(tmp_path, photo, mask, capsys, monkeypatch):
+def test_checkpoint_for_another_arch(tmp_path, photo, mask, capsys, monkeypatch, run_cli):
     probe_file = tmp_path / "probe.safetensors"
     save_checkpoint(probe_file, create_model("test_probe"))
     catalog = tmp_path / "weights.toml"
@@ -244,33 +237,33 @@ def test_checkpoint_for_another_arch(tmp_path, photo, mask, capsys, monkeypatch)
     )
     monkeypatch.setenv("INPAINT_WEIGHTS", str(catalog))
     out = tmp_path / "o.png"
-    code = run(["fill", str(photo), "--mask", str(mask), "--model", "deepfill_v2.wrong", "--out", str(out)])
+    code = run_cli(["fill", str(photo), "--mask", str(mask), "--model", "deepfill_v2.wrong", "--out", str(out)])
     assert code == 1
     _assert_one_line_error(capsys, "probe.safetensors", "test_probe", "deepfill_v2")
     assert not out.exists()
 
 
-def test_safetensors_path_loads_through_its_metadata(tmp_path, photo, mask):
+def test_safetensors_path_loads_through_its_metadata(tmp_path, photo, mask, run_cli):
     probe_file = tmp_path / "probe.safetensors"
     save_checkpoint(probe_file, create_model("test_probe", value=0.5))
     out = tmp_path / "o.png"
-    assert run(["fill", str(photo), "--mask", str(mask), "--model", str(probe_file), "--out", str(out)]) == 0
+    assert run_cli(["fill", str(photo), "--mask", str(mask), "--model", str(probe_file), "--out", str(out)]) == 0
     hole = hole_of(mask)
     assert np.all(read(out)[hole] == 128)  # 0.5 -> 127.5 rounds half up to 128
 
 
-def test_batch_with_one_bad_file_writes_the_rest_and_exits_1(tmp_path, photo, mask, capsys):
+def test_batch_with_one_bad_file_writes_the_rest_and_exits_1(tmp_path, photo, mask, capsys, run_cli):
     folder = tmp_path / "batch"
     folder.mkdir()
     (folder / "a.png").write_bytes(photo.read_bytes())
     (folder / "b.png").write_bytes(b"garbage")
     outs = tmp_path / "outs"
-    assert run(["fill", str(folder), "--mask", str(mask), "--out", str(outs)]) == 1
+    assert run_cli(["fill", str(folder), "--mask", str(mask), "--out", str(outs)]) == 1
     assert (outs / "a.png").is_file() and not (outs / "b.png").exists()
     assert "1 of 2 image(s) failed" in capsys.readouterr().err
 
 
-def test_ctrl_c_exits_130_without_partial_output(tmp_path, photo, mask, monkeypatch, capsys):
+def test_ctrl_c_exits_130_without_partial_output(tmp_path, photo, mask, monkeypatch, capsys, run_cli):
     import inpaint_cli.fill as fill_module
 
     def interrupted(*args, **kwargs):
@@ -278,37 +271,37 @@ def test_ctrl_c_exits_130_without_partial_output(tmp_path, photo, mask, monkeypa
 
     monkeypatch.setattr(fill_module, "fill_file", interrupted)
     out = tmp_path / "o.png"
-    assert run(["fill", str(photo), "--mask", str(mask), "--out", str(out)]) == 130
+    assert run_cli(["fill", str(photo), "--mask", str(mask), "--out", str(out)]) == 130
     assert not out.exists() and "interrupted" in capsys.readouterr().err
 
 
-def test_usage_errors_exit_2(photo, mask, capsys):
-    assert run(["fill", str(photo), "--mask", str(mask), "--strategy", "tiles"]) == 2
-    assert run(["fill", str(photo), "--mask", str(mask), "--model", "no_such_model"]) == 2
+def test_usage_errors_exit_2(photo, mask, capsys, run_cli):
+    assert run_cli(["fill", str(photo), "--mask", str(mask), "--strategy", "tiles"]) == 2
+    assert run_cli(["fill", str(photo), "--mask", str(mask), "--model", "no_such_model"]) == 2
     assert "unknown model" in capsys.readouterr().err
-    assert run(["fill", str(photo)]) == 2  # --mask missing: click's own usage error
+    assert run_cli(["fill", str(photo)]) == 2  # --mask missing: click's own usage error
 
 
-def test_models_list_and_info_json(capsys):
-    assert run(["models", "list", "--json"]) == 0
+def test_models_list_and_info_json(capsys, run_cli):
+    assert run_cli(["models", "list", "--json"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     by_name = {row["name"]: row for row in rows}
     assert by_name["telea"]["global_default"] and not by_name["telea"]["needs_weights"]
     assert by_name["deepfill_v2" if "deepfill_v2" in by_name else "deepfill_v2.demo"]["pad_multiple"] == 8
-    assert run(["models", "list", "t*", "--json"]) == 0
+    assert run_cli(["models", "list", "t*", "--json"]) == 0
     assert {json.loads(line)["name"] for line in capsys.readouterr().out.splitlines()} == {"telea"} | {
         name for name in by_name if name.startswith("t")
     }
-    assert run(["models", "info", "ns", "--json"]) == 0
+    assert run_cli(["models", "info", "ns", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["arch"] == "ns"
 
 
-def test_doctor_reports_versions_and_defaults(capsys):
-    assert run(["doctor", "--json"]) == 0
+def test_doctor_reports_versions_and_defaults(capsys, run_cli):
+    assert run_cli(["doctor", "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
-    assert info["versions"]["torch"] == torch.__version__.split("+")[0] or info["versions"][
-        "torch"
-    ].startswith(torch.__version__.split("+")[0])
+    assert info["versions"]["torch"] == torch.__version__.split("+")[0] or info["versions"]["torch"].startswith(
+        torch.__version__.split("+")[0]
+    )
     assert info["threads"]["torch threads"] == torch.get_num_threads()
     assert info["checkpoints"]["global default"] == "telea"
 

@@ -36,3 +36,66 @@ class InpaintModel(nn.Module):
         Returns the raw prediction (B, 3, H, W) in [0, 1]; the engine composites known pixels back.
         """
         raise NotImplementedError
+
+
+class TrainingRecipe:
+    """A paper's training procedure, kept in the same file as its networks.
+
+    A recipe owns everything beyond the generator that training needs — discriminators/critics and
+    other networks, optimisers, losses, the D:G step ratio and phase schedule — and exposes one step.
+    The generic loop (`inpaint train`) owns data, masks, devices, AMP, DDP, checkpoints and logging.
+
+    Contract:
+    - `networks`: every trainable module by name, "generator" included (checkpointed and DDP-wrapped
+      by the loop; a recipe must call them through this dict so wrapping takes effect).
+    - `optimizers`: name -> optimiser (checkpointed for exact resume).
+    - `train_step(images, masks, step)`: images (B, 3, H, W) in [0, 1], masks (B, 1, H, W) with 1 = hole
+      (one per sample); returns the step's losses as floats for logging.
+    - `paper_mask(height, width, rng)`: the hole the paper trains with (MODELS.md §6), used for
+      `--masks paper`.
+    """
+
+    default_batch: ClassVar[int] = 16
+    default_size: ClassVar[int] = 256
+    default_lr: ClassVar[float] = 1e-4
+
+    def __init__(self, generator: InpaintModel, *, lr: float | None = None, total_steps: int = 0) -> None:
+        self.generator = generator
+        self.lr = self.default_lr if lr is None else lr
+        self.total_steps = total_steps
+        self.networks: dict[str, nn.Module] = {"generator": generator}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+
+    def train_step(self, images: torch.Tensor, masks: torch.Tensor, step: int) -> dict[str, float]:
+        raise NotImplementedError
+
+    @staticmethod
+    def paper_mask(height: int, width: int, rng: Any) -> Any:
+        raise NotImplementedError
+
+
+def hole_centred_boxes(masks: torch.Tensor, size: int) -> list[tuple[int, int]]:
+    """Top-left corners of a size×size window per sample, centred on the bounding box of its hole and
+    kept inside the image: the "local" patch that local critics and discounted losses look at
+    (MODELS.md §3.4, §2.3, §5.3). Works for any mask shape, so free-form training masks get one too."""
+    height, width = masks.shape[-2:]
+    boxes = []
+    for mask in masks[:, 0]:
+        rows = torch.nonzero(mask.any(dim=1)).flatten()
+        cols = torch.nonzero(mask.any(dim=0)).flatten()
+        if len(rows) == 0:
+            centre_y, centre_x = height // 2, width // 2
+        else:
+            centre_y = int(rows[0] + rows[-1] + 1) // 2
+            centre_x = int(cols[0] + cols[-1] + 1) // 2
+        top = min(max(centre_y - size // 2, 0), max(height - size, 0))
+        left = min(max(centre_x - size // 2, 0), max(width - size, 0))
+        boxes.append((top, left))
+    return boxes
+
+
+def crop_boxes(images: torch.Tensor, boxes: list[tuple[int, int]], size: int) -> torch.Tensor:
+    """Stack the size×size crops at `boxes` (one per sample) into (B, C, size, size)."""
+    return torch.stack(
+        [image[:, top : top + size, left : left + size] for image, (top, left) in zip(images, boxes, strict=True)]
+    )

@@ -29,14 +29,16 @@ free-form brush ∪ rectangle (§6).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..masks import mixed_mask
 from ..registry import InputContract, register
 from . import losses
 from .attention import ContextualAttention
-from .base import InpaintModel
+from .base import InpaintModel, TrainingRecipe
 from .blocks import GatedConv2d, SNConvLeakyReLU, UpConv, conv2d_same
 
 
@@ -175,12 +177,12 @@ GAN_LOSS_WEIGHT = 1.0  # mmagic and issue #267 use 0.1; fall back to it if the c
 
 
 def make_optimizers(
-    generator: nn.Module, discriminator: nn.Module
+    generator: nn.Module, discriminator: nn.Module, lr: float = LEARNING_RATE
 ) -> tuple[torch.optim.Adam, torch.optim.Adam]:
     """Adam(lr 1e-4, betas (0.5, 0.999)) for G and for D, as the released v2 training code (§4.5)."""
     return (
-        torch.optim.Adam(generator.parameters(), lr=LEARNING_RATE, betas=ADAM_BETAS),
-        torch.optim.Adam(discriminator.parameters(), lr=LEARNING_RATE, betas=ADAM_BETAS),
+        torch.optim.Adam(generator.parameters(), lr=lr, betas=ADAM_BETAS),
+        torch.optim.Adam(discriminator.parameters(), lr=lr, betas=ADAM_BETAS),
     )
 
 
@@ -220,3 +222,36 @@ def generator_loss(
     adversarial = losses.hinge_generator_loss(discriminator(composite(x2, real, mask), mask))
     total = reconstruction + gan_weight * adversarial
     return total, {"ae": reconstruction.detach(), "g_adv": adversarial.detach()}
+
+
+class DeepFillV2Recipe(TrainingRecipe):
+    """One D step then one G step per iteration (§4.5), hinge SN-PatchGAN + L1 on both stages (§4.4)."""
+
+    default_batch = BATCH_SIZE
+    default_size = TRAIN_SIZE
+    default_lr = LEARNING_RATE
+
+    def __init__(self, generator: DeepFillV2, *, lr: float | None = None, total_steps: int = 0) -> None:
+        super().__init__(generator, lr=lr, total_steps=total_steps)
+        self.networks["discriminator"] = DeepFillV2Discriminator()
+        g_opt, d_opt = make_optimizers(generator, self.networks["discriminator"], self.lr)
+        self.optimizers = {"generator": g_opt, "discriminator": d_opt}
+
+    def train_step(self, images: torch.Tensor, masks: torch.Tensor, step: int) -> dict[str, float]:
+        generator, discriminator = self.networks["generator"], self.networks["discriminator"]
+        real = images * 2.0 - 1.0
+        x1, x2 = generator(real * (1.0 - masks), masks)
+        d_loss = discriminator_loss(discriminator, real, x2, masks)
+        self.optimizers["discriminator"].zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.optimizers["discriminator"].step()
+        g_loss, terms = generator_loss(discriminator, real, masks, x1, x2)
+        self.optimizers["generator"].zero_grad(set_to_none=True)
+        g_loss.backward()  # also leaves gradients on D; its next zero_grad clears them
+        self.optimizers["generator"].step()
+        return {"d": d_loss.item(), "g": g_loss.item(), **{k: v.item() for k, v in terms.items()}}
+
+    @staticmethod
+    def paper_mask(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+        """Free-form brush strokes united with DeepFill's random box (§4.5, §6)."""
+        return mixed_mask(height, width, rng)

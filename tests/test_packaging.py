@@ -1,0 +1,91 @@
+"""The built wheel carries weights.toml and the bundled checkpoints, and fills from a fresh venv."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE, EXAMPLE_MASK = REPO / "examples" / "meadow.png", REPO / "examples" / "meadow_mask.png"
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    pytest.importorskip("hatchling", reason="the wheel is built with hatchling (pip install -e '.[test]')")
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(REPO)],
+        check=True,
+        timeout=300,
+    )
+    (built,) = out.glob("inpaint_cli-*.whl")
+    return built
+
+
+def test_wheel_contains_catalog_and_bundled_weights(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "inpaint_cli/weights.toml" in names
+    bundled = sorted(p.name for p in (REPO / "inpaint_cli" / "weights").glob("*.safetensors"))
+    assert bundled, "no bundled checkpoint in the source tree"
+    for name in bundled:
+        assert f"inpaint_cli/weights/{name}" in names
+    assert not any(name.startswith("tests/") for name in names)
+
+
+def test_installed_wheel_fills_outside_the_repository(wheel, tmp_path):
+    env_dir = tmp_path / "venv"
+    # System site-packages provide torch & co. (no download); the venv's own copy of the package wins.
+    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
+        check=True,
+        timeout=300,
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "INPAINT_WEIGHTS")}
+    where = subprocess.run(
+        [str(python), "-c", "import inpaint_cli; print(inpaint_cli.__file__)"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        check=True,
+    )
+    assert str(env_dir) in where.stdout
+    for model in ("telea", "deepfill_v2"):
+        out = tmp_path / f"{model}.png"
+        done = subprocess.run(
+            [
+                str(env_dir / "bin" / "inpaint"),
+                "fill",
+                str(EXAMPLE),
+                "--mask",
+                str(EXAMPLE_MASK),
+                "--model",
+                model,
+                "--out",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        before, after = cv2.imread(str(EXAMPLE)), cv2.imread(str(out))
+        hole = cv2.imread(str(EXAMPLE_MASK), cv2.IMREAD_GRAYSCALE) > 127
+        assert np.array_equal(after[~hole], before[~hole])
+        assert np.abs(after[hole].astype(int) - before[hole]).mean() < 40  # a fill, not noise
+    verify = subprocess.run(
+        [str(env_dir / "bin" / "inpaint"), "models", "verify"], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
+    assert verify.returncode == 0 and "mismatch" not in verify.stdout
