@@ -62,9 +62,7 @@ def _root(
 
 @app.command()
 def fill(
-    images: Annotated[
-        list[str], typer.Argument(help="Image files or directories; '-' reads one image from stdin.")
-    ],
+    images: Annotated[list[str], typer.Argument(help="Image files or directories; '-' reads one image from stdin.")],
     mask: Annotated[
         str,
         typer.Option(
@@ -96,16 +94,12 @@ def fill(
     strategy: Annotated[
         str, typer.Option(help="auto, full, crop (around each hole) or resize (large images).")
     ] = "auto",
-    invert_mask: Annotated[
-        bool, typer.Option("--invert-mask", help="Black = hole instead of white.")
-    ] = False,
+    invert_mask: Annotated[bool, typer.Option("--invert-mask", help="Black = hole instead of white.")] = False,
     resize_mask: Annotated[
         bool, typer.Option("--resize-mask", help="Resize a mask of another size to the image (nearest).")
     ] = False,
     dilate: Annotated[int, typer.Option(min=0, help="Grow the hole by N pixels.")] = 0,
-    quality: Annotated[
-        int | None, typer.Option(min=1, max=100, help="JPEG/WebP quality (default 95).")
-    ] = None,
+    quality: Annotated[int | None, typer.Option(min=1, max=100, help="JPEG/WebP quality (default 95).")] = None,
     max_pixels: Annotated[
         int | None,
         typer.Option(min=1, help="Refuse larger images (decompression-bomb guard; default 120 MP)."),
@@ -190,6 +184,102 @@ def _run_fill_jobs(jobs, inpainter, model_name: str, options, as_json: bool) -> 
     return failures
 
 
+# -- plural -------------------------------------------------------------------------------------------
+
+
+@app.command()
+def plural(
+    image: Annotated[str, typer.Argument(help="Image file, or '-' for stdin.")],
+    mask: Annotated[str, typer.Option("--mask", "-m", help="Mask file (white = hole).")],
+    n: Annotated[int, typer.Option("--n", min=1, max=256, help="Number of samples.")] = 8,
+    seed: Annotated[int | None, typer.Option(help="Sample i uses seed + i (default: a random seed, reported).")] = None,
+    out_dir: Annotated[
+        str | None, typer.Option("--out-dir", help="Write <stem>_<i>.png per sample (default: <stem>_samples/).")
+    ] = None,
+    grid: Annotated[
+        str | None, typer.Option("--grid", help="Contact sheet (input, mask, samples); '-' = stdout.")
+    ] = None,
+    model: Annotated[str, typer.Option("--model", help="A model that can sample.")] = "piigan",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    half: Annotated[bool, typer.Option("--half", help="fp16 on GPUs, bf16 on CPUs.")] = False,
+    strategy: Annotated[str, typer.Option(help="auto, full, crop or resize.")] = "auto",
+    invert_mask: Annotated[bool, typer.Option("--invert-mask", help="Black = hole instead of white.")] = False,
+    resize_mask: Annotated[
+        bool, typer.Option("--resize-mask", help="Resize a mask of another size (nearest).")
+    ] = False,
+    dilate: Annotated[int, typer.Option(min=0, help="Grow the hole by N pixels.")] = 0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON line per sample, then one with the diversity.")
+    ] = False,
+) -> None:
+    """Draw N different fills of the same hole from a model that samples (PiiGAN)."""
+    import secrets
+    from pathlib import Path
+
+    from . import io
+    from .engine import STRATEGIES
+    from .fill import STDIO
+    from .plural import check_can_sample, hole_diversity, plural_sheet, sample_fills
+
+    try:
+        if strategy not in STRATEGIES:
+            raise UsageError(f"--strategy {strategy}: expected one of {', '.join(STRATEGIES)}")
+        if grid == STDIO and as_json:
+            raise UsageError("--json and a grid on stdout would mix; give --grid a file")
+        inpainter, model_name = _make_inpainter(model, device, half)
+        check_can_sample(inpainter, model_name)
+        picture = io.read_image(image)
+        hole = io.fit_mask(
+            io.read_mask(mask, invert=invert_mask),
+            picture.height,
+            picture.width,
+            resize=resize_mask,
+            mask_name=mask,
+            image_name=image,
+        )
+        hole = io.dilate_mask(hole, dilate)
+        if not hole.any():
+            raise UsageError(f"{mask}: the mask has no hole pixels, so there is nothing to sample")
+        if seed is None:
+            seed = secrets.randbelow(2**31)
+            err.print(f"seed {seed} (pass --seed {seed} to reproduce)", highlight=False)
+        stem = "stdin" if image == STDIO else Path(image).stem
+        if out_dir is None and grid != STDIO:
+            out_dir = str(Path(image).with_name(f"{stem}_samples")) if image != STDIO else f"{stem}_samples"
+        results = sample_fills(inpainter, picture.rgb(), hole, n, seed, strategy)  # type: ignore[arg-type]
+        for index, result in enumerate(results):
+            output = None
+            if out_dir is not None:
+                output = str(Path(out_dir) / f"{stem}_{index}.png")
+                io.write_image(output, io.compose_output(picture, result.rgb, hole))
+            if as_json:
+                print(
+                    json.dumps(
+                        {
+                            "sample": index,
+                            "seed": seed + index,
+                            "output": output,
+                            "model": model_name,
+                            "seconds": round(result.seconds, 4),
+                        }
+                    ),
+                    flush=True,
+                )
+            elif output is not None:
+                print(output, flush=True)
+        diversity = hole_diversity([result.rgb for result in results], hole)
+        if grid is not None:
+            io.write_image(grid, plural_sheet(picture.rgb(), hole, [result.rgb for result in results], seed))
+            if grid != STDIO and not as_json:
+                print(grid, flush=True)
+    except InpaintError as error:
+        raise _fail(error) from None
+    if as_json:
+        print(json.dumps({"diversity": round(diversity, 6), "n": n, "seed": seed, "grid": grid}), flush=True)
+    else:
+        err.print(f"diversity (mean pairwise L1 over the hole, 0-1 scale): {diversity:.4f}", highlight=False)
+
+
 # -- models -------------------------------------------------------------------------------------------
 
 
@@ -212,21 +302,22 @@ def models_list(
     from rich.table import Table
 
     table = Table(box=None, header_style="bold")
-    for column in ("name", "arch", "default", "status", "size", "pad", "sample", "train", "licence"):
-        table.add_column(column)
+    for column in ("name", "arch", "default", "status", "size", "input", "sample", "train"):
+        table.add_column(column, no_wrap=True)
     for row in rows:
+        size_rule = f"{row['fixed_size']}²" if row["fixed_size"] else f"×{row['pad_multiple']}"
         table.add_row(
             row["name"],
             row["arch"],
-            "*" if row["default"] else "",
+            "global" if row["global_default"] else "*" if row["default"] else "",
             row["status"],
             _human_size(row["size"]),
-            str(row["pad_multiple"]),
+            size_rule,
             "yes" if row["can_sample"] else "",
             "yes" if row["trainable"] else "",
-            row["licence"],
         )
-    out.print(table)
+    # Data on stdout is never wrapped or cut: a pipe gets the table at its natural width.
+    (out if out.is_terminal else Console(width=1000)).print(table)
 
 
 @models_app.command("info")
@@ -247,7 +338,7 @@ def models_info(
     for key, value in info.items():
         if isinstance(value, dict):
             value = ", ".join(f"{k}={v}" for k, v in value.items())
-        out.print(f"[bold]{key:>14}[/]  {value}", highlight=False)
+        out.print(f"[bold]{key:>16}[/]  {value}", highlight=False)
 
 
 @models_app.command("download")

@@ -19,6 +19,7 @@ def _version(package: str) -> str:
 def report() -> dict[str, dict[str, Any]]:
     import torch
 
+    from .engine import cpu_has_native_bf16
     from .weights import hub_settings, load_catalog, user_catalog_path, verify
 
     versions = {"inpaint-cli": _version("inpaint-cli"), "python": sys.version.split()[0]}
@@ -36,6 +37,7 @@ def report() -> dict[str, dict[str, Any]]:
         "platform": platform.platform(),
         "cpu": platform.processor() or platform.machine(),
         "cpu capability": torch.backends.cpu.get_cpu_capability(),
+        "native bf16": {True: "yes", False: "no (--half is emulated, slower)", None: "unknown"}[cpu_has_native_bf16()],
         "cuda": torch.cuda.is_available(),
     }
     if torch.cuda.is_available():

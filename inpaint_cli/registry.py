@@ -24,7 +24,10 @@ class InputContract:
     """What an architecture needs from the engine.
 
     pad_multiple: H and W must be multiples of this (the engine reflect-pads and crops back).
-    fixed_size: the model only accepts this square size (the engine crops/resizes windows to it).
+    fixed_size: the model only accepts this square size (the engine cuts a window around each hole,
+        resized to it).
+    hole_fraction: for fixed-size models, the largest share of the window side a hole may span (the
+        Context Encoder fills only its central 56 of 128 px); windows grow, and are scaled down, to fit.
     comfortable_size: above this longest side `--strategy auto` crops around holes instead of
         running the whole image (memory of contextual attention grows with (HW)^2).
     in_channels: image channels the model consumes (gray and RGBA are converted around it).
@@ -35,6 +38,7 @@ class InputContract:
 
     pad_multiple: int = 1
     fixed_size: int | None = None
+    hole_fraction: float = 0.5
     comfortable_size: int | None = None
     in_channels: int = 3
     can_sample: bool = False

@@ -125,3 +125,62 @@ def test_half_is_bf16_on_cpu_and_falls_back_to_fp32_on_nan(smooth_rgb, caplog):
     assert result.precision == "fp32"
     assert np.all(result.rgb[mask] == np.float32(0.5))
     assert "recomputed in fp32" in caplog.text
+
+
+@register(
+    "test_fixed",
+    contract=InputContract(fixed_size=32, hole_fraction=0.5, trainable=False, needs_weights=False),
+    summary="test-only: a fixed 32×32 model",
+)
+class FixedProbe(InpaintModel):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[torch.Tensor] = []
+
+    def inpaint(self, image, mask, *, generator=None):
+        self.calls.append(mask.clone())
+        return torch.full_like(image, 0.75)
+
+
+@pytest.mark.parametrize(
+    ("hole", "window_side"),
+    [((slice(50, 60), slice(70, 80)), 32), ((slice(20, 60), slice(30, 70)), 80), ((slice(0, 6), slice(0, 6)), 32)],
+)
+def test_fixed_size_models_get_a_window_centred_on_each_hole(rng, hole, window_side):
+    rgb = rng.random((100, 120, 3), dtype=np.float32)
+    mask = np.zeros((100, 120), bool)
+    mask[hole] = True
+    model = create_model("test_fixed")
+    result = Inpainter(model, device="cpu").fill(rgb, mask, strategy="full")  # fixed size: always windows
+    (seen,) = model.calls
+    assert tuple(seen.shape[-2:]) == (32, 32)
+    rows, cols = np.nonzero(seen[0, 0].numpy())
+    scale = 32 / window_side
+    if hole[0].start == 0:  # at the corner the window is reflect-padded, and the hole with it
+        assert seen.sum() > mask.sum()
+    else:  # the hole sits in the middle of the window, spanning at most half of it
+        assert abs((rows.min() + rows.max()) / 2 - 15.5) <= 2 and abs((cols.min() + cols.max()) / 2 - 15.5) <= 2
+        assert rows.max() - rows.min() + 1 <= 16 + 2 * scale
+    assert np.array_equal(result.rgb[~mask], rgb[~mask])
+    assert np.allclose(result.rgb[mask], 0.75, atol=1e-6)
+
+
+def test_same_seed_same_fill_and_windows_draw_from_one_stream():
+    # The generator handed to the model is seeded once per fill.
+    seen = []
+
+    class Recorder(FixedProbe):
+        def inpaint(self, image, mask, *, generator=None):
+            seen.append(torch.rand(3, generator=generator))
+            return torch.full_like(image, 0.75)
+
+    mask = np.zeros((100, 120), bool)
+    mask[5:10, 5:10] = mask[80:90, 100:110] = True
+    rgb = np.zeros((100, 120, 3), np.float32)
+    inpainter = Inpainter(Recorder(), device="cpu")
+    inpainter.fill(rgb, mask, seed=7)
+    inpainter.fill(rgb, mask, seed=7)
+    inpainter.fill(rgb, mask, seed=8)
+    first, second, again_first, again_second, other, _ = seen
+    assert torch.equal(first, again_first) and torch.equal(second, again_second)
+    assert not torch.equal(first, second) and not torch.equal(first, other)

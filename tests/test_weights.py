@@ -26,7 +26,7 @@ REPO, FILE = "org/tiny", "ckpt/tiny.safetensors"
 SOURCE = f"hf://{REPO}/{FILE}"
 
 
-@register("tiny_test", contract=InputContract(pad_multiple=1), summary="test-only: one conv")
+@register("test_tiny", contract=InputContract(pad_multiple=1), summary="test-only: one conv")
 class TinyTest(InpaintModel):
     def __init__(self, channels: int = 4) -> None:
         super().__init__(channels=channels)
@@ -38,12 +38,12 @@ class TinyTest(InpaintModel):
         return torch.sigmoid(self.head(self.conv(torch.cat([image * (1 - mask), mask], 1))))
 
 
-@register("tiny_other", contract=InputContract(), summary="test-only: another arch")
+@register("test_tiny_other", contract=InputContract(), summary="test-only: another arch")
 class TinyOther(TinyTest):
     pass
 
 
-@register("tiny_free", contract=InputContract(needs_weights=False), summary="test-only: weightless")
+@register("test_tiny_free", contract=InputContract(needs_weights=False), summary="test-only: weightless")
 class TinyFree(InpaintModel):
     def inpaint(self, image, mask, *, generator=None):
         return image
@@ -109,16 +109,16 @@ def write_user_catalog(monkeypatch, path: Path, text: str) -> Path:
 
 @pytest.fixture
 def hub_entry(hub, tiny, tmp_path, monkeypatch):
-    """The tiny checkpoint served by the Hub and declared as `tiny_test.hub` in a user catalog."""
+    """The tiny checkpoint served by the Hub and declared as `test_tiny.hub` in a user catalog."""
     _, data, sha, _ = tiny
     hub.add(REPO, FILE, data)
     write_user_catalog(
         monkeypatch,
         tmp_path / "user" / "weights.toml",
-        f'[models."tiny_test.hub"]\narch = "tiny_test"\nsource = "{SOURCE}"\nsha256 = "{sha}"\n'
+        f'[models."test_tiny.hub"]\narch = "test_tiny"\nsource = "{SOURCE}"\nsha256 = "{sha}"\n'
         f"size = {len(data)}\ndefault = true\nsteps = 3\n",
     )
-    return W.load_catalog().get("tiny_test.hub")
+    return W.load_catalog().get("test_tiny.hub")
 
 
 def cache_files(tmp_path: Path) -> list[Path]:
@@ -138,7 +138,7 @@ def assert_same_weights(model: nn.Module, state: dict) -> None:
 
 def test_first_download_lands_in_cache_verified_and_loads(hub, hub_entry, tiny, tmp_path):
     _, data, sha, state = tiny
-    model = W.load_model("tiny_test.hub")
+    model = W.load_model("test_tiny.hub")
 
     assert isinstance(model, TinyTest) and not model.training
     assert_same_weights(model, state)
@@ -152,17 +152,17 @@ def test_first_download_lands_in_cache_verified_and_loads(hub, hub_entry, tiny, 
 
     # A verified cached copy is used without asking the Hub again, also via the bare arch name.
     hub.clear_requests()
-    assert W.resolve("tiny_test").path == pointer
-    assert_same_weights(W.load_model("tiny_test"), state)
+    assert W.resolve("test_tiny").path == pointer
+    assert_same_weights(W.load_model("test_tiny"), state)
     assert hub.requests == []
 
 
 def test_cached_run_works_with_the_server_stopped(hub, hub_entry, tiny, monkeypatch):
     W.fetch(hub_entry)
     hub.stop()
-    assert_same_weights(W.load_model("tiny_test.hub"), tiny[3])
+    assert_same_weights(W.load_model("test_tiny.hub"), tiny[3])
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    assert_same_weights(W.load_model("tiny_test.hub"), tiny[3])
+    assert_same_weights(W.load_model("test_tiny.hub"), tiny[3])
 
 
 @pytest.mark.parametrize("how", ["env", "hf_constants"])
@@ -172,11 +172,11 @@ def test_offline_with_empty_cache_is_one_line_error(hub, hub_entry, monkeypatch,
     else:  # as huggingface_hub sees it when HF_HUB_OFFLINE was set before it was imported
         monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(InpaintError) as info:
-        W.load_model("tiny_test.hub")
+        W.load_model("test_tiny.hub")
     assert info.value.exit_code == 1
     assert info.value.message == (
-        "tiny_test.hub is not in the cache and HF_HUB_OFFLINE is set; run `inpaint models download "
-        "tiny_test.hub` on a machine with network or copy the file and use a local source"
+        "test_tiny.hub is not in the cache and HF_HUB_OFFLINE is set; run `inpaint models download "
+        "test_tiny.hub` on a machine with network or copy the file and use a local source"
     )
     assert hub.requests == []
 
@@ -186,7 +186,7 @@ def test_corrupted_download_is_removed_from_the_cache(hub, hub_entry, tiny, tmp_
     with pytest.raises(InpaintError) as info:
         W.fetch(hub_entry)
     message = info.value.message
-    assert "tiny_test.hub: sha256 mismatch (expected " + tiny[2][:12] in message
+    assert "test_tiny.hub: sha256 mismatch (expected " + tiny[2][:12] in message
     assert "the download was removed" in message and "\n" not in message
     assert ("GET", f"/{REPO}/resolve/main/{FILE}") in [(r.method, r.path) for r in hub.requests]
     assert cache_files(tmp_path) == [tmp_path / "hf_cache" / "models--org--tiny" / "refs" / "main"]
@@ -212,24 +212,24 @@ def test_hub_errors_name_the_url(hub, tiny, tmp_path, monkeypatch):
     write_user_catalog(
         monkeypatch,
         tmp_path / "u.toml",
-        f'[models."tiny_test.gone"]\narch = "tiny_test"\nsource = "{SOURCE}"\nsha256 = "{"0" * 64}"\n'
-        f'[models."tiny_test.norepo"]\narch = "tiny_test"\nsource = "hf://nobody/none/x.safetensors"\n'
+        f'[models."test_tiny.gone"]\narch = "test_tiny"\nsource = "{SOURCE}"\nsha256 = "{"0" * 64}"\n'
+        f'[models."test_tiny.norepo"]\narch = "test_tiny"\nsource = "hf://nobody/none/x.safetensors"\n'
         f'sha256 = "{"0" * 64}"\n',
     )
     catalog = W.load_catalog()
     with pytest.raises(
-        InpaintError, match=r"tiny_test\.gone: ckpt/tiny\.safetensors not found in org/tiny@main"
+        InpaintError, match=r"test_tiny\.gone: ckpt/tiny\.safetensors not found in org/tiny@main"
     ) as e:
-        W.fetch(catalog.get("tiny_test.gone"))
+        W.fetch(catalog.get("test_tiny.gone"))
     assert f"{hub.url}/{REPO}/resolve/main/{FILE}" in e.value.message
     with pytest.raises(InpaintError, match="repository nobody/none not found"):
-        W.fetch(catalog.get("tiny_test.norepo"))
+        W.fetch(catalog.get("test_tiny.norepo"))
 
 
 def test_adhoc_hf_source_resolves_and_loads(hub, tiny):
     hub.add(REPO, FILE, tiny[1], revision="v1")
     resolved = W.resolve(f"{SOURCE}@v1")
-    assert (resolved.arch, resolved.entry.kind, resolved.entry.sha256) == ("tiny_test", "hf", None)
+    assert (resolved.arch, resolved.entry.kind, resolved.entry.sha256) == ("test_tiny", "hf", None)
     assert resolved.path.read_bytes() == tiny[1]
     assert_same_weights(W.load_model(f"{SOURCE}@v1"), tiny[3])
     with pytest.raises(UsageError, match="malformed Hub source"):
@@ -246,12 +246,12 @@ def test_verify_statuses(hub, tiny, tmp_path, monkeypatch):
     write_user_catalog(
         monkeypatch,
         tmp_path / "user" / "weights.toml",
-        f'[models."tiny_test.local"]\narch = "tiny_test"\nsource = "ckpts/tiny.safetensors"\n'
+        f'[models."test_tiny.local"]\narch = "test_tiny"\nsource = "ckpts/tiny.safetensors"\n'
         f'sha256 = "{tiny[2].upper()}"\n'
-        f'[models."tiny_test.hub"]\narch = "tiny_test"\nsource = "{SOURCE}"\nsha256 = "{tiny[2]}"\n',
+        f'[models."test_tiny.hub"]\narch = "test_tiny"\nsource = "{SOURCE}"\nsha256 = "{tiny[2]}"\n',
     )
     catalog = W.load_catalog()
-    local = catalog.get("tiny_test.local")
+    local = catalog.get("test_tiny.local")
 
     result = W.verify(local)
     assert (result.status, result.path, result.actual_sha256) == ("ok", ckpt, tiny[2])
@@ -262,14 +262,14 @@ def test_verify_statuses(hub, tiny, tmp_path, monkeypatch):
     result = W.verify(local)
     assert result.status == "mismatch"
     assert result.actual_sha256 == hashlib.sha256(ckpt.read_bytes()).hexdigest()
-    with pytest.raises(InpaintError, match=r"tiny_test\.local: sha256 mismatch for .*tiny\.safetensors"):
+    with pytest.raises(InpaintError, match=r"test_tiny\.local: sha256 mismatch for .*tiny\.safetensors"):
         W.fetch(local)
 
     ckpt.unlink()
     assert (W.verify(local).status, W.verify(local).path) == ("missing", None)
     with pytest.raises(InpaintError, match="does not exist"):
         W.fetch(local)
-    assert W.verify(catalog.get("tiny_test.hub")).status == "missing"  # never downloads
+    assert W.verify(catalog.get("test_tiny.hub")).status == "missing"  # never downloads
     assert hub.requests == []
     assert W.verify(catalog.get("telea")) == W.VerifyResult(catalog.get("telea"), "no-weights", None, None)
 
@@ -280,12 +280,12 @@ def test_local_hash_is_cached_per_mtime_and_size(tiny, tmp_path, monkeypatch):
     write_user_catalog(
         monkeypatch,
         tmp_path / "w.toml",
-        f'[models."tiny_test.x"]\narch = "tiny_test"\nsource = "t.safetensors"\nsha256 = "{tiny[2]}"\n',
+        f'[models."test_tiny.x"]\narch = "test_tiny"\nsource = "t.safetensors"\nsha256 = "{tiny[2]}"\n',
     )
     calls = []
     real = W.sha256_file
     monkeypatch.setattr(W, "sha256_file", lambda p: calls.append(p) or real(p))
-    entry = W.load_catalog().get("tiny_test.x")
+    entry = W.load_catalog().get("test_tiny.x")
     for _ in range(3):
         W.fetch(entry)
     assert len(calls) == 1
@@ -304,13 +304,13 @@ def test_checkpoint_round_trip_fp16_metadata_provenance(tmp_path):
     )
     assert [p.name for p in path.parent.iterdir()] == ["half.safetensors"]  # no temp file left
 
-    ckpt = W.read_checkpoint(path, expected_arch="tiny_test")
+    ckpt = W.read_checkpoint(path, expected_arch="test_tiny")
     assert (ckpt.arch, ckpt.config, ckpt.provenance) == (
-        "tiny_test",
+        "test_tiny",
         {"channels": 6},
         {"data": "places", "steps": 12},
     )
-    assert ckpt.metadata["format"] == "inpaint-cli/1" and ckpt.metadata["arch"] == "tiny_test"
+    assert ckpt.metadata["format"] == "inpaint-cli/1" and ckpt.metadata["arch"] == "test_tiny"
     assert ckpt.state_dict["conv.weight"].dtype == torch.float16
     assert ckpt.state_dict["seen"].dtype == torch.long  # only floating tensors are cast
     assert sorted(ckpt.extra_tensors) == ["ema.conv.weight"] and "ema.conv.weight" not in ckpt.state_dict
@@ -322,7 +322,7 @@ def test_checkpoint_round_trip_fp16_metadata_provenance(tmp_path):
     assert torch.equal(fresh.conv.weight, model.conv.weight.detach().half().float())
 
     assert_same_weights(W.load_model(path), fresh.state_dict())
-    assert W.resolve(str(path)).arch == "tiny_test"
+    assert W.resolve(str(path)).arch == "test_tiny"
 
     # fp32: the extra tensor really shares storage with conv.weight, which safetensors alone refuses.
     W.save_checkpoint(path, model, extra_tensors=ema)
@@ -342,7 +342,7 @@ def test_load_state_strict_lists_missing_unexpected_and_shapes():
     with pytest.raises(InpaintError) as info:
         W.load_state_strict(model, state, source="x.safetensors")
     message = info.value.message
-    assert message.startswith("x.safetensors does not fit the tiny_test model: ")
+    assert message.startswith("x.safetensors does not fit the test_tiny model: ")
     assert "missing 1 (head.bias)" in message and "unexpected 1 (extra.weight)" in message
     assert "\n" not in message
 
@@ -387,10 +387,10 @@ def test_read_checkpoint_rejects_foreign_files(tmp_path, tiny):
         W.read_checkpoint(bare)
 
     with pytest.raises(InpaintError) as info:
-        W.read_checkpoint(tiny[0], expected_arch="tiny_other")
+        W.read_checkpoint(tiny[0], expected_arch="test_tiny_other")
     assert info.value.message == (
-        f"{tiny[0]} is a tiny_test checkpoint, not tiny_other; "
-        "pick a tiny_other checkpoint or use --model tiny_test"
+        f"{tiny[0]} is a test_tiny checkpoint, not test_tiny_other; "
+        "pick a test_tiny_other checkpoint or use --model test_tiny"
     )
     with pytest.raises(InpaintError, match="does not exist"):
         W.read_checkpoint(tmp_path / "nope.safetensors")
@@ -402,10 +402,10 @@ def test_catalog_entry_with_the_wrong_arch_file(tiny, tmp_path, monkeypatch):
     write_user_catalog(
         monkeypatch,
         tmp_path / "w.toml",
-        f'[models."tiny_other.x"]\narch = "tiny_other"\nsource = "{tiny[0]}"\nsha256 = "{tiny[2]}"\n',
+        f'[models."test_tiny_other.x"]\narch = "test_tiny_other"\nsource = "{tiny[0]}"\nsha256 = "{tiny[2]}"\n',
     )
-    with pytest.raises(InpaintError, match="is a tiny_test checkpoint, not tiny_other"):
-        W.load_model("tiny_other.x")
+    with pytest.raises(InpaintError, match="is a test_tiny checkpoint, not test_tiny_other"):
+        W.load_model("test_tiny_other.x")
 
 
 # ---------------------------------------------------------------------------------------- catalog
@@ -423,14 +423,14 @@ PACKAGE_TOML = """
 default = "telea"
 [models.telea]
 arch = "telea"
-[models."tiny_test.a"]
-arch = "tiny_test"
+[models."test_tiny.a"]
+arch = "test_tiny"
 source = "bundled:a.safetensors"
 sha256 = "{sha}"
 default = true
 licence = "MIT"
-[models."tiny_test.b"]
-arch = "tiny_test"
+[models."test_tiny.b"]
+arch = "test_tiny"
 source = "b.safetensors"
 sha256 = "{sha}"
 val_psnr = 27.5
@@ -445,31 +445,31 @@ def test_user_catalog_overrides_and_defaults(tmp_path, monkeypatch):
     W.load_catalog.cache_clear()
 
     catalog = W.load_catalog()
-    assert catalog.default_for("tiny_test").name == "tiny_test.a"
-    assert catalog.get("tiny_test.b").extra == {"val_psnr": 27.5}
-    assert catalog.get("tiny_test.a").licence == "MIT"
-    assert [e.name for e in catalog.find("tiny_test.*")] == ["tiny_test.a", "tiny_test.b"]
-    assert [e.name for e in catalog.find("*.b")] == ["tiny_test.b"]
-    assert catalog.default_for("tiny_other") is None
+    assert catalog.default_for("test_tiny").name == "test_tiny.a"
+    assert catalog.get("test_tiny.b").extra == {"val_psnr": 27.5}
+    assert catalog.get("test_tiny.a").licence == "MIT"
+    assert [e.name for e in catalog.find("test_tiny.*")] == ["test_tiny.a", "test_tiny.b"]
+    assert [e.name for e in catalog.find("*.b")] == ["test_tiny.b"]
+    assert catalog.default_for("test_tiny_other") is None
 
     # The XDG location is used when INPAINT_WEIGHTS is unset.
     user = tmp_path / "config" / "inpaint" / "weights.toml"
     user.parent.mkdir(parents=True)
     user.write_text(
-        'default = "tiny_test.c"\n'
-        '[models."tiny_test.c"]\narch = "tiny_test"\nsource = "c.safetensors"\n'
+        'default = "test_tiny.c"\n'
+        '[models."test_tiny.c"]\narch = "test_tiny"\nsource = "c.safetensors"\n'
         f'sha256 = "{"c" * 64}"\ndefault = true\n'
-        '[models."tiny_test.b"]\narch = "tiny_test"\nsource = "/abs/b.safetensors"\n'
+        '[models."test_tiny.b"]\narch = "test_tiny"\nsource = "/abs/b.safetensors"\n'
         f'sha256 = "{"b" * 64}"\nnotes = "mine"\n'
     )
     catalog = W.load_catalog()  # picks up the new file without cache_clear
-    assert catalog.global_default == "tiny_test.c"
-    assert catalog.default_for("tiny_test").name == "tiny_test.c"
-    assert not catalog.get("tiny_test.a").default
-    b = catalog.get("tiny_test.b")
+    assert catalog.global_default == "test_tiny.c"
+    assert catalog.default_for("test_tiny").name == "test_tiny.c"
+    assert not catalog.get("test_tiny.a").default
+    b = catalog.get("test_tiny.b")
     assert (b.notes, b.sha256, b.catalog, b.extra) == ("mine", "b" * 64, user, {})
-    assert W._declared_path(catalog.get("tiny_test.c")) == user.parent / "c.safetensors"
-    assert W._declared_path(catalog.get("tiny_test.a")) == W.BUNDLED_DIR / "a.safetensors"
+    assert W._declared_path(catalog.get("test_tiny.c")) == user.parent / "c.safetensors"
+    assert W._declared_path(catalog.get("test_tiny.a")) == W.BUNDLED_DIR / "a.safetensors"
 
     monkeypatch.setenv("INPAINT_WEIGHTS", str(tmp_path / "missing.toml"))
     with pytest.raises(InpaintError, match=r"INPAINT_WEIGHTS points to .*missing\.toml"):
@@ -480,11 +480,11 @@ def test_unknown_names_suggest_close_matches(tmp_path, monkeypatch):
     write_user_catalog(
         monkeypatch,
         tmp_path / "w.toml",
-        f'[models."tiny_test.hub"]\narch = "tiny_test"\nsource = "{SOURCE}"\nsha256 = "{"1" * 64}"\n',
+        f'[models."test_tiny.hub"]\narch = "test_tiny"\nsource = "{SOURCE}"\nsha256 = "{"1" * 64}"\n',
     )
     with pytest.raises(UsageError) as info:
-        W.load_catalog().get("tiny_test.hbu")
-    assert info.value.exit_code == 2 and "did you mean tiny_test.hub?" in info.value.message
+        W.load_catalog().get("test_tiny.hbu")
+    assert info.value.exit_code == 2 and "did you mean test_tiny.hub?" in info.value.message
     with pytest.raises(UsageError, match="did you mean telea"):
         W.resolve("teela")
     with pytest.raises(UsageError, match="unknown model 'zzzz'"):
@@ -492,35 +492,35 @@ def test_unknown_names_suggest_close_matches(tmp_path, monkeypatch):
 
 
 def test_resolve_archs_without_entries():
-    assert W.resolve("tiny_free") == W.Resolved("tiny_free", "tiny_free", None, None)
-    assert isinstance(W.load_model("tiny_free"), TinyFree)
-    with pytest.raises(InpaintError, match="tiny_other needs weights and no catalog has a default"):
-        W.resolve("tiny_other")
+    assert W.resolve("test_tiny_free") == W.Resolved("test_tiny_free", "test_tiny_free", None, None)
+    assert isinstance(W.load_model("test_tiny_free"), TinyFree)
+    with pytest.raises(InpaintError, match="test_tiny_other needs weights and no catalog has a default"):
+        W.resolve("test_tiny_other")
 
 
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
-        ('[models."tiny_test.x"]\nsource = "x.safetensors"\nsha256 = "{sha}"\n', "has no `arch`"),
+        ('[models."test_tiny.x"]\nsource = "x.safetensors"\nsha256 = "{sha}"\n', "has no `arch`"),
         (
-            '[models."tiny_test.x"]\narch = "tiny_test"\nsource = "x.safetensors"\n',
+            '[models."test_tiny.x"]\narch = "test_tiny"\nsource = "x.safetensors"\n',
             "has a source but no sha256",
         ),
-        ('[models."tiny_test.x"]\narch = "tiny_test"\nsource = "x"\nsha256 = "abc"\n', "64 hex digits"),
+        ('[models."test_tiny.x"]\narch = "test_tiny"\nsource = "x"\nsha256 = "abc"\n', "64 hex digits"),
         (
-            '[models."tiny_test.x"]\narch = "tiny_test"\ndefault = true\n'
-            '[models."tiny_test.y"]\narch = "tiny_test"\ndefault = true\n',
-            "both 'tiny_test.x' and 'tiny_test.y' say `default = true`",
+            '[models."test_tiny.x"]\narch = "test_tiny"\ndefault = true\n'
+            '[models."test_tiny.y"]\narch = "test_tiny"\ndefault = true\n',
+            "both 'test_tiny.x' and 'test_tiny.y' say `default = true`",
         ),
         (
-            '[models."tiny_test.x"]\narch = "tiny_test"\nsource = "hf://org/file.safetensors"\n'
+            '[models."test_tiny.x"]\narch = "test_tiny"\nsource = "hf://org/file.safetensors"\n'
             'sha256 = "{sha}"\n',
             "malformed Hub source",
         ),
-        ('[models."glcic.x"]\narch = "tiny_test"\n', 'names are "ARCH.TAG"'),
-        ('[models."tiny_test.x"]\narch = "tiny_test"\nsize = "big"\n', "`size` has the wrong type"),
-        ('[model."tiny_test.x"]\narch = "tiny_test"\n', "unknown top-level keys ['model']"),
-        ('[models."tiny_test.x"\n', "invalid TOML"),
+        ('[models."glcic.x"]\narch = "test_tiny"\n', 'names are "ARCH.TAG"'),
+        ('[models."test_tiny.x"]\narch = "test_tiny"\nsize = "big"\n', "`size` has the wrong type"),
+        ('[model."test_tiny.x"]\narch = "test_tiny"\n', "unknown top-level keys ['model']"),
+        ('[models."test_tiny.x"\n', "invalid TOML"),
     ],
 )
 def test_malformed_catalogs_name_file_and_entry(tmp_path, monkeypatch, body, expected):

@@ -62,9 +62,7 @@ def _decoder(in_channels: int, cnum: int) -> nn.Sequential:
 
 @register(
     "deepfill_v2",
-    contract=InputContract(
-        pad_multiple=8, comfortable_size=512, can_sample=False, trainable=True, needs_weights=True
-    ),
+    contract=InputContract(pad_multiple=8, comfortable_size=512, can_sample=False, trainable=True, needs_weights=True),
     summary="DeepFill v2: gated convolutions + contextual attention, SN-PatchGAN (Yu et al., ICCV 2019)",
     paper="arXiv:1806.03589",
 )
@@ -231,8 +229,16 @@ class DeepFillV2Recipe(TrainingRecipe):
     default_size = TRAIN_SIZE
     default_lr = LEARNING_RATE
 
-    def __init__(self, generator: DeepFillV2, *, lr: float | None = None, total_steps: int = 0) -> None:
+    def __init__(
+        self,
+        generator: DeepFillV2,
+        *,
+        lr: float | None = None,
+        total_steps: int = 0,
+        gan_weight: float = GAN_LOSS_WEIGHT,
+    ) -> None:
         super().__init__(generator, lr=lr, total_steps=total_steps)
+        self.gan_weight = gan_weight
         self.networks["discriminator"] = DeepFillV2Discriminator()
         g_opt, d_opt = make_optimizers(generator, self.networks["discriminator"], self.lr)
         self.optimizers = {"generator": g_opt, "discriminator": d_opt}
@@ -245,7 +251,7 @@ class DeepFillV2Recipe(TrainingRecipe):
         self.optimizers["discriminator"].zero_grad(set_to_none=True)
         d_loss.backward()
         self.optimizers["discriminator"].step()
-        g_loss, terms = generator_loss(discriminator, real, masks, x1, x2)
+        g_loss, terms = generator_loss(discriminator, real, masks, x1, x2, self.gan_weight)
         self.optimizers["generator"].zero_grad(set_to_none=True)
         g_loss.backward()  # also leaves gradients on D; its next zero_grad clears them
         self.optimizers["generator"].step()

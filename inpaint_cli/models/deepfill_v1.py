@@ -1,0 +1,414 @@
+"""DeepFill v1: coarse-to-fine generator with contextual attention, WGAN-GP critics (Yu et al., CVPR 2018).
+
+Spec: MODELS.md §3 (contextual attention §3.3, pitfalls §3.8, rectangle masks §6.1).
+
+In:  x_in (B, 3, H, W) in [-1, 1] with hole pixels zeroed, mask (B, 1, H, W) with 1 = hole;
+     H and W multiples of 8. Both stages see 5 channels: the coarse stage [x_in, ones, ones·M], the
+     refine stage [x1·M + x_in·(1−M), ones, M]. The ones channel tells the net where the border is.
+Out: x1 (coarse) and x2 (refined), both (B, 3, H, W), a linear conv clipped to [-1, 1]. The result is
+     the composite x2·M + x·(1−M), done by the engine (inference) or by the recipe below (training).
+
+Layers (cnum = 32; plain conv + ELU, TF-SAME zero padding, no normalisation; 3×3 unless noted;
+3.60 M generator parameters, coarse stage 1.45 M):
+  coarse encoder:   c1 5×5→32 · c2 s2→64 · c3→64 · c4 s2→128 · c5, c6→128 · c7–c10 dilated 2/4/8/16→128 ·
+                    c11, c12→128
+  coarse decoder:   c13 up→64 · c14→64 · c15 up→32 · c16→16 · c17→3 (linear, clip)
+  conv branch:      x1 5×5→32 · x2 s2→32 · x3→64 · x4 s2→64 · x5, x6→128 · x7–x10 dilated 2/4/8/16→128
+  attention branch: p1 5×5→32 · p2 s2→32 · p3→64 · p4 s2→128 · p5→128 · p6→128 (ReLU) ·
+                    contextual attention (§3.3) · p9, p10→128
+  merge:            concat (256) · a11, a12→128 · a13 up→64 · a14→64 · a15 up→32 · a16→16 · a17→3 (clip)
+"up" = ×2 nearest upsampling then the conv (`UpConv`).
+
+Critics (§3.4, WGAN-GP, no normalisation): 4 × (5×5 s2 SAME conv + LeakyReLU 0.2) → flatten → dense 1.
+  local:  the local_size² hole-centred patch (128² at 256²), widths 64, 128, 256, 512 (4.34 M at 128²)
+  global: the whole image, widths 64, 128, 256, 256 (2.73 M at 256²)
+  Both see the composite x̂ = x2·M + x_in·(1−M) as the fake and no mask channel.
+
+Losses (§3.5), P(·) = the local patch, W = spatial discount (γ = 0.9) over it:
+  l1  = 1.2·mean(|P(x)−P(x1)|·W) + mean(|P(x)−P(x2)|·W)
+  ae  = [1.2·mean(|x−x1|·(1−M)) + mean(|x−x2|·(1−M))] / mean(1−M)      (known pixels)
+  g_adv = −mean D_g(x̂) − mean D_l(P(x̂))
+  L_G = 0.001·g_adv + 1.2·l1 + 1.2·ae
+  L_D = Σ_{g,l} [mean D(x̂) − mean D(x)] + 10·(GP_g + GP_l), GP on x + α(x̂ − x) with the gradient norm
+        taken over hole pixels only.
+Schedule (§3.6): Adam lr 1e-4, betas (0.5, 0.9); 5 critic steps per generator step; batch 16 at 256²;
+  masks: a random half-canvas rectangle, each side pair shrunk by up to box/8 (§6.1).
+
+Deviations from MODELS.md and why:
+- The 5 critic updates of a step all use the step's batch (fresh GP interpolation each time). The
+  official trainer draws a new batch for every critic update; our loop hands a recipe one batch per
+  step, and splitting 16 samples five ways would give the critics 3-sample batches with noisy GP.
+  The generator runs once per step: its weights do not change during the critic updates, so its
+  output for the G update is the same as recomputing it.
+- G and the critics get two Adam instances with the same hyperparameters. The official code uses one
+  TF optimiser object for both; the per-variable Adam state is the same, only TF1's shared
+  bias-correction counter differs.
+- Masks are per sample (the loop's contract) rather than one per batch; contextual attention builds
+  its known-patch mask per sample (attention.py), and the local patch is centred on each sample's hole
+  (`hole_centred_boxes`), which for a §6.1 rectangle is exactly its unshrunk box.
+- PRETRAIN_COARSE_NETWORK (coarse-only pre-training) is not implemented; the released models skip it.
+- PyTorch's default initialisation (TF used Glorot-uniform kernels, zero biases); nearest resizing
+  and stride-2 padding align as PyTorch does (blocks.py) — irrelevant since we train our own weights.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..masks import box_mask
+from ..registry import InputContract, register
+from . import losses
+from .attention import ContextualAttention
+from .base import InpaintModel, TrainingRecipe, crop_boxes, hole_centred_boxes
+from .blocks import ActivationName, ConvBlock, UpConv, conv2d_same
+
+# ---- generator building pieces (also used by PiiGAN, which injects its latent into the ConvBlocks) ----
+
+
+def coarse_encoder(in_channels: int, cnum: int) -> nn.Sequential:
+    """c1–c12: down to 1/4 resolution, then dilated convs for a large receptive field."""
+    c1, c2, c4 = cnum, 2 * cnum, 4 * cnum
+    return nn.Sequential(
+        ConvBlock(in_channels, c1, 5),
+        ConvBlock(c1, c2, 3, stride=2),
+        ConvBlock(c2, c2, 3),
+        ConvBlock(c2, c4, 3, stride=2),
+        ConvBlock(c4, c4, 3),
+        ConvBlock(c4, c4, 3),
+        *[ConvBlock(c4, c4, 3, dilation=d) for d in (2, 4, 8, 16)],
+        ConvBlock(c4, c4, 3),
+        ConvBlock(c4, c4, 3),
+    )
+
+
+def refine_conv_branch(in_channels: int, cnum: int) -> nn.Sequential:
+    """x1–x10, the "hallucination" branch: narrower than the coarse encoder at 1/2 resolution."""
+    c1, c2, c4 = cnum, 2 * cnum, 4 * cnum
+    return nn.Sequential(
+        ConvBlock(in_channels, c1, 5),
+        ConvBlock(c1, c1, 3, stride=2),
+        ConvBlock(c1, c2, 3),
+        ConvBlock(c2, c2, 3, stride=2),
+        ConvBlock(c2, c4, 3),
+        ConvBlock(c4, c4, 3),
+        *[ConvBlock(c4, c4, 3, dilation=d) for d in (2, 4, 8, 16)],
+    )
+
+
+def refine_attention_encoder(in_channels: int, cnum: int, p6_activation: ActivationName = "relu") -> nn.Sequential:
+    """p1–p6, the features contextual attention matches and copies (p6 is ReLU in DeepFill)."""
+    c1, c2, c4 = cnum, 2 * cnum, 4 * cnum
+    return nn.Sequential(
+        ConvBlock(in_channels, c1, 5),
+        ConvBlock(c1, c1, 3, stride=2),
+        ConvBlock(c1, c2, 3),
+        ConvBlock(c2, c4, 3, stride=2),
+        ConvBlock(c4, c4, 3),
+        ConvBlock(c4, c4, 3, activation=p6_activation),
+    )
+
+
+def two_convs(in_channels: int, cnum: int) -> nn.Sequential:
+    """Two 3×3 ConvBlocks to 4·cnum at 1/4 resolution: p9–p10 after attention, a11–a12 after the merge."""
+    c4 = 4 * cnum
+    return nn.Sequential(ConvBlock(in_channels, c4, 3), ConvBlock(c4, c4, 3))
+
+
+def rgb_decoder(cnum: int) -> nn.Sequential:
+    """c13–c17 / a13–a17: two ×2 up-convs back to full resolution, then the linear RGB layer."""
+    c1, c2, c4 = cnum, 2 * cnum, 4 * cnum
+    return nn.Sequential(
+        UpConv(ConvBlock(c4, c2, 3)),
+        ConvBlock(c2, c2, 3),
+        UpConv(ConvBlock(c2, c1, 3)),
+        ConvBlock(c1, c1 // 2, 3),
+        conv2d_same(c1 // 2, 3, 3),  # linear; clipped by the caller
+    )
+
+
+def clip_output(x: torch.Tensor) -> torch.Tensor:
+    """The official `tf.clip_by_value(x, -1, 1)`. Like it, clamp has zero gradient outside the range, so
+    a pixel that overshoots gets no reconstruction gradient until other weights pull it back."""
+    return torch.clamp(x, -1.0, 1.0)
+
+
+def quarter_mask(mask: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+    """The mask resized (nearest) to the 1/4-res attention features, as the official resize_mask_like."""
+    return F.interpolate(mask, size=features.shape[-2:], mode="nearest")
+
+
+@register(
+    "deepfill_v1",
+    contract=InputContract(pad_multiple=8, comfortable_size=512, can_sample=False, trainable=True, needs_weights=True),
+    summary="DeepFill v1: coarse-to-fine generator with contextual attention, WGAN-GP (Yu et al., CVPR 2018)",
+    paper="arXiv:1801.07892",
+)
+class DeepFillV1(InpaintModel):
+    """The DeepFill v1 generator (coarse + refine); see the module docstring for the layer table."""
+
+    def __init__(self, cnum: int = 32) -> None:
+        super().__init__(cnum=cnum)
+        if cnum % 2:
+            raise ValueError(f"cnum must be even (c16 has cnum/2 channels), got {cnum}")
+        c4 = 4 * cnum
+
+        # Coarse stage on [x_in, ones, ones·M].
+        self.coarse_encoder = coarse_encoder(5, cnum)
+        self.coarse_decoder = rgb_decoder(cnum)
+
+        # Refine stage on [composite, ones, M]: a conv branch and an attention branch, merged.
+        self.refine_conv = refine_conv_branch(5, cnum)
+        self.refine_attention_encoder = refine_attention_encoder(5, cnum, p6_activation="relu")
+        self.contextual_attention = ContextualAttention(
+            ksize=3, stride=1, rate=2, fuse_k=3, softmax_scale=10.0, fuse=True
+        )
+        self.refine_attention_decoder = two_convs(c4, cnum)
+        self.refine_merge = two_convs(2 * c4, cnum)
+        self.refine_decoder = rgb_decoder(cnum)
+
+    def forward(self, x_in: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x_in: (B, 3, H, W) in [-1, 1], holes zeroed; mask: (B, 1, H, W), 1 = hole.
+
+        Returns (x1, x2): coarse and refined predictions, (B, 3, H, W) in [-1, 1].
+        """
+        ones = torch.ones_like(mask)
+        x1 = clip_output(self.coarse_decoder(self.coarse_encoder(torch.cat([x_in, ones, ones * mask], dim=1))))
+
+        composite = x1 * mask + x_in * (1.0 - mask)
+        refine_in = torch.cat([composite, ones, mask], dim=1)
+        conv_features = self.refine_conv(refine_in)
+        attention_features = self.refine_attention_encoder(refine_in)
+        attention_features = self.contextual_attention(
+            attention_features, attention_features, quarter_mask(mask, attention_features)
+        )
+        attention_features = self.refine_attention_decoder(attention_features)
+        merged = self.refine_merge(torch.cat([conv_features, attention_features], dim=1))
+        x2 = clip_output(self.refine_decoder(merged))
+        return x1, x2
+
+    def inpaint(
+        self, image: torch.Tensor, mask: torch.Tensor, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """image (B, 3, H, W) in [0, 1], mask (B, 1, H, W) 1 = hole → raw prediction in [0, 1]."""
+        x = image * 2.0 - 1.0
+        _, x2 = self(x * (1.0 - mask), mask)
+        return ((x2 + 1.0) / 2.0).clamp(0.0, 1.0)
+
+
+# ---- WGAN-GP critics (§3.4) -------------------------------------------------------------------------
+
+
+class WganCritic(nn.Module):
+    """4 × (5×5 s2 SAME conv + LeakyReLU 0.2) → flatten → dense 1: one score per sample.
+
+    image_size: the square input side the dense layer is built for (SAME stride 2 gives ceil(n/2)).
+    """
+
+    def __init__(self, image_size: int, widths: tuple[int, ...], in_channels: int = 3) -> None:
+        super().__init__()
+        self.image_size = image_size
+        layers: list[nn.Module] = []
+        previous = in_channels
+        for width in widths:
+            layers.append(ConvBlock(previous, width, 5, stride=2, activation="lrelu"))
+            previous = width
+        self.layers = nn.Sequential(*layers)
+        side = image_size
+        for _ in widths:
+            side = math.ceil(side / 2)
+        self.score = nn.Linear(previous * side * side, 1)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """image: (B, 3, image_size, image_size) in [-1, 1] → (B,) scores."""
+        if image.shape[-2:] != (self.image_size, self.image_size):
+            raise ValueError(
+                f"{type(self).__name__} was built for {self.image_size}² inputs, got {tuple(image.shape[-2:])}"
+            )
+        features = self.layers(image)
+        return self.score(features.reshape(features.shape[0], -1)).reshape(-1)
+
+
+class LocalCritic(WganCritic):
+    """The local critic on the hole-centred patch: widths 64, 128, 256, 512 (4.34 M at 128²)."""
+
+    def __init__(self, image_size: int = 128) -> None:
+        super().__init__(image_size, (64, 128, 256, 512))
+
+
+class GlobalCritic(WganCritic):
+    """The global critic on the whole image: widths 64, 128, 256, 256 (2.73 M at 256²)."""
+
+    def __init__(self, image_size: int = 256) -> None:
+        super().__init__(image_size, (64, 128, 256, 256))
+
+
+# ---- training recipe (§3.5, §3.6) --------------------------------------------------------------------
+
+LEARNING_RATE = 1e-4
+ADAM_BETAS = (0.5, 0.9)
+D_STEPS_PER_G_STEP = 5
+BATCH_SIZE = 16
+TRAIN_SIZE = 256  # the local patch is half of it (128² at 256²)
+GAMMA = 0.9  # spatial discount; the paper says 0.99, the code (and the author, issue #74) 0.9
+COARSE_L1_WEIGHT = 1.2  # COARSE_L1_ALPHA: weight of x1's terms inside l1 and ae
+GAN_LOSS_WEIGHT = 0.001
+L1_LOSS_WEIGHT = 1.2
+AE_LOSS_WEIGHT = 1.2
+GP_WEIGHT = 10.0
+
+
+def make_optimizers(
+    generator_params: Iterable[nn.Parameter], critic_params: Iterable[nn.Parameter], lr: float = LEARNING_RATE
+) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+    """Adam(lr 1e-4, betas (0.5, 0.9)) for the generator and for the critics (§3.6)."""
+    return (
+        torch.optim.Adam(generator_params, lr=lr, betas=ADAM_BETAS),
+        torch.optim.Adam(critic_params, lr=lr, betas=ADAM_BETAS),
+    )
+
+
+def composite(prediction: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """`prediction·M + image·(1−M)`: what the critics see as the fake."""
+    return prediction * mask + image * (1.0 - mask)
+
+
+def known_pixel_loss(real: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """ae = [1.2·mean(|x−x1|·(1−M)) + mean(|x−x2|·(1−M))] / mean(1−M) (§3.5, also PiiGAN's §5.4)."""
+    known = 1.0 - mask
+    weighted = COARSE_L1_WEIGHT * losses.masked_l1(x1, real, known) + losses.masked_l1(x2, real, known)
+    return weighted / known.mean()
+
+
+def discounted_local_l1(
+    real_local: torch.Tensor, x1_local: torch.Tensor, x2_local: torch.Tensor, discount: torch.Tensor
+) -> torch.Tensor:
+    """l1 = 1.2·mean(|P(x)−P(x1)|·W) + mean(|P(x)−P(x2)|·W) on the local patches (§3.5)."""
+    return COARSE_L1_WEIGHT * losses.masked_l1(x1_local, real_local, discount) + losses.masked_l1(
+        x2_local, real_local, discount
+    )
+
+
+def critic_loss(
+    local_critic: nn.Module,
+    global_critic: nn.Module,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    mask: torch.Tensor,
+    boxes: list[tuple[int, int]],
+    local_size: int,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """L_D = WGAN loss of both critics + 10·(GP_g + GP_l) with hole-masked gradient norms (§3.5).
+
+    real, fake: (B, 3, H, W) in [-1, 1] (fake = the composite, detached here); boxes: the local patch
+    corners. Returns the total and its detached terms.
+    """
+    fake = fake.detach()
+    real_local, fake_local = crop_boxes(real, boxes, local_size), crop_boxes(fake, boxes, local_size)
+    mask_local = crop_boxes(mask, boxes, local_size)
+
+    batch = real.shape[0]
+    global_real, global_fake = global_critic(torch.cat([real, fake])).split(batch)
+    local_real, local_fake = local_critic(torch.cat([real_local, fake_local])).split(batch)
+    wgan = losses.wgan_critic_loss(global_real, global_fake) + losses.wgan_critic_loss(local_real, local_fake)
+
+    penalty = losses.gradient_penalty(
+        global_critic, losses.random_interpolates(real, fake), mask
+    ) + losses.gradient_penalty(local_critic, losses.random_interpolates(real_local, fake_local), mask_local)
+    total = wgan + GP_WEIGHT * penalty
+    return total, {"d_wgan": wgan.detach(), "gp": penalty.detach()}
+
+
+def train_critics(
+    optimizer: torch.optim.Optimizer,
+    local_critic: nn.Module,
+    global_critic: nn.Module,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    mask: torch.Tensor,
+    boxes: list[tuple[int, int]],
+    local_size: int,
+    steps: int = D_STEPS_PER_G_STEP,
+) -> dict[str, float]:
+    """`steps` critic updates on one batch (see the module docstring); returns the last step's losses."""
+    for _ in range(steps):
+        total, terms = critic_loss(local_critic, global_critic, real, fake, mask, boxes, local_size)
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        optimizer.step()
+    return {"d": total.item(), **{name: value.item() for name, value in terms.items()}}
+
+
+def adversarial_loss(
+    local_critic: nn.Module, global_critic: nn.Module, fake: torch.Tensor, fake_local: torch.Tensor
+) -> torch.Tensor:
+    """g_adv = −mean D_g(x̂) − mean D_l(P(x̂)), global weight 1 (§3.5)."""
+    return losses.wgan_generator_loss(global_critic(fake)) + losses.wgan_generator_loss(local_critic(fake_local))
+
+
+class DeepFillV1Recipe(TrainingRecipe):
+    """5 critic updates then 1 generator update per step (§3.6); losses as §3.5.
+
+    image_size: the square training size; the critics' dense layers and the local patch (image_size/2)
+    are built for it.
+    """
+
+    default_batch = BATCH_SIZE
+    default_size = TRAIN_SIZE
+    default_lr = LEARNING_RATE
+
+    def __init__(
+        self,
+        generator: DeepFillV1,
+        *,
+        lr: float | None = None,
+        total_steps: int = 0,
+        image_size: int = TRAIN_SIZE,
+    ) -> None:
+        super().__init__(generator, lr=lr, total_steps=total_steps)
+        self.image_size = image_size
+        self.local_size = self.image_size // 2
+        self.networks["local_critic"] = LocalCritic(self.local_size)
+        self.networks["global_critic"] = GlobalCritic(self.image_size)
+        critic_params = [*self.networks["local_critic"].parameters(), *self.networks["global_critic"].parameters()]
+        g_opt, d_opt = make_optimizers(generator.parameters(), critic_params, self.lr)
+        self.optimizers = {"generator": g_opt, "critics": d_opt}
+
+    def train_step(self, images: torch.Tensor, masks: torch.Tensor, step: int) -> dict[str, float]:
+        generator = self.networks["generator"]
+        local_critic, global_critic = self.networks["local_critic"], self.networks["global_critic"]
+        size = self.local_size
+        if images.shape[-2:] != (self.image_size, self.image_size):
+            raise ValueError(
+                f"DeepFill v1's critics were built for {self.image_size}² images, got {tuple(images.shape[-2:])}; "
+                "pass image_size to the recipe"
+            )
+        real = images * 2.0 - 1.0
+        x_in = real * (1.0 - masks)
+        boxes = hole_centred_boxes(masks, size)
+
+        x1, x2 = generator(x_in, masks)
+        fake = composite(x2, x_in, masks)
+        d_terms = train_critics(self.optimizers["critics"], local_critic, global_critic, real, fake, masks, boxes, size)
+
+        real_local = crop_boxes(real, boxes, size)
+        discount = losses.spatial_discount(size, GAMMA).to(real.device)
+        l1 = discounted_local_l1(real_local, crop_boxes(x1, boxes, size), crop_boxes(x2, boxes, size), discount)
+        ae = known_pixel_loss(real, x1, x2, masks)
+        g_adv = adversarial_loss(local_critic, global_critic, fake, crop_boxes(fake, boxes, size))
+        g_loss = GAN_LOSS_WEIGHT * g_adv + L1_LOSS_WEIGHT * l1 + AE_LOSS_WEIGHT * ae
+        self.optimizers["generator"].zero_grad(set_to_none=True)
+        g_loss.backward()  # also leaves gradients on the critics; their next zero_grad clears them
+        self.optimizers["generator"].step()
+        return {"g": g_loss.item(), "l1": l1.item(), "ae": ae.item(), "g_adv": g_adv.item(), **d_terms}
+
+    @staticmethod
+    def paper_mask(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+        """§6.1: a half-canvas box at a uniform position, opposite sides shrunk by up to box/8 each."""
+        mask, _ = box_mask(height, width, rng)
+        return mask

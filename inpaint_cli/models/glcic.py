@@ -1,0 +1,430 @@
+"""GLCIC: Globally and Locally Consistent Image Completion (Iizuka, Simo-Serra & Ishikawa, SIGGRAPH 2017).
+
+Spec: MODELS.md §2 (masks §6.1, pre/post-processing §7).
+
+In:  image (B, 3, H, W) in [0, 1], mask (B, 1, H, W) with 1 = hole; H and W multiples of 4. The network
+     sees 4 channels [x with hole pixels set to the training-set mean colour, M] (§2.1); what lies under
+     the hole never matters. The mean is the `mean` config key, stored in checkpoint metadata.
+Out: the full-size prediction (B, 3, H, W) through a sigmoid, in [0, 1]. The result is the composite
+     out·M + x·(1−M), done by the engine; `postprocess="poisson"` first Poisson-blends the prediction
+     into the known pixels around the hole (§2.1, see `poisson_blend`).
+
+Completion network (§2.2; 6.07 M parameters): every layer is conv → BN → ReLU except the last,
+3×3 convs unless noted, zero "same" padding:
+  c1 5×5→64 · c2 s2→128 · c3→128 · c4 s2→256 · c5, c6→256 · c7–c10 dilated 2/4/8/16→256 · c11, c12→256 ·
+  d13 deconv (ConvTranspose 4×4 s2 p1)→128 · c14→128 · d15 deconv→64 · c16→32 · c17→3 (sigmoid)
+
+Context discriminators (§2.3; 45.1 M parameters at 256²), image in [0, 1], no mask input:
+  global: the whole image, 6 × [5×5 s2 conv + BN + ReLU] 64, 128, 256, 512, 512, 512 → FC 1024 + ReLU
+  local:  a (size/2)² patch,  5 × the same          64, 128, 256, 512, 512      → FC 1024 + ReLU
+  fusion: concat (2048) → FC → 1 logit (sigmoid + BCE in the paper; BCEWithLogits here, the same maths).
+The FC inputs are 512·(size/64)² and 512·(size/2/32)² (4×4×512 at 256²), so the discriminator is built
+for one training size (`image_size`), e.g. 128² for a quick run.
+
+Losses (§2.4): L_MSE = mean((out·M − x·M)²) over every element (otenim's form: hole pixels, averaged over
+all pixels); C in phase 3 minimises L_MSE + α·BCE(D(out, out_local), real) with α = 0.0004; D minimises
+½·[BCE(D(x, x_local), real) + BCE(D(out, out_local), fake)]. The fake is the **raw** output and its
+hole-centred crop, not the composite (as otenim; the paper's text on this is unverified). The real local
+patch sits at a random position (the paper's M_d).
+
+Schedule (§2.4, §2.5): phase 1 trains C alone with L_MSE for Tc = 90,000 steps, phase 2 trains D alone for
+Td = 10,000, phase 3 trains both (one D step, then one C step) until 500,000 steps. Shorter runs scale Tc
+and Td by total_steps/500,000 (see `GLCICRecipe`). ADADELTA (torch defaults: lr 1.0, rho 0.9,
+eps 1e-6, as otenim) for C and D, batch 96 at 256², one rectangular hole per image with sides in [96, 128]
+inside a random 128² area (§6.1). Before training the loop computes the training-set mean colour
+(`GLCICRecipe.mean_colour`) and sets it with `GLCIC.set_mean`, so checkpoints carry the real one.
+
+Deviations from MODELS.md:
+- otenim orders each layer conv → ReLU → BN; we use the paper's conv → BN → ReLU (§2.2). Convs keep their
+  bias before BN (redundant, but it is in the 6.07 M count and in otenim).
+- The Telea fast-marching fill before the Poisson blend is skipped: the clone mask is the hole dilated
+  by `POISSON_DILATION` px, so the blend's boundary values come from known pixels and never from the
+  hole of the destination, which is all the fast-marching fill would have provided. The blend runs in
+  8-bit (OpenCV's `seamlessClone`), so post-processed hole pixels are quantised to 1/255.
+- The C adversarial term is the non-saturating BCE(D(fake), real) (as otenim), not log(1 − D(fake)).
+  Without otenim's phase-3 scalings (§2.4 "otenim quirk"): C's loss is not halved and D's is not
+  multiplied by α; α only balances C's two terms. (ADADELTA is nearly scale-free, except that gradients
+  scaled by α come close to its eps = 1e-6, which would slow D down.)
+- The fake local patch is centred on the hole's bounding box (`hole_centred_boxes`, so any mask shape
+  works), not the random area `paper_mask` placed the hole in; the hole is inside it either way.
+- Real and fake batches go through D in separate forward passes, as otenim, so D's batch norm
+  normalises each with its own statistics. At image_size 64 D's last maps are 1×1: batches of ≥ 2.
+- In phase 2 C runs in train mode without gradients (D sees phase-3-like outputs); its parameters stay
+  fixed but its BN running statistics keep updating.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..registry import InputContract, register
+from .base import InpaintModel, TrainingRecipe, crop_boxes, hole_centred_boxes
+from .blocks import conv2d_same
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # placeholder until the recipe measures the training set's mean
+POSTPROCESS_MODES = ("none", "poisson")
+# OpenCV's seamlessClone erodes its mask by 3 px before using the source gradients; 5 px of dilation
+# leaves a ~2 px ring of known pixels around the hole inside the blended region.
+POISSON_DILATION = 5
+
+
+def _conv_bn_relu(
+    in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, dilation: int = 1
+) -> nn.Sequential:
+    """conv → BN → ReLU, the paper's order (§2.2)."""
+    return nn.Sequential(
+        conv2d_same(in_channels, out_channels, kernel_size, stride, dilation),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(),
+    )
+
+
+def _deconv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
+    """4×4 stride-2 transposed conv (padding 1: exactly ×2) → BN → ReLU."""
+    return nn.Sequential(
+        nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(),
+    )
+
+
+def _as_mean(mean: Iterable[float]) -> tuple[float, float, float]:
+    values = tuple(float(v) for v in mean)
+    if len(values) != 3 or not all(0.0 <= v <= 1.0 for v in values):
+        raise ValueError(f"mean must be three values in [0, 1] (RGB), got {mean!r}")
+    return values  # type: ignore[return-value]
+
+
+@register(
+    "glcic",
+    contract=InputContract(
+        pad_multiple=4, comfortable_size=512, can_sample=False, trainable=True, needs_weights=True
+    ),
+    summary="GLCIC: dilated completion network + global/local context discriminators (Iizuka et al., 2017)",
+    paper="doi:10.1145/3072959.3073659",
+)
+class GLCIC(InpaintModel):
+    """The GLCIC completion network; see the module docstring for the layer table.
+
+    mean: the training-set mean RGB colour in [0, 1] that fills the holes of the input (ImageNet's mean
+        until the recipe measures the real one). postprocess: "none" or "poisson" (§2.1, applied in
+        `inpaint` only, never during training).
+    """
+
+    def __init__(self, mean: tuple[float, float, float] = IMAGENET_MEAN, postprocess: str = "none") -> None:
+        mean = _as_mean(mean)
+        if postprocess not in POSTPROCESS_MODES:
+            raise ValueError(f"postprocess must be one of {POSTPROCESS_MODES}, got {postprocess!r}")
+        super().__init__(mean=mean, postprocess=postprocess)
+        # Not persistent: the mean lives in the config (checkpoint metadata), not among the tensors.
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.net = nn.Sequential(
+            _conv_bn_relu(4, 64, 5),  # 1
+            _conv_bn_relu(64, 128, 3, stride=2),  # 2
+            _conv_bn_relu(128, 128),  # 3
+            _conv_bn_relu(128, 256, 3, stride=2),  # 4
+            _conv_bn_relu(256, 256),  # 5
+            _conv_bn_relu(256, 256),  # 6
+            *[_conv_bn_relu(256, 256, 3, dilation=d) for d in (2, 4, 8, 16)],  # 7–10
+            _conv_bn_relu(256, 256),  # 11
+            _conv_bn_relu(256, 256),  # 12
+            _deconv_bn_relu(256, 128),  # 13
+            _conv_bn_relu(128, 128),  # 14
+            _deconv_bn_relu(128, 64),  # 15
+            _conv_bn_relu(64, 32),  # 16
+            conv2d_same(32, 3, 3),  # 17: output, sigmoid below
+        )
+
+    def set_mean(self, mean: Iterable[float]) -> None:
+        """Use `mean` (RGB in [0, 1], e.g. `GLCICRecipe.mean_colour(...)`) as the hole fill from now on;
+        it is saved with the checkpoint through `arch_config`."""
+        values = _as_mean(mean)
+        self.arch_config["mean"] = values
+        self.mean.copy_(torch.tensor(values).view(1, 3, 1, 1))
+
+    def mean_filled(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The network input: [image with hole pixels set to the mean colour, M] (B, 4, H, W)."""
+        mean = self.mean.to(image.dtype)
+        return torch.cat([image * (1.0 - mask) + mean * mask, mask], dim=1)
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """image (B, 3, H, W) in [0, 1] (hole values ignored), mask (B, 1, H, W) 1 = hole →
+        the raw prediction (B, 3, H, W) in (0, 1)."""
+        return torch.sigmoid(self.net(self.mean_filled(image, mask)))
+
+    def inpaint(
+        self, image: torch.Tensor, mask: torch.Tensor, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """image (B, 3, H, W) in [0, 1], mask (B, 1, H, W) 1 = hole → prediction in [0, 1]."""
+        prediction = self(image, mask).clamp(0.0, 1.0)
+        if self.arch_config["postprocess"] == "poisson":
+            prediction = poisson_blend(image, prediction, mask)
+        return prediction
+
+
+def _to_uint8(image: torch.Tensor) -> np.ndarray:
+    """(3, H, W) float in [0, 1] → (H, W, 3) uint8."""
+    array = image.detach().float().permute(1, 2, 0).cpu().numpy()
+    return np.ascontiguousarray((array * 255.0).round().clip(0, 255).astype(np.uint8))
+
+
+def _blend_padding(hole: np.ndarray, margin: int) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) mirror padding for `poisson_blend`: `margin` on each side, or, where the
+    hole comes within `margin` of that border, enough to hold the hole's mirror image plus `margin`."""
+    height, width = hole.shape
+    rows, cols = np.flatnonzero(hole.any(axis=1)), np.flatnonzero(hole.any(axis=0))
+
+    def side(near: int, far: int, size: int) -> int:
+        return min(size, far + margin) if near < margin else margin
+
+    return (
+        side(rows[0], rows[-1] + 1, height),
+        side(height - 1 - rows[-1], height - rows[0], height),
+        side(cols[0], cols[-1] + 1, width),
+        side(width - 1 - cols[-1], width - cols[0], width),
+    )
+
+
+def poisson_blend(
+    image: torch.Tensor, prediction: torch.Tensor, mask: torch.Tensor, dilation: int = POISSON_DILATION
+) -> torch.Tensor:
+    """§2.1 post-processing: Poisson-clone the prediction into the known image over the dilated hole.
+
+    The destination is the composite (prediction in the hole, image outside). All three images are
+    mirror-padded first, so the clone region (and the bounding rect OpenCV requires to lie inside the
+    destination) always fits, and a hole touching the border is blended as half of a symmetric hole:
+    a zero-gradient boundary at the image edge instead of a value forced there. Returns the prediction
+    with the blended values inside the clone region; outside it the prediction is unchanged.
+    """
+    out = prediction.clone()
+    margin = dilation + 2  # the dilation plus the 1-px ring seamlessClone clears in its mask
+    kernel = np.ones((2 * dilation + 1, 2 * dilation + 1), np.uint8)
+    for index in range(image.shape[0]):
+        hole = (mask[index, 0] > 0.5).cpu().numpy()
+        if not hole.any():
+            continue
+        height, width = hole.shape
+        top, bottom, left, right = _blend_padding(hole, margin)
+        source = _to_uint8(prediction[index])
+        destination = np.where(hole[..., None], source, _to_uint8(image[index]))
+        source, destination, region = (
+            cv2.copyMakeBorder(a, top, bottom, left, right, cv2.BORDER_REFLECT)
+            for a in (source, destination, hole.astype(np.uint8) * 255)
+        )
+        region = cv2.dilate(region, kernel)
+        region[[0, -1], :] = 0  # seamlessClone clears this ring itself; clear it first so our rect is its rect
+        region[:, [0, -1]] = 0
+        x, y, w, h = cv2.boundingRect(region)
+        # seamlessClone centres the source rect on this point: with w//2, h//2 it lands on the very same
+        # pixels, so nothing shifts. It erodes the mask it is given in place, hence the copy.
+        blended = cv2.seamlessClone(source, destination, region.copy(), (x + w // 2, y + h // 2), cv2.NORMAL_CLONE)
+        window = (slice(top, top + height), slice(left, left + width))
+        blended_t = torch.from_numpy(blended[window].astype(np.float32) / 255.0).permute(2, 0, 1)
+        inside = torch.from_numpy(region[window] > 0).to(out.device)
+        out[index] = torch.where(inside, blended_t.to(out.device, out.dtype), out[index])
+    return out
+
+
+class ContextBranch(nn.Module):
+    """One context discriminator: `num_convs` × [5×5 s2 conv + BN + ReLU] → flatten → FC 1024 + ReLU."""
+
+    def __init__(self, input_size: int, widths: tuple[int, ...]) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        previous, size = 3, input_size
+        for width in widths:
+            layers += [nn.Conv2d(previous, width, 5, stride=2, padding=2), nn.BatchNorm2d(width), nn.ReLU()]
+            previous, size = width, (size + 1) // 2  # ceil: k5 s2 p2 output size
+        self.convs = nn.Sequential(*layers)
+        self.fc = nn.Linear(previous * size * size, 1024)
+        self.input_size = input_size
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        if image.shape[-2:] != (self.input_size, self.input_size):
+            raise ValueError(
+                f"this discriminator was built for {self.input_size}² inputs, got {tuple(image.shape[-2:])}"
+            )
+        return F.relu(self.fc(self.convs(image).flatten(1)))
+
+
+class GLCICDiscriminator(nn.Module):
+    """Global + local context discriminators fused into one logit per sample (§2.3).
+
+    image_size: the square training size the global branch sees; local_size: the local patch side
+    (default image_size // 2, 128 at 256²). Both fix the FC input sizes.
+    """
+
+    def __init__(self, image_size: int = 256, local_size: int | None = None) -> None:
+        super().__init__()
+        local_size = image_size // 2 if local_size is None else local_size
+        self.image_size, self.local_size = image_size, local_size
+        self.global_branch = ContextBranch(image_size, (64, 128, 256, 512, 512, 512))
+        self.local_branch = ContextBranch(local_size, (64, 128, 256, 512, 512))
+        self.fusion = nn.Linear(2048, 1)
+
+    def forward(self, image: torch.Tensor, local_patch: torch.Tensor) -> torch.Tensor:
+        """image (B, 3, S, S) and local_patch (B, 3, S/2, S/2) in [0, 1] → logits (B,)."""
+        features = torch.cat([self.global_branch(image), self.local_branch(local_patch)], dim=1)
+        return self.fusion(features).squeeze(1)
+
+
+# ---- training recipe (§2.4, §2.5, §6.1) ----------------------------------------------------------
+
+ALPHA = 0.0004  # weight of the adversarial term in C's loss
+PAPER_TC = 90_000  # phase 1: C alone, MSE
+PAPER_TD = 10_000  # phase 2: D alone
+PAPER_TOTAL = 500_000  # phase 3 runs until here
+LEARNING_RATE = 1.0  # ADADELTA's own default step multiplier; the paper tunes nothing else
+BATCH_SIZE = 96
+TRAIN_SIZE = 256
+HOLE_SIDES = (96, 128)  # per side, at 256²; scaled with the canvas
+
+
+def reconstruction_loss(prediction: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """mean((out·M − x·M)²) over every element: hole-only MSE, averaged over all pixels (§2.4)."""
+    return F.mse_loss(prediction * mask, image * mask)
+
+
+def _bce(logits: torch.Tensor, real: bool) -> torch.Tensor:
+    target = torch.ones_like(logits) if real else torch.zeros_like(logits)
+    return F.binary_cross_entropy_with_logits(logits, target)
+
+
+def phase_lengths(total_steps: int) -> tuple[int, int]:
+    """(Tc, Td) for a run of `total_steps`: the paper's 90k/10k, scaled by total_steps/500k for shorter
+    runs (at least one step each) so every phase still happens; 0 means "unknown", i.e. the paper's."""
+    if total_steps <= 0 or total_steps >= PAPER_TOTAL:
+        return PAPER_TC, PAPER_TD
+    scale = total_steps / PAPER_TOTAL
+    return max(1, round(PAPER_TC * scale)), max(1, round(PAPER_TD * scale))
+
+
+class GLCICRecipe(TrainingRecipe):
+    """The three-phase GLCIC schedule (§2.4) with ADADELTA for both networks (§2.5).
+
+    image_size: the square training size (the discriminator's FC layers depend on it; local patch =
+    image_size // 2; the training loop must pass it when it is not 256). phase_steps: (Tc, Td) overriding
+    `phase_lengths(total_steps)`. Steps count from 0: phase 1 is steps [0, Tc), phase 2 [Tc, Tc + Td),
+    phase 3 from Tc + Td on; `train_step` reports it as losses["phase"].
+    """
+
+    default_batch = BATCH_SIZE
+    default_size = TRAIN_SIZE
+    default_lr = LEARNING_RATE
+
+    def __init__(
+        self,
+        generator: GLCIC,
+        *,
+        lr: float | None = None,
+        total_steps: int = 0,
+        image_size: int = TRAIN_SIZE,
+        phase_steps: tuple[int, int] | None = None,
+    ) -> None:
+        super().__init__(generator, lr=lr, total_steps=total_steps)
+        self.image_size = image_size
+        self.local_size = image_size // 2
+        self.tc, self.td = phase_steps if phase_steps is not None else phase_lengths(total_steps)
+        discriminator = GLCICDiscriminator(image_size, self.local_size)
+        self.networks["discriminator"] = discriminator
+        self.optimizers = {
+            "generator": torch.optim.Adadelta(generator.parameters(), lr=self.lr),
+            "discriminator": torch.optim.Adadelta(discriminator.parameters(), lr=self.lr),
+        }
+
+    def phase(self, step: int) -> int:
+        if step < self.tc:
+            return 1
+        return 2 if step < self.tc + self.td else 3
+
+    def _random_boxes(self, images: torch.Tensor) -> list[tuple[int, int]]:
+        """Uniform local-patch positions for real images (the paper's M_d)."""
+        height, width = images.shape[-2:]
+        tops = torch.randint(0, height - self.local_size + 1, (images.shape[0],)).tolist()
+        lefts = torch.randint(0, width - self.local_size + 1, (images.shape[0],)).tolist()
+        return list(zip(tops, lefts, strict=True))
+
+    def _d_step(self, images: torch.Tensor, output: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        discriminator = self.networks["discriminator"]
+        fake = output.detach()
+        real_logits = discriminator(images, crop_boxes(images, self._random_boxes(images), self.local_size))
+        fake_local = crop_boxes(fake, hole_centred_boxes(masks, self.local_size), self.local_size)
+        fake_logits = discriminator(fake, fake_local)
+        loss = 0.5 * (_bce(real_logits, real=True) + _bce(fake_logits, real=False))
+        self.optimizers["discriminator"].zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizers["discriminator"].step()
+        return loss
+
+    def train_step(self, images: torch.Tensor, masks: torch.Tensor, step: int) -> dict[str, float]:
+        if images.shape[-2:] != (self.image_size, self.image_size):
+            raise ValueError(
+                f"GLCIC's discriminators were built for {self.image_size}² crops, got {tuple(images.shape[-2:])}; "
+                "pass image_size to GLCICRecipe"
+            )
+        generator = self.networks["generator"]
+        phase = self.phase(step)
+        if phase == 2:
+            with torch.no_grad():  # C stays in train mode so D sees the outputs phase 3 will give it
+                output = generator(images, masks)
+            return {"phase": 2.0, "d": self._d_step(images, output, masks).item()}
+
+        output = generator(images, masks)
+        mse = reconstruction_loss(output, images, masks)
+        if phase == 1:
+            loss, logs = mse, {"phase": 1.0}
+        else:
+            d_loss = self._d_step(images, output, masks)
+            fake_local = crop_boxes(output, hole_centred_boxes(masks, self.local_size), self.local_size)
+            adversarial = _bce(self.networks["discriminator"](output, fake_local), real=True)
+            loss = mse + ALPHA * adversarial
+            logs = {"phase": 3.0, "d": d_loss.item(), "g_adv": adversarial.item()}
+        self.optimizers["generator"].zero_grad(set_to_none=True)
+        loss.backward()  # in phase 3 this also leaves gradients on D; its next zero_grad clears them
+        self.optimizers["generator"].step()
+        return {**logs, "mse": mse.item(), "g": loss.item()}
+
+    @staticmethod
+    def paper_mask(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+        """One rectangle, sides uniform in [96, 128]·(side/256), at a random position inside a random
+        local area of half the canvas (§6.1). Returns a bool (H, W) mask, True = hole."""
+        area_h, area_w = max(1, height // 2), max(1, width // 2)
+        area_top = int(rng.integers(0, height - area_h + 1))
+        area_left = int(rng.integers(0, width - area_w + 1))
+        low, high = HOLE_SIDES
+        hole_h = min(area_h, max(1, int(rng.integers(round(low * height / 256), round(high * height / 256) + 1))))
+        hole_w = min(area_w, max(1, int(rng.integers(round(low * width / 256), round(high * width / 256) + 1))))
+        top = area_top + int(rng.integers(0, area_h - hole_h + 1))
+        left = area_left + int(rng.integers(0, area_w - hole_w + 1))
+        mask = np.zeros((height, width), bool)
+        mask[top : top + hole_h, left : left + hole_w] = True
+        return mask
+
+    @staticmethod
+    def mean_colour(images: Iterable[Any]) -> tuple[float, float, float]:
+        """The mean RGB colour in [0, 1] over every pixel of `images`, for `GLCIC.set_mean`.
+
+        Accepts numpy arrays channel-last ((H, W, 3) or (B, H, W, 3); integer dtypes are scaled by their
+        maximum, e.g. /255 for uint8) and torch tensors channel-first ((3, H, W) or (B, 3, H, W), as the
+        training batches), in any mix. Accumulates in float64.
+        """
+        total = np.zeros(3, np.float64)
+        count = 0
+        for item in images:
+            is_tensor = isinstance(item, torch.Tensor)
+            array = item.detach().cpu().movedim(-3, -1).numpy() if is_tensor else np.asarray(item)
+            pixels = array.reshape(-1, array.shape[-1]).astype(np.float64)
+            if np.issubdtype(array.dtype, np.integer):
+                pixels /= np.iinfo(array.dtype).max
+            total += pixels[:, :3].sum(axis=0)
+            count += pixels.shape[0]
+        if count == 0:
+            raise ValueError("mean_colour needs at least one image")
+        return tuple(float(v) for v in total / count)  # type: ignore[return-value]

@@ -1,0 +1,193 @@
+"""DeepFill v1 (MODELS.md §3): parameter counts, shapes, ranges, gradient flow, critics, recipe."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch
+
+from inpaint_cli.models import deepfill_v1, losses
+from inpaint_cli.models.base import hole_centred_boxes
+from inpaint_cli.models.deepfill_v1 import DeepFillV1, DeepFillV1Recipe, GlobalCritic, LocalCritic
+from inpaint_cli.registry import create_model, get_arch
+
+
+def _count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _box_mask(batch: int, height: int, width: int) -> torch.Tensor:
+    mask = torch.zeros(batch, 1, height, width)
+    mask[..., height // 4 : height // 2 + 4, width // 4 : width // 2 + 8] = 1.0
+    return mask
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """These tensors are tiny: extra intra-op threads only add synchronisation (and thrash on a shared CPU)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def model() -> DeepFillV1:
+    torch.manual_seed(0)
+    return create_model("deepfill_v1")
+
+
+def test_registered_with_its_contract() -> None:
+    spec = get_arch("deepfill_v1")
+    assert spec.cls is DeepFillV1
+    assert spec.default_config == {"cnum": 32}
+    assert spec.contract.pad_multiple == 8 and spec.contract.comfortable_size == 512
+    assert spec.contract.trainable and spec.contract.needs_weights and not spec.contract.can_sample
+
+
+def test_parameter_counts(model: DeepFillV1) -> None:
+    total = _count(model)
+    coarse = _count(model.coarse_encoder) + _count(model.coarse_decoder)
+    local, global_ = _count(LocalCritic(128)), _count(GlobalCritic(256))
+    print(f"DeepFill v1: G {total:,} (coarse {coarse:,}), local critic {local:,}, global critic {global_:,}")
+    assert total == pytest.approx(3.60e6, rel=0.01)
+    assert coarse == pytest.approx(1.45e6, rel=0.01)
+    assert local == pytest.approx(4.34e6, rel=0.01)
+    assert global_ == pytest.approx(2.73e6, rel=0.01)
+    assert model.arch_config == {"cnum": 32}
+
+
+def test_both_stages_take_five_channels_and_p6_is_relu(model: DeepFillV1) -> None:
+    assert model.coarse_encoder[0].conv.in_channels == 5
+    assert model.refine_conv[0].conv.in_channels == 5
+    assert model.refine_attention_encoder[0].conv.in_channels == 5
+    assert isinstance(model.refine_attention_encoder[-1].activation, torch.nn.ReLU)
+    assert isinstance(model.refine_attention_encoder[-2].activation, torch.nn.ELU)
+
+
+@pytest.mark.parametrize("size", [(64, 64), (48, 80)])
+def test_output_shapes_and_clip_range(model: DeepFillV1, size: tuple[int, int]) -> None:
+    torch.manual_seed(1)
+    x = torch.rand(2, 3, *size) * 2 - 1
+    mask = _box_mask(2, *size)
+    with torch.no_grad():
+        x1, x2 = model(x * (1 - mask), mask)
+    assert x1.shape == x2.shape == (2, 3, *size)
+    for out in (x1, x2):
+        assert torch.isfinite(out).all()
+        assert out.abs().max() <= 1.0
+    assert not torch.allclose(x1, x2)
+
+
+def test_clip_is_a_clamp() -> None:
+    x = torch.tensor([-3.0, -0.5, 0.5, 2.0], requires_grad=True)
+    y = deepfill_v1.clip_output(x)
+    y.sum().backward()
+    assert y.tolist() == [-1.0, -0.5, 0.5, 1.0]
+    assert x.grad.tolist() == [0.0, 1.0, 1.0, 0.0]  # as tf.clip_by_value
+
+
+def test_inpaint_returns_unit_range(model: DeepFillV1) -> None:
+    image = torch.rand(1, 3, 32, 48)
+    mask = _box_mask(1, 32, 48)
+    with torch.no_grad():
+        out = model.inpaint(image, mask)
+        garbage = model.inpaint(torch.where(mask.bool(), torch.rand_like(image), image), mask)
+    assert out.shape == image.shape
+    assert out.min() >= 0.0 and out.max() <= 1.0
+    torch.testing.assert_close(out, garbage)  # values under the hole do not matter
+
+
+def test_gradient_reaches_every_parameter() -> None:
+    torch.manual_seed(2)
+    model = DeepFillV1().train()
+    x = torch.rand(1, 3, 64, 64) * 2 - 1
+    mask = _box_mask(1, 64, 64)
+    x1, x2 = model(x * (1 - mask), mask)
+    (x1.square().mean() + x2.square().mean()).backward()
+    dead = [name for name, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
+    assert dead == []
+
+
+def test_fully_masked_neighbourhood_gives_no_nan(model: DeepFillV1) -> None:
+    # Everything but a 2-px border is a hole: no background patch is usable, attention goes silent.
+    mask = torch.zeros(1, 1, 64, 64)
+    mask[..., 2:-2, 2:-2] = 1.0
+    x = (torch.rand(1, 3, 64, 64) * 2 - 1) * (1 - mask)
+    x.requires_grad_(True)
+    x1, x2 = model(x, mask)
+    assert torch.isfinite(x1).all() and torch.isfinite(x2).all()
+    x2.mean().backward()
+    assert torch.isfinite(x.grad).all()
+    model.zero_grad(set_to_none=True)
+
+
+def test_critics_forward_backward_and_gradient_penalty() -> None:
+    torch.manual_seed(3)
+    local, global_ = LocalCritic(32), GlobalCritic(64)
+    real = torch.rand(2, 3, 64, 64) * 2 - 1
+    fake = torch.rand(2, 3, 64, 64) * 2 - 1
+    scores = global_(real)
+    assert scores.shape == (2,)
+    scores.sum().backward()
+    assert all(p.grad is not None for p in global_.parameters())
+    with pytest.raises(ValueError, match="built for 32"):
+        local(real)
+
+    mask = _box_mask(2, 64, 64)
+    penalty = losses.gradient_penalty(global_, losses.random_interpolates(real, fake), mask)
+    assert torch.isfinite(penalty) and penalty > 0
+
+    boxes = hole_centred_boxes(mask, 32)
+    total, terms = deepfill_v1.critic_loss(local, global_, real, fake, mask, boxes, 32)
+    assert torch.isfinite(total) and terms["gp"] > 0
+    torch.testing.assert_close(total.detach(), terms["d_wgan"] + 10.0 * terms["gp"])
+
+
+def test_reconstruction_losses_match_the_spec() -> None:
+    real = torch.zeros(1, 3, 4, 4)
+    x1 = torch.full_like(real, 0.5)
+    x2 = torch.full_like(real, 0.25)
+    mask = torch.zeros(1, 1, 4, 4)
+    mask[..., :2, :] = 1.0  # half the pixels are holes
+    # [1.2·0.5·0.5 + 0.25·0.5] / 0.5
+    assert deepfill_v1.known_pixel_loss(real, x1, x2, mask).item() == pytest.approx(1.2 * 0.5 + 0.25)
+    ones = torch.ones(1, 1, 4, 4)
+    assert deepfill_v1.discounted_local_l1(real, x1, x2, ones).item() == pytest.approx(1.2 * 0.5 + 0.25)
+
+
+def test_recipe_step_trains_generator_and_critics() -> None:
+    torch.manual_seed(4)
+    generator = create_model("deepfill_v1", cnum=8).train()
+    recipe = DeepFillV1Recipe(generator, image_size=64)
+    assert set(recipe.networks) == {"generator", "local_critic", "global_critic"}
+    before = {name: copy.deepcopy(net.state_dict()) for name, net in recipe.networks.items()}
+    images = torch.rand(2, 3, 64, 64)
+    masks = torch.from_numpy(
+        np.stack([DeepFillV1Recipe.paper_mask(64, 64, np.random.default_rng(seed)) for seed in (0, 1)])
+    )[:, None].float()
+    result = recipe.train_step(images, masks, step=0)
+    assert {"g", "l1", "ae", "g_adv", "d", "d_wgan", "gp"} <= set(result)
+    assert all(np.isfinite(value) for value in result.values())
+    assert result["gp"] > 0
+    for name, net in recipe.networks.items():
+        changed = any(not torch.equal(before[name][key], value) for key, value in net.state_dict().items())
+        assert changed, name
+    with pytest.raises(ValueError, match="image_size"):
+        recipe.train_step(images[..., :32, :32], masks[..., :32, :32], step=1)
+
+
+def test_recipe_constants_and_paper_mask() -> None:
+    assert deepfill_v1.ADAM_BETAS == (0.5, 0.9) and deepfill_v1.LEARNING_RATE == 1e-4
+    assert deepfill_v1.D_STEPS_PER_G_STEP == 5
+    assert (DeepFillV1Recipe.default_batch, DeepFillV1Recipe.default_size) == (16, 256)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        mask = DeepFillV1Recipe.paper_mask(256, 256, rng)
+        rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+        assert mask.dtype == bool and mask.shape == (256, 256)
+        assert 96 <= len(rows) <= 128 and 96 <= len(cols) <= 128
+        assert mask.sum() == len(rows) * len(cols)  # one rectangle
