@@ -82,6 +82,28 @@ def register(name: str, *, contract: InputContract, summary: str, paper: str = "
     return wrap
 
 
+_RECIPES: dict[str, Callable[..., Any]] = {}
+
+
+def register_recipe(arch: str) -> Callable[[type], type]:
+    """Class decorator for an architecture's `TrainingRecipe` (defined next to it in its model file)."""
+
+    def wrap(cls: type) -> type:
+        _RECIPES[arch] = cls
+        return cls
+
+    return wrap
+
+
+def get_recipe(arch: str) -> Any:
+    """The training recipe class of `arch`; UsageError if the arch cannot be trained."""
+    spec = get_arch(arch)
+    if not spec.contract.trainable or arch not in _RECIPES:
+        trainable = ", ".join(sorted(_RECIPES))
+        raise UsageError(f"{arch} cannot be trained (it has no training recipe); trainable: {trainable}")
+    return _RECIPES[arch]
+
+
 def _discover() -> None:
     global _discovered
     if _discovered:

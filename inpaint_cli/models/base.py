@@ -52,17 +52,22 @@ class TrainingRecipe:
     - `train_step(images, masks, step)`: images (B, 3, H, W) in [0, 1], masks (B, 1, H, W) with 1 = hole
       (one per sample); returns the step's losses as floats for logging.
     - `paper_mask(height, width, rng)`: the hole the paper trains with (MODELS.md §6), used for
-      `--masks paper`.
+      `--masks paper` (called on the instance: some recipes cache a mask pattern).
+    - `image_size`: the square training crop; critics with dense layers are built for it.
+    - Registered with `@register_recipe(arch)` so `registry.get_recipe(arch)` finds it.
     """
 
     default_batch: ClassVar[int] = 16
     default_size: ClassVar[int] = 256
     default_lr: ClassVar[float] = 1e-4
 
-    def __init__(self, generator: InpaintModel, *, lr: float | None = None, total_steps: int = 0) -> None:
+    def __init__(
+        self, generator: InpaintModel, *, lr: float | None = None, total_steps: int = 0, image_size: int | None = None
+    ) -> None:
         self.generator = generator
         self.lr = self.default_lr if lr is None else lr
         self.total_steps = total_steps
+        self.image_size = self.default_size if image_size is None else image_size
         self.networks: dict[str, nn.Module] = {"generator": generator}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
 
@@ -72,6 +77,10 @@ class TrainingRecipe:
     @staticmethod
     def paper_mask(height: int, width: int, rng: Any) -> Any:
         raise NotImplementedError
+
+    def prepare(self, images: list[Any]) -> None:
+        """Called once before the first step with a sample of training images (float RGB in [0, 1], H×W×3)
+        for recipes that derive settings from the data (GLCIC's mean hole colour). Default: nothing."""
 
 
 def hole_centred_boxes(masks: torch.Tensor, size: int) -> list[tuple[int, int]]:

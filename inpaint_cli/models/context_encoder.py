@@ -55,7 +55,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..registry import InputContract, register
+from ..registry import InputContract, register, register_recipe
 from .base import InpaintModel, TrainingRecipe
 
 VARIANTS = ("random", "centre")
@@ -316,6 +316,7 @@ def make_optimizers(
     )
 
 
+@register_recipe("context_encoder")
 class ContextEncoderRecipe(TrainingRecipe):
     """One D step then one G step per iteration on a single G forward (§1.5); L2 + BCE GAN (§1.4).
 
@@ -328,8 +329,17 @@ class ContextEncoderRecipe(TrainingRecipe):
     default_size = TRAIN_SIZE
     default_lr = D_LEARNING_RATE
 
-    def __init__(self, generator: ContextEncoder, *, lr: float | None = None, total_steps: int = 0) -> None:
-        super().__init__(generator, lr=lr, total_steps=total_steps)
+    def __init__(
+        self,
+        generator: ContextEncoder,
+        *,
+        lr: float | None = None,
+        total_steps: int = 0,
+        image_size: int | None = None,
+    ) -> None:
+        if image_size not in (None, IMAGE_SIZE):
+            raise ValueError(f"context_encoder trains at {IMAGE_SIZE}² only (dense bottleneck), got {image_size}")
+        super().__init__(generator, lr=lr, total_steps=total_steps, image_size=IMAGE_SIZE)
         self.variant: str = generator.arch_config["variant"]
         input_size = CENTRE_SIZE if self.variant == "centre" else IMAGE_SIZE
         self.networks["discriminator"] = ContextEncoderDiscriminator(input_size)

@@ -62,7 +62,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..masks import box_mask
-from ..registry import InputContract, register
+from ..registry import InputContract, register, register_recipe
 from . import losses
 from .attention import ContextualAttention
 from .base import InpaintModel, TrainingRecipe, crop_boxes, hole_centred_boxes
@@ -351,6 +351,7 @@ def adversarial_loss(
     return losses.wgan_generator_loss(global_critic(fake)) + losses.wgan_generator_loss(local_critic(fake_local))
 
 
+@register_recipe("deepfill_v1")
 class DeepFillV1Recipe(TrainingRecipe):
     """5 critic updates then 1 generator update per step (§3.6); losses as §3.5.
 
@@ -370,8 +371,7 @@ class DeepFillV1Recipe(TrainingRecipe):
         total_steps: int = 0,
         image_size: int = TRAIN_SIZE,
     ) -> None:
-        super().__init__(generator, lr=lr, total_steps=total_steps)
-        self.image_size = image_size
+        super().__init__(generator, lr=lr, total_steps=total_steps, image_size=image_size)
         self.local_size = self.image_size // 2
         self.networks["local_critic"] = LocalCritic(self.local_size)
         self.networks["global_critic"] = GlobalCritic(self.image_size)

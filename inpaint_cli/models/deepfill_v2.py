@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..masks import mixed_mask
-from ..registry import InputContract, register
+from ..registry import InputContract, register, register_recipe
 from . import losses
 from .attention import ContextualAttention
 from .base import InpaintModel, TrainingRecipe
@@ -222,6 +222,7 @@ def generator_loss(
     return total, {"ae": reconstruction.detach(), "g_adv": adversarial.detach()}
 
 
+@register_recipe("deepfill_v2")
 class DeepFillV2Recipe(TrainingRecipe):
     """One D step then one G step per iteration (§4.5), hinge SN-PatchGAN + L1 on both stages (§4.4)."""
 
@@ -235,9 +236,11 @@ class DeepFillV2Recipe(TrainingRecipe):
         *,
         lr: float | None = None,
         total_steps: int = 0,
+        image_size: int | None = None,
         gan_weight: float = GAN_LOSS_WEIGHT,
     ) -> None:
-        super().__init__(generator, lr=lr, total_steps=total_steps)
+        # SN-PatchGAN is fully convolutional: any image_size works.
+        super().__init__(generator, lr=lr, total_steps=total_steps, image_size=image_size)
         self.gan_weight = gan_weight
         self.networks["discriminator"] = DeepFillV2Discriminator()
         g_opt, d_opt = make_optimizers(generator, self.networks["discriminator"], self.lr)

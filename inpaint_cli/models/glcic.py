@@ -64,7 +64,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..registry import InputContract, register
+from ..registry import InputContract, register, register_recipe
 from .base import InpaintModel, TrainingRecipe, crop_boxes, hole_centred_boxes
 from .blocks import conv2d_same
 
@@ -306,6 +306,7 @@ def phase_lengths(total_steps: int) -> tuple[int, int]:
     return max(1, round(PAPER_TC * scale)), max(1, round(PAPER_TD * scale))
 
 
+@register_recipe("glcic")
 class GLCICRecipe(TrainingRecipe):
     """The three-phase GLCIC schedule (§2.4) with ADADELTA for both networks (§2.5).
 
@@ -328,8 +329,7 @@ class GLCICRecipe(TrainingRecipe):
         image_size: int = TRAIN_SIZE,
         phase_steps: tuple[int, int] | None = None,
     ) -> None:
-        super().__init__(generator, lr=lr, total_steps=total_steps)
-        self.image_size = image_size
+        super().__init__(generator, lr=lr, total_steps=total_steps, image_size=image_size)
         self.local_size = image_size // 2
         self.tc, self.td = phase_steps if phase_steps is not None else phase_lengths(total_steps)
         discriminator = GLCICDiscriminator(image_size, self.local_size)
@@ -406,6 +406,11 @@ class GLCICRecipe(TrainingRecipe):
         mask = np.zeros((height, width), bool)
         mask[top : top + hole_h, left : left + hole_w] = True
         return mask
+
+    def prepare(self, images: list[np.ndarray]) -> None:
+        """Holes are filled with the training set's mean colour (§2.1): measure it and store it in the
+        generator's config, so checkpoints carry it in their metadata."""
+        self.networks["generator"].set_mean(self.mean_colour(images))
 
     @staticmethod
     def mean_colour(images: Iterable[Any]) -> tuple[float, float, float]:

@@ -65,7 +65,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..registry import InputContract, register
+from ..registry import InputContract, register, register_recipe
 from . import losses
 from .attention import ContextualAttention
 from .base import InpaintModel, TrainingRecipe, crop_boxes, hole_centred_boxes
@@ -236,6 +236,7 @@ REGRESSION_Z_WEIGHT = 1.2  # REGRESSION_Z_LOSS_ALPHA: inside reg_z and again on 
 AE_LOSS_WEIGHT = 1.2
 
 
+@register_recipe("piigan")
 class PiiGANRecipe(TrainingRecipe):
     """5 critic updates then 1 generator + extractor update per step (§5.5); losses as §5.4.
 
@@ -256,8 +257,7 @@ class PiiGANRecipe(TrainingRecipe):
         total_steps: int = 0,
         image_size: int = TRAIN_SIZE,
     ) -> None:
-        super().__init__(generator, lr=lr, total_steps=total_steps)
-        self.image_size = image_size
+        super().__init__(generator, lr=lr, total_steps=total_steps, image_size=image_size)
         self.local_size = self.image_size // 2
         self.networks["extractor"] = StyleExtractor(self.local_size, generator.arch_config["extractor_activation"])
         self.networks["local_critic"] = LocalCritic(self.local_size)
