@@ -86,6 +86,10 @@ def fill(
             help="Checkpoint name, architecture, .safetensors path or hf:// URL (default: weights.toml's).",
         ),
     ] = None,
+    settings: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Model config KEY=VALUE, e.g. postprocess=poisson for glcic (repeatable)."),
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     half: Annotated[
         bool, typer.Option("--half", help="fp16 on GPUs, bf16 on CPUs (falls back to fp32 on NaN/Inf).")
@@ -117,7 +121,7 @@ def fill(
         if as_json and any(job.output == STDIO for job in jobs):
             raise UsageError("--json and PNG on stdout would mix; give --out a file or directory")
         options = FillOptions(invert_mask, resize_mask, dilate, strategy, seed, quality, max_pixels)  # type: ignore[arg-type]
-        inpainter, model_name = _make_inpainter(model, device, half)
+        inpainter, model_name = _make_inpainter(model, device, half, settings)
     except InpaintError as error:
         raise _fail(error) from None
     failures = _run_fill_jobs(jobs, inpainter, model_name, options, as_json)
@@ -131,12 +135,26 @@ def fill(
         raise typer.Exit(2 if all(isinstance(f, UsageError) for f in failures) else 1)
 
 
-def _make_inpainter(model: str | None, device: str, half: bool):
+def _parse_settings(settings: list[str] | None) -> dict:
+    """--set KEY=VALUE pairs; values are JSON when they parse as JSON (numbers, true, lists), else text."""
+    parsed = {}
+    for item in settings or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--set {item}: expected KEY=VALUE")
+        try:
+            parsed[key] = json.loads(value)
+        except json.JSONDecodeError:
+            parsed[key] = value
+    return parsed
+
+
+def _make_inpainter(model: str | None, device: str, half: bool, settings: list[str] | None = None):
     from .engine import Inpainter, pick_device
     from .weights import load_model
 
     target = pick_device(device)
-    loaded = load_model(model, device=target)
+    loaded = load_model(model, device=target, overrides=_parse_settings(settings))
     return Inpainter(loaded, device=target, half=half), loaded.checkpoint_name
 
 
@@ -200,6 +218,10 @@ def plural(
         str | None, typer.Option("--grid", help="Contact sheet (input, mask, samples); '-' = stdout.")
     ] = None,
     model: Annotated[str, typer.Option("--model", help="A model that can sample.")] = "piigan",
+    settings: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Model config KEY=VALUE, e.g. postprocess=poisson for glcic (repeatable)."),
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     half: Annotated[bool, typer.Option("--half", help="fp16 on GPUs, bf16 on CPUs.")] = False,
     strategy: Annotated[str, typer.Option(help="auto, full, crop or resize.")] = "auto",
@@ -226,7 +248,7 @@ def plural(
             raise UsageError(f"--strategy {strategy}: expected one of {', '.join(STRATEGIES)}")
         if grid == STDIO and as_json:
             raise UsageError("--json and a grid on stdout would mix; give --grid a file")
-        inpainter, model_name = _make_inpainter(model, device, half)
+        inpainter, model_name = _make_inpainter(model, device, half, settings)
         check_can_sample(inpainter, model_name)
         picture = io.read_image(image)
         hole = io.fit_mask(

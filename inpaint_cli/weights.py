@@ -813,10 +813,19 @@ def resolve(name_or_path: str | os.PathLike[str] | None, *, download: bool = Tru
     raise UsageError(f"unknown model {text!r}{_suggest(text, [*catalog.entries, *archs])}")
 
 
-def load_model(name_or_path: str | os.PathLike[str] | None = None, *, device: str = "cpu") -> Any:
-    """Resolve, download if needed, verify, and build the InpaintModel in eval mode on `device`."""
+def load_model(
+    name_or_path: str | os.PathLike[str] | None = None,
+    *,
+    device: str = "cpu",
+    overrides: dict[str, Any] | None = None,
+) -> Any:
+    """Resolve, download if needed, verify, and build the InpaintModel in eval mode on `device`.
+
+    overrides: config values replacing the checkpoint's (e.g. GLCIC's {"postprocess": "poisson"});
+    ones that change the network's shape fail the strict load with the names of the tensors."""
     from . import registry
 
+    overrides = overrides or {}
     resolved = resolve(name_or_path)
     entry = resolved.entry
     if resolved.path is None:
@@ -826,7 +835,7 @@ def load_model(name_or_path: str | os.PathLike[str] | None = None, *, device: st
             raise InpaintError(
                 f"{resolved.name}: arch {resolved.arch} needs weights but has no source{where}"
             )
-        model = registry.create_model(resolved.arch)
+        model = registry.create_model(resolved.arch, **overrides)
         model.checkpoint_name = resolved.name
         return model.to(device).eval()
 
@@ -835,8 +844,11 @@ def load_model(name_or_path: str | os.PathLike[str] | None = None, *, device: st
         _arch_or_error(expected, entry.catalog if entry else None, resolved.name)
     ckpt = read_checkpoint(resolved.path, expected_arch=expected)
     _arch_or_error(ckpt.arch, None, str(resolved.path))
+    unknown = set(overrides) - set(registry.get_arch(ckpt.arch).default_config)
+    if unknown:
+        raise UsageError(f"--set {', '.join(sorted(unknown))}: not a config key of {ckpt.arch}")
     try:
-        model = registry.create_model(ckpt.arch, **ckpt.config)
+        model = registry.create_model(ckpt.arch, **{**ckpt.config, **overrides})
     except UsageError as e:  # the file's config, not the command line, is wrong
         raise InpaintError(f"{resolved.path}: {e.message}") from None
     load_state_strict(model, ckpt.state_dict, source=str(resolved.path))

@@ -63,3 +63,18 @@ def test_fill_through_the_cli_keeps_known_pixels(arch, scene, tmp_path, run_cli)
     assert after.shape == before.shape
     assert np.array_equal(after[~hole], before[~hole])
     assert not np.array_equal(after[hole], before[hole])
+
+
+def test_set_overrides_model_config_at_load(scene, tmp_path, run_cli, capsys):
+    image, mask, hole = scene
+    checkpoint = tmp_path / "glcic.safetensors"
+    torch.manual_seed(0)
+    save_checkpoint(checkpoint, create_model("glcic"))
+    plain, blended = tmp_path / "plain.png", tmp_path / "blended.png"
+    base = ["fill", str(image), "--mask", str(mask), "--model", str(checkpoint)]
+    assert run_cli([*base, "--out", str(plain)]) == 0
+    assert run_cli([*base, "--out", str(blended), "--set", "postprocess=poisson"]) == 0
+    a, b = cv2.imread(str(plain)), cv2.imread(str(blended))
+    assert np.array_equal(a[~hole], b[~hole]) and not np.array_equal(a[hole], b[hole])
+    assert run_cli([*base, "--out", str(tmp_path / "x.png"), "--set", "widht=3"]) == 2
+    assert "widht" in capsys.readouterr().err
