@@ -65,3 +65,13 @@ def smooth_rgb(rng) -> np.ndarray:
     g = 0.3 + 0.5 * (y / 63.0)
     b = 0.5 + 0.3 * np.cos((x + y) / 17.0)
     return np.stack([r, g, b], axis=-1).astype(np.float32)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Test tensors are tiny: extra intra-op threads only add synchronisation, and thrash when the
+    machine is shared (CI, a training run in the background)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

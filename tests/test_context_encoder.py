@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import count_parameters
 from torch import nn
 
 from inpaint_cli.masks import hole_ratio
@@ -14,19 +15,6 @@ from inpaint_cli.models.context_encoder import ContextEncoder, ContextEncoderDis
 from inpaint_cli.registry import create_model, get_arch
 
 SMALL = 64  # bottleneck for everything except the parameter-count tests
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared, busy CPU this is ~10× faster than fighting for two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _count(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 def _generator_formula(bottleneck: int, variant: str) -> int:
@@ -67,7 +55,7 @@ def test_registered_with_its_contract() -> None:
 @pytest.mark.parametrize("variant", ce.VARIANTS)
 def test_generator_parameter_count_at_4000(variant: str) -> None:
     model = ContextEncoder(bottleneck=4000, variant=variant)
-    total = _count(model)
+    total = count_parameters(model)
     print(f"context_encoder[{variant}] G at 4000: {total:,}")
     assert total == _generator_formula(4000, variant)
     if variant == "centre":
@@ -76,14 +64,14 @@ def test_generator_parameter_count_at_4000(variant: str) -> None:
 
 
 def test_discriminator_parameter_counts() -> None:
-    centre, full = _count(ContextEncoderDiscriminator(64)), _count(ContextEncoderDiscriminator(128))
+    centre, full = count_parameters(ContextEncoderDiscriminator(64)), count_parameters(ContextEncoderDiscriminator(128))
     print(f"context_encoder D: centre {centre:,}, random {full:,}")
     assert centre == pytest.approx(2.77e6, rel=0.01)
     assert full == centre + 16 * 64 * 64 + 2 * 64  # one extra 64→64 stage with BN
 
 
 def test_small_bottleneck_matches_formula(small: ContextEncoder) -> None:
-    assert _count(small) == _generator_formula(SMALL, small.variant)
+    assert count_parameters(small) == _generator_formula(SMALL, small.variant)
 
 
 def test_no_conv_has_a_bias(small: ContextEncoder) -> None:

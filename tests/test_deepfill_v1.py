@@ -3,35 +3,16 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
 import torch
+from helpers import box_mask, count_parameters
 
 from inpaint_cli.models import deepfill_v1, losses
 from inpaint_cli.models.base import hole_centred_boxes
 from inpaint_cli.models.deepfill_v1 import DeepFillV1, DeepFillV1Recipe, GlobalCritic, LocalCritic
 from inpaint_cli.registry import create_model, get_arch
-
-
-def _count(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-def _box_mask(batch: int, height: int, width: int) -> torch.Tensor:
-    mask = torch.zeros(batch, 1, height, width)
-    mask[..., height // 4 : height // 2 + 4, width // 4 : width // 2 + 8] = 1.0
-    return mask
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """These tensors are tiny: extra intra-op threads only add synchronisation (and thrash on a shared CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +30,9 @@ def test_registered_with_its_contract() -> None:
 
 
 def test_parameter_counts(model: DeepFillV1) -> None:
-    total = _count(model)
-    coarse = _count(model.coarse_encoder) + _count(model.coarse_decoder)
-    local, global_ = _count(LocalCritic(128)), _count(GlobalCritic(256))
+    total = count_parameters(model)
+    coarse = count_parameters(model.coarse_encoder) + count_parameters(model.coarse_decoder)
+    local, global_ = count_parameters(LocalCritic(128)), count_parameters(GlobalCritic(256))
     print(f"DeepFill v1: G {total:,} (coarse {coarse:,}), local critic {local:,}, global critic {global_:,}")
     assert total == pytest.approx(3.60e6, rel=0.01)
     assert coarse == pytest.approx(1.45e6, rel=0.01)
@@ -72,7 +53,7 @@ def test_both_stages_take_five_channels_and_p6_is_relu(model: DeepFillV1) -> Non
 def test_output_shapes_and_clip_range(model: DeepFillV1, size: tuple[int, int]) -> None:
     torch.manual_seed(1)
     x = torch.rand(2, 3, *size) * 2 - 1
-    mask = _box_mask(2, *size)
+    mask = box_mask(2, *size)
     with torch.no_grad():
         x1, x2 = model(x * (1 - mask), mask)
     assert x1.shape == x2.shape == (2, 3, *size)
@@ -92,7 +73,7 @@ def test_clip_is_a_clamp() -> None:
 
 def test_inpaint_returns_unit_range(model: DeepFillV1) -> None:
     image = torch.rand(1, 3, 32, 48)
-    mask = _box_mask(1, 32, 48)
+    mask = box_mask(1, 32, 48)
     with torch.no_grad():
         out = model.inpaint(image, mask)
         garbage = model.inpaint(torch.where(mask.bool(), torch.rand_like(image), image), mask)
@@ -105,7 +86,7 @@ def test_gradient_reaches_every_parameter() -> None:
     torch.manual_seed(2)
     model = DeepFillV1().train()
     x = torch.rand(1, 3, 64, 64) * 2 - 1
-    mask = _box_mask(1, 64, 64)
+    mask = box_mask(1, 64, 64)
     x1, x2 = model(x * (1 - mask), mask)
     (x1.square().mean() + x2.square().mean()).backward()
     dead = [name for name, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
@@ -137,7 +118,7 @@ def test_critics_forward_backward_and_gradient_penalty() -> None:
     with pytest.raises(ValueError, match="built for 32"):
         local(real)
 
-    mask = _box_mask(2, 64, 64)
+    mask = box_mask(2, 64, 64)
     penalty = losses.gradient_penalty(global_, losses.random_interpolates(real, fake), mask)
     assert torch.isfinite(penalty) and penalty > 0
 

@@ -4,21 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from helpers import box_mask, count_parameters
 
 from inpaint_cli.models import deepfill_v2
 from inpaint_cli.models.blocks import GatedConv2d
 from inpaint_cli.models.deepfill_v2 import DeepFillV2, DeepFillV2Discriminator
 from inpaint_cli.registry import create_model, get_arch
-
-
-def _count(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-def _box_mask(batch: int, height: int, width: int) -> torch.Tensor:
-    mask = torch.zeros(batch, 1, height, width)
-    mask[..., height // 4 : height // 2 + 4, width // 4 : width // 2 + 8] = 1.0
-    return mask
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +27,8 @@ def test_registered_with_its_contract() -> None:
 
 
 def test_parameter_counts(model: DeepFillV2) -> None:
-    total, coarse = _count(model), _count(model.coarse)
-    discriminator = _count(DeepFillV2Discriminator())
+    total, coarse = count_parameters(model), count_parameters(model.coarse)
+    discriminator = count_parameters(DeepFillV2Discriminator())
     print(f"DeepFill v2: G {total:,} (coarse {coarse:,}), D {discriminator:,}")
     assert total == pytest.approx(4.05e6, rel=0.005)
     assert coarse == pytest.approx(1.63e6, rel=0.005)
@@ -57,7 +48,7 @@ def test_gated_widths_are_half_of_cnum(model: DeepFillV2) -> None:
 def test_output_shapes_and_tanh_range(model: DeepFillV2, size: tuple[int, int]) -> None:
     torch.manual_seed(1)
     x = torch.rand(2, 3, *size) * 2 - 1
-    mask = _box_mask(2, *size)
+    mask = box_mask(2, *size)
     with torch.no_grad():
         x1, x2 = model(x * (1 - mask), mask)
     assert x1.shape == x2.shape == (2, 3, *size)
@@ -69,7 +60,7 @@ def test_output_shapes_and_tanh_range(model: DeepFillV2, size: tuple[int, int]) 
 
 def test_inpaint_returns_unit_range(model: DeepFillV2) -> None:
     image = torch.rand(1, 3, 32, 48)
-    mask = _box_mask(1, 32, 48)
+    mask = box_mask(1, 32, 48)
     with torch.no_grad():
         out = model.inpaint(image, mask)
         # Values under the hole must not matter.
@@ -83,7 +74,7 @@ def test_gradient_reaches_every_parameter() -> None:
     torch.manual_seed(2)
     model = DeepFillV2().train()
     x = torch.rand(1, 3, 64, 64) * 2 - 1
-    mask = _box_mask(1, 64, 64)
+    mask = box_mask(1, 64, 64)
     x1, x2 = model(x * (1 - mask), mask)
     (x1.square().mean() + x2.square().mean()).backward()
     dead = [name for name, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
@@ -93,7 +84,7 @@ def test_gradient_reaches_every_parameter() -> None:
 def test_channels_last_and_bf16_autocast_agree(model: DeepFillV2) -> None:
     torch.manual_seed(3)
     image = torch.rand(1, 3, 32, 32)
-    mask = _box_mask(1, 32, 32)
+    mask = box_mask(1, 32, 32)
     with torch.inference_mode():
         expected = model.inpaint(image, mask)
         model_cl = model.to(memory_format=torch.channels_last)
@@ -109,7 +100,7 @@ def test_discriminator_output_and_losses() -> None:
     torch.manual_seed(4)
     discriminator = DeepFillV2Discriminator()
     real = torch.rand(2, 3, 64, 64) * 2 - 1
-    mask = _box_mask(2, 64, 64)
+    mask = box_mask(2, 64, 64)
     logits = discriminator(real, mask)
     assert logits.shape == (2, 256)  # 64² / 64² · 256 channels
     assert (logits >= 0).float().mean() > 0  # LeakyReLU after the last layer: not a bare linear map

@@ -3,37 +3,18 @@ the three-phase schedule and the discriminators."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import box_mask, count_parameters
 
 from inpaint_cli.engine import Inpainter
 from inpaint_cli.models import glcic
 from inpaint_cli.models.glcic import GLCIC, GLCICDiscriminator, GLCICRecipe
 from inpaint_cli.registry import create_model, get_arch
 from inpaint_cli.weights import load_model, save_checkpoint
-
-
-def _count(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-def _box_mask(batch: int, height: int, width: int) -> torch.Tensor:
-    mask = torch.zeros(batch, 1, height, width)
-    mask[..., height // 4 : height // 2 + 4, width // 4 : width // 2 + 8] = 1.0
-    return mask
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny tensors: extra intra-op threads only add synchronisation, and thrash on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +35,10 @@ def test_parameter_counts(model: GLCIC) -> None:
     with torch.device("meta"):  # 45 M parameters: no need to allocate or initialise them
         discriminator = GLCICDiscriminator(256)
     counts = {
-        "completion": _count(model),
-        "global": _count(discriminator.global_branch),
-        "local": _count(discriminator.local_branch),
-        "total": _count(discriminator),
+        "completion": count_parameters(model),
+        "global": count_parameters(discriminator.global_branch),
+        "local": count_parameters(discriminator.local_branch),
+        "total": count_parameters(discriminator),
     }
     print("GLCIC:", {k: f"{v:,}" for k, v in counts.items()})
     assert counts["completion"] == pytest.approx(6.07e6, rel=0.01)
@@ -75,7 +56,7 @@ def test_parameter_counts(model: GLCIC) -> None:
 def test_output_shapes_and_range(model: GLCIC, size: tuple[int, int]) -> None:
     torch.manual_seed(1)
     image = torch.rand(1, 3, *size)
-    mask = _box_mask(1, *size)
+    mask = box_mask(1, *size)
     with torch.no_grad():
         out = model.inpaint(image, mask)
     assert out.shape == (1, 3, *size)
@@ -87,7 +68,7 @@ def test_first_conv_sees_the_mean_in_the_hole() -> None:
     seen: list[torch.Tensor] = []
     model.net[0][0].register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
     image = torch.rand(1, 3, 32, 32)
-    mask = _box_mask(1, 32, 32)
+    mask = box_mask(1, 32, 32)
     with torch.no_grad():
         out = model.inpaint(image, mask)
         # Values under the hole must not matter: they are replaced by the mean.
@@ -111,7 +92,7 @@ def test_mean_survives_a_checkpoint_round_trip(tmp_path: Path) -> None:
     assert isinstance(loaded, GLCIC)
     assert loaded.arch_config == {"mean": pytest.approx((0.2, 0.4, 0.6)), "postprocess": "poisson"}
     torch.testing.assert_close(loaded.mean, torch.tensor([0.2, 0.4, 0.6]).view(1, 3, 1, 1))
-    image, mask = torch.rand(1, 3, 16, 16), _box_mask(1, 16, 16)
+    image, mask = torch.rand(1, 3, 16, 16), box_mask(1, 16, 16)
     with torch.no_grad():
         torch.testing.assert_close(loaded(image, mask), model.eval()(image, mask))
 

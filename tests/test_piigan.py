@@ -3,34 +3,15 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
 import torch
+from helpers import box_mask, count_parameters
 
 from inpaint_cli.models import piigan
 from inpaint_cli.models.piigan import PiiGAN, PiiGANRecipe, StyleExtractor
 from inpaint_cli.registry import create_model, get_arch
-
-
-def _count(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-def _box_mask(batch: int, height: int, width: int) -> torch.Tensor:
-    mask = torch.zeros(batch, 1, height, width)
-    mask[..., height // 4 : height // 2 + 4, width // 4 : width // 2 + 8] = 1.0
-    return mask
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """These tensors are tiny: extra intra-op threads only add synchronisation (and thrash on a shared CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +34,7 @@ def test_registered_with_its_contract() -> None:
 
 
 def test_parameter_counts(model: PiiGAN) -> None:
-    total, extractor = _count(model), _count(StyleExtractor(64))
+    total, extractor = count_parameters(model), count_parameters(StyleExtractor(64))
     print(f"PiiGAN: G {total:,}, E {extractor:,}")
     assert total == pytest.approx(3.61e6, rel=0.01)
     assert extractor == pytest.approx(36.2e6, rel=0.01)
@@ -74,7 +55,7 @@ def test_extractor_activation_option() -> None:
 def test_output_shapes_and_clip_range(model: PiiGAN, size: tuple[int, int]) -> None:
     torch.manual_seed(1)
     x = torch.rand(2, 3, *size) * 2 - 1
-    mask = _box_mask(2, *size)
+    mask = box_mask(2, *size)
     with torch.no_grad():
         x1, x2 = model(x * (1 - mask), mask, torch.randn(2, 1, *size))
     assert x1.shape == x2.shape == (2, 3, *size)
@@ -85,7 +66,7 @@ def test_output_shapes_and_clip_range(model: PiiGAN, size: tuple[int, int]) -> N
 
 def test_seeds_fix_and_vary_the_fill(model: PiiGAN) -> None:
     image = torch.rand(1, 3, 48, 64)
-    mask = _box_mask(1, 48, 64)
+    mask = box_mask(1, 48, 64)
     first, again, other = (_seeded(model, image, mask, seed) for seed in (7, 7, 8))
     assert first.shape == image.shape and first.min() >= 0.0 and first.max() <= 1.0
     assert torch.equal(first, again)
@@ -97,7 +78,7 @@ def test_seeds_fix_and_vary_the_fill(model: PiiGAN) -> None:
 def test_latent_outside_the_hole_is_ignored(model: PiiGAN) -> None:
     torch.manual_seed(2)
     x = torch.rand(1, 3, 32, 32) * 2 - 1
-    mask = _box_mask(1, 32, 32)
+    mask = box_mask(1, 32, 32)
     z = torch.randn(1, 1, 32, 32)
     with torch.no_grad():
         expected = model(x * (1 - mask), mask, z)
@@ -110,7 +91,7 @@ def test_gradient_reaches_every_parameter() -> None:
     torch.manual_seed(3)
     model = PiiGAN().train()
     x = torch.rand(1, 3, 64, 64) * 2 - 1
-    mask = _box_mask(1, 64, 64)
+    mask = box_mask(1, 64, 64)
     x1, x2 = model(x * (1 - mask), mask, torch.randn(1, 1, 64, 64))
     (x1.square().mean() + x2.square().mean()).backward()
     dead = [name for name, p in model.named_parameters() if p.grad is None or p.grad.abs().sum() == 0]
