@@ -140,8 +140,7 @@ class Inpainter:
             return FillResult(rgb.copy(), "none", "fp32", time.perf_counter() - start, 0)
         if mask.all():
             raise InpaintError(
-                f"{source}: the mask covers the whole image, so there is nothing to fill from; "
-                "leave some known pixels"
+                f"{source}: the mask covers the whole image, so there is nothing to fill from; leave some known pixels"
             )
         import torch
 
@@ -161,9 +160,7 @@ class Inpainter:
             prediction = self._run_crops(rgb, mask)
         out = rgb.copy()
         out[mask] = prediction[mask]
-        return FillResult(
-            out, chosen, precision_name(self._used_dtype), time.perf_counter() - start, self._calls
-        )
+        return FillResult(out, chosen, precision_name(self._used_dtype), time.perf_counter() - start, self._calls)
 
     # -- strategies ---------------------------------------------------------------------------------
 
@@ -195,9 +192,7 @@ class Inpainter:
         # Any hole coverage makes a small pixel a hole, so no hole content leaks in as "known".
         small_mask = cv2.resize(mask.astype(np.float32), (small_w, small_h), interpolation=cv2.INTER_AREA) > 0
         if small_mask.all():
-            small_mask = (
-                cv2.resize(mask.astype(np.uint8), (small_w, small_h), interpolation=cv2.INTER_NEAREST) > 0
-            )
+            small_mask = cv2.resize(mask.astype(np.uint8), (small_w, small_h), interpolation=cv2.INTER_NEAREST) > 0
         small_pred = self._run_window(small_rgb, small_mask)
         return cv2.resize(small_pred, (width, height), interpolation=cv2.INTER_CUBIC).clip(0, 1)
 
@@ -265,9 +260,7 @@ class Inpainter:
         out = prediction[0].permute(1, 2, 0).float().cpu().numpy()
         return np.ascontiguousarray(out[:height, :width]).clip(0, 1)
 
-    def _forward(
-        self, model: InpaintModel, rgb: np.ndarray, mask: np.ndarray, dtype: torch.dtype
-    ) -> torch.Tensor:
+    def _forward(self, model: InpaintModel, rgb: np.ndarray, mask: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
         import torch
 
         image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]
@@ -299,41 +292,39 @@ def pad_to_multiple(rgb: np.ndarray, mask: np.ndarray, multiple: int) -> tuple[n
 def hole_windows(mask: np.ndarray, working_size: int | None) -> list[tuple[int, int, int, int, np.ndarray]]:
     """Windows (top, left, bottom, right, region) covering every hole with context around it.
 
-    The context margin is half the working size (64 px at least): enough surrounding texture for the
-    network while keeping a small hole's window small. `region` marks, inside the window, the holes this
-    window is responsible for pasting (holes of a neighbouring window may also fall inside it; they are
-    treated as holes for the model, so none of their unknown pixels leak in, but pasted by their own window).
+    The context margin is a quarter of the working size (64 px at least): enough surrounding texture for
+    the network while keeping a small hole's window small. Holes whose windows would touch share one.
+    `region` marks, inside the window, the holes this window pastes (a neighbouring group's holes may also
+    fall inside it: they are holes for the model, so none of their unknown pixels leak in, but they are
+    pasted by their own window).
     """
-    height, width = mask.shape
-    margin = max(64, (working_size or 512) // 4)
-    # Holes whose context windows would touch are grouped by dilating with a rectangle (separable, fast).
-    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * margin + 1, 2 * margin + 1))
-    grown = cv2.dilate(mask.astype(np.uint8), kernel)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
-    windows = []
-    for label in range(1, count):
-        left, top, box_w, box_h = (int(v) for v in stats[label, :4])
-        bottom, right = min(height, top + box_h), min(width, left + box_w)
-        region = (labels[top:bottom, left:right] == label) & mask[top:bottom, left:right]
-        windows.append((top, left, bottom, right, region))
-    return windows
+    return _hole_groups(mask, max(64, (working_size or 512) // 4), keep_margin=True)
 
 
 def hole_regions(mask: np.ndarray, merge_distance: int = 8) -> list[tuple[int, int, int, int, np.ndarray]]:
-    """Bounding boxes (top, left, bottom, right, region) of the holes, holes closer than
+    """Tight bounding boxes (top, left, bottom, right, region) of the holes, holes closer than
     `merge_distance` px grouped together; `region` marks the group's hole pixels inside the box."""
-    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * merge_distance + 1, 2 * merge_distance + 1))
-    grown = cv2.dilate(mask.astype(np.uint8), kernel)
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
-    regions = []
+    return _hole_groups(mask, merge_distance, keep_margin=False)
+
+
+def _hole_groups(mask: np.ndarray, distance: int, *, keep_margin: bool) -> list[tuple[int, int, int, int, np.ndarray]]:
+    # Grouping by dilation with a rectangle: separable, so fast even for large distances and images.
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * distance + 1, 2 * distance + 1))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        cv2.dilate(mask.astype(np.uint8), kernel), connectivity=8
+    )
+    groups = []
     for label in range(1, count):
-        # The grown box shrinks back to the holes it holds.
         left, top, box_w, box_h = (int(v) for v in stats[label, :4])
-        group = (labels[top : top + box_h, left : left + box_w] == label) & mask[top : top + box_h, left : left + box_w]
-        rows, cols = np.nonzero(group)
-        t, b, l_, r = top + rows.min(), top + rows.max() + 1, left + cols.min(), left + cols.max() + 1
-        regions.append((int(t), int(l_), int(b), int(r), group[t - top : b - top, l_ - left : r - left]))
-    return regions
+        bottom, right = top + box_h, left + box_w
+        region = (labels[top:bottom, left:right] == label) & mask[top:bottom, left:right]
+        if not keep_margin:  # shrink the grown box back to the holes it holds
+            rows, cols = np.nonzero(region)
+            region = region[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+            top, left = top + int(rows.min()), left + int(cols.min())
+            bottom, right = top + region.shape[0], left + region.shape[1]
+        groups.append((top, left, bottom, right, region))
+    return groups
 
 
 def _reflect_window(array: np.ndarray, top: int, left: int, side: int) -> np.ndarray:
