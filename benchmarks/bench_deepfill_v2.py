@@ -19,43 +19,13 @@ import time
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
+# The reference conv and FLOP counting live in the benchmark library so `inpaint benchmark` and this
+# script measure the same way.
+from inpaint_cli.bench import model_flops, reference_conv_gflops, sync_device
 from inpaint_cli.engine import Inpainter, half_dtype, pick_device, precision_name
 from inpaint_cli.masks import box_mask, brush_stroke_mask
 from inpaint_cli.registry import create_model
-
-
-def reference_conv_gflops(device: str, dtype: torch.dtype, seconds: float = 1.5) -> float:
-    """GFLOP/s of a large 3×3 conv (96→96 channels at 128², channels-last, no autograd): the rate a
-    well-shaped conv reaches here, to compare the model against."""
-    conv = torch.nn.Conv2d(96, 96, 3, padding=1).to(device, dtype).to(memory_format=torch.channels_last)
-    x = torch.randn(4, 96, 128, 128, device=device, dtype=dtype).contiguous(memory_format=torch.channels_last)
-    flops = 2 * 4 * 96 * 96 * 9 * 128 * 128
-    with torch.inference_mode():
-        for _ in range(3):
-            conv(x)
-        runs, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            conv(x)
-            runs += 1
-        _sync(device)
-    return flops * runs / (time.perf_counter() - start) / 1e9
-
-
-def _sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def model_flops(model: torch.nn.Module, size: int, device: str, dtype: torch.dtype) -> int:
-    image = torch.rand(1, 3, size, size, device=device, dtype=dtype)
-    mask = torch.zeros(1, 1, size, size, device=device, dtype=dtype)
-    mask[..., size // 4 : size // 2, size // 4 : size // 2] = 1
-    counter = FlopCounterMode(display=False)
-    with counter, torch.inference_mode():
-        model.inpaint(image, mask)
-    return counter.get_total_flops()
 
 
 def main() -> int:
@@ -84,7 +54,7 @@ def main() -> int:
             for _ in range(args.repeats):
                 start = time.perf_counter()
                 inpainter.fill(rgb, mask, strategy="full")
-                _sync(device)
+                sync_device(device)
                 times.append(time.perf_counter() - start)
             flops = model_flops(inpainter.model, size, device, dtype)
             median = statistics.median(times)

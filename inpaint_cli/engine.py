@@ -162,6 +162,62 @@ class Inpainter:
         out[mask] = prediction[mask]
         return FillResult(out, chosen, precision_name(self._used_dtype), time.perf_counter() - start, self._calls)
 
+    def fill_batch(
+        self, rgbs: list[np.ndarray], masks: list[np.ndarray], *, seed: int | None = None
+    ) -> list[FillResult]:
+        """Fill several same-size images with one model call (strategy "full"): pad each, stack, run the
+        batch once, composite each prediction into its own image. For throughput measurements.
+
+        Fixed-size models (whose windows depend on each image's holes) are filled one by one."""
+        if len(rgbs) != len(masks):
+            raise UsageError(f"fill_batch: {len(rgbs)} images but {len(masks)} masks")
+        if not rgbs:
+            return []
+        shape = masks[0].shape
+        for rgb, mask in zip(rgbs, masks, strict=True):
+            if rgb.shape[:2] != shape or mask.shape != shape:
+                raise UsageError(f"fill_batch: every image and mask must be {shape}; got {rgb.shape[:2]}, {mask.shape}")
+            if mask.all():
+                raise InpaintError("a mask covers the whole image, so there is nothing to fill from")
+        if self.contract.fixed_size is not None:
+            return [self.fill(rgb, mask, strategy="full", seed=seed) for rgb, mask in zip(rgbs, masks, strict=True)]
+        import torch
+
+        start = time.perf_counter()
+        self._generator = None if seed is None else torch.Generator(device=self.device).manual_seed(seed)
+        padded = [pad_to_multiple(rgb, mask, self.contract.pad_multiple) for rgb, mask in zip(rgbs, masks, strict=True)]
+        batch_rgb = np.stack([rgb for rgb, _ in padded])
+        batch_mask = np.stack([mask for _, mask in padded])
+        used = self.dtype
+        prediction = self._forward_batch(self.model, batch_rgb, batch_mask, self.dtype)
+        if not torch.isfinite(prediction).all():
+            if self._fp32_model is None:
+                raise InpaintError("the model produced NaN/Inf values; the checkpoint may be corrupt")
+            log.warning("%s output had NaN/Inf; recomputed in fp32", precision_name(self.dtype))
+            prediction = self._forward_batch(self._fp32_model, batch_rgb, batch_mask, torch.float32)
+            used = torch.float32
+        predictions = prediction.permute(0, 2, 3, 1).float().cpu().numpy()[:, : shape[0], : shape[1]].clip(0, 1)
+        seconds = (time.perf_counter() - start) / len(rgbs)  # the call is shared: each image gets its share
+        results = []
+        for rgb, mask, predicted in zip(rgbs, masks, predictions, strict=True):
+            out = rgb.copy()
+            out[mask] = predicted[mask]
+            results.append(FillResult(out, "full", precision_name(used), seconds, 1))
+        return results
+
+    def _forward_batch(
+        self, model: InpaintModel, rgbs: np.ndarray, masks: np.ndarray, dtype: torch.dtype
+    ) -> torch.Tensor:
+        """rgbs (B, H, W, 3), masks (B, H, W) -> the model's raw prediction (B, 3, H, W)."""
+        import torch
+
+        image = torch.from_numpy(np.ascontiguousarray(rgbs)).permute(0, 3, 1, 2)
+        hole = torch.from_numpy(masks.astype(np.float32))[:, None]
+        image = image.to(self.device, dtype).contiguous(memory_format=torch.channels_last)
+        hole = hole.to(self.device, dtype)
+        with torch.inference_mode():
+            return model.inpaint(image, hole, generator=self._generator)
+
     # -- strategies ---------------------------------------------------------------------------------
 
     def _working_size(self) -> int | None:

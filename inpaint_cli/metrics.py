@@ -70,9 +70,7 @@ def l2(prediction: np.ndarray, target: np.ndarray, mask: np.ndarray | None = Non
     return float(np.mean(np.square(_selected(prediction - target, mask))))
 
 
-def psnr(
-    prediction: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None, data_range: float = 1.0
-) -> float:
+def psnr(prediction: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None, data_range: float = 1.0) -> float:
     """Peak signal-to-noise ratio in dB over the selected pixels; `float("inf")` when they are identical."""
     mse = l2(prediction, target, mask)
     if mse == 0.0:
@@ -102,9 +100,7 @@ def ssim_map(prediction: np.ndarray, target: np.ndarray, data_range: float = 1.0
     return (numerator / denominator).mean(axis=2)
 
 
-def ssim(
-    prediction: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None, data_range: float = 1.0
-) -> float:
+def ssim(prediction: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None, data_range: float = 1.0) -> float:
     """Structural similarity (Wang et al. 2004) averaged over the mask pixels, or the valid region."""
     prediction, target = _pair(prediction, target, mask)
     values = ssim_map(prediction, target, data_range)

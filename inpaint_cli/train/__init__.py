@@ -1,0 +1,15 @@
+"""`inpaint train`: every model trains with its paper's recipe, on one process or many (torchrun).
+
+    from inpaint_cli.train import TrainConfig, train
+
+    summary = train(TrainConfig(model="deepfill_v2", data="photos/", out="runs/v2", steps=1000))
+
+`python -m inpaint_cli.train --help` runs the same loop from the shell (and under torchrun). See
+`loop.py` for the run directory, exact resume, AMP and distributed training, `data.py` for the data.
+"""
+
+from __future__ import annotations
+
+from .loop import DEFAULTS, TrainConfig, config_to_toml, load_config, train
+
+__all__ = ["DEFAULTS", "TrainConfig", "config_to_toml", "load_config", "train"]
