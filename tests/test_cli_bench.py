@@ -1,0 +1,39 @@
+"""`inpaint masks generate` and `inpaint benchmark` through the command line."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+
+
+def test_masks_generate_is_reproducible(tmp_path, run_cli, capsys):
+    args = ["masks", "generate", "--kind", "mixed", "--ratio", "15-30", "--n", "3", "--size", "96x64", "--seed", "4"]
+    assert run_cli([*args[:2], str(tmp_path / "a"), *args[2:]]) == 0
+    assert run_cli([*args[:2], str(tmp_path / "b"), *args[2:]]) == 0
+    for name in ("mask_0000.png", "mask_0002.png", "manifest.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    mask = cv2.imread(str(tmp_path / "a" / "mask_0001.png"), cv2.IMREAD_GRAYSCALE)
+    assert mask.shape == (64, 96) and 0.15 <= (mask > 127).mean() < 0.30
+    assert run_cli(["masks", "generate", str(tmp_path / "c"), "--ratio", "30"]) == 2
+    assert "--ratio" in capsys.readouterr().err
+
+
+def test_benchmark_writes_reports_and_reports_failures(tmp_path, run_cli, capsys):
+    data = tmp_path / "images"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(2):
+        y, x = np.mgrid[0:80, 0:80]
+        image = np.stack([x * 3, y * 3, (x + y)], -1) + rng.integers(0, 30, (80, 80, 3))
+        cv2.imwrite(str(data / f"im{index}.png"), image.clip(0, 255).astype(np.uint8))
+    out = tmp_path / "report.json"
+    args = ["benchmark", "--models", "telea,no_such_model", "--data", str(data), "--size", "64"]
+    args += ["--buckets", "15-30", "--kinds", "box", "--no-speed", "--json", str(out), "--grid", str(tmp_path / "g.png")]
+    assert run_cli(args) == 1  # one model failed ...
+    assert "no_such_model" in capsys.readouterr().err
+    report = json.loads(out.read_text())  # ... and the other was still measured and written
+    rows = [row for row in report["quality"] if row["model"] == "telea"]
+    assert rows and all(row["n"] == 2 for row in rows)
+    assert cv2.imread(str(tmp_path / "g.png")) is not None
