@@ -302,6 +302,74 @@ def plural(
         err.print(f"diversity (mean pairwise L1 over the hole, 0-1 scale): {diversity:.4f}", highlight=False)
 
 
+# -- train --------------------------------------------------------------------------------------------
+
+
+@app.command()
+def train(
+    model: Annotated[str | None, typer.Option(help="Architecture to train (inpaint models list: train yes).")] = None,
+    data: Annotated[str | None, typer.Option(help="Folder of training images (searched recursively).")] = None,
+    out: Annotated[str | None, typer.Option("--out", help="Run directory: checkpoints, metrics, previews.")] = None,
+    val: Annotated[str | None, typer.Option(help="Folder of validation images.")] = None,
+    val_list: Annotated[
+        str | None, typer.Option("--val-list", help="File naming validation images in --data (not trained on).")
+    ] = None,
+    size: Annotated[int | None, typer.Option(help="Square crop size (default: the recipe's).")] = None,
+    batch: Annotated[int | None, typer.Option(help="Batch size per process (default: the recipe's).")] = None,
+    steps: Annotated[int | None, typer.Option(help="Training steps.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Learning rate (default: the paper's).")] = None,
+    masks: Annotated[str | None, typer.Option(help="paper, freeform, box or mixed.")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = None,
+    amp: Annotated[bool | None, typer.Option("--amp/--no-amp", help="bf16 autocast.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed: data order, masks and initial weights.")] = None,
+    workers: Annotated[int | None, typer.Option(help="Data-loading threads (0 = in process).")] = None,
+    init: Annotated[str | None, typer.Option(help="Generator checkpoint to fine-tune from.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out exactly.")] = False,
+    val_every: Annotated[int | None, typer.Option("--val-every", help="Validate every N steps.")] = None,
+    save_every: Annotated[int | None, typer.Option("--save-every", help="Checkpoint every N steps.")] = None,
+    log_every: Annotated[int | None, typer.Option("--log-every", help="Log losses every N steps.")] = None,
+    preview_every: Annotated[
+        int | None, typer.Option("--preview-every", help="Write a preview grid every N steps (at validation).")
+    ] = None,
+    val_count: Annotated[int | None, typer.Option("--val-count", help="Validation cases (default 16).")] = None,
+    model_config: Annotated[
+        list[str] | None, typer.Option("--set", help="Architecture config KEY=VALUE, e.g. cnum=32 (repeatable).")
+    ] = None,
+    config: Annotated[str | None, typer.Option("--config", help="TOML file whose keys mirror these flags.")] = None,
+    progress: Annotated[bool, typer.Option(help="Progress bar on stderr.")] = True,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the run summary as JSON on stdout (one line per process).")
+    ] = False,
+) -> None:
+    """Train a model with its paper's recipe; under torchrun, on several processes or machines.
+
+    torchrun --nproc-per-node 2 -m inpaint_cli train --model deepfill_v2 --data photos/ --out runs/v2
+    """
+    from .train.loop import TrainConfig, load_config
+    from .train.loop import train as run_training
+
+    flags = {
+        "model": model, "data": data, "out": out, "val": val, "val_list": val_list, "size": size,
+        "batch": batch, "steps": steps, "lr": lr, "masks": masks, "device": device, "amp": amp, "seed": seed,
+        "workers": workers, "init": init, "val_every": val_every, "save_every": save_every,
+        "log_every": log_every, "preview_every": preview_every, "val_count": val_count,
+    }  # fmt: skip
+    try:
+        values = load_config(config) if config else {}
+        values.update({key: value for key, value in flags.items() if value is not None})
+        if resume:
+            values["resume"] = True
+        if model_config:
+            values["model_config"] = {**values.get("model_config", {}), **_parse_settings(model_config)}
+        summary = run_training(TrainConfig(**values), progress=progress)
+    except InpaintError as error:
+        raise _fail(error) from None
+    if as_json:  # every rank: the hashes prove the processes ended with the same weights
+        print(json.dumps(summary, default=str), flush=True)
+    elif summary.get("rank", 0) == 0:
+        print(summary["paths"].get("best", summary["paths"]["last"]), flush=True)
+
+
 # -- benchmark and masks ------------------------------------------------------------------------------
 
 masks_app = typer.Typer(help="Seeded hole masks for benchmarks and experiments.", no_args_is_help=True)

@@ -30,7 +30,17 @@ def test_benchmark_writes_reports_and_reports_failures(tmp_path, run_cli, capsys
         cv2.imwrite(str(data / f"im{index}.png"), image.clip(0, 255).astype(np.uint8))
     out = tmp_path / "report.json"
     args = ["benchmark", "--models", "telea,no_such_model", "--data", str(data), "--size", "64"]
-    args += ["--buckets", "15-30", "--kinds", "box", "--no-speed", "--json", str(out), "--grid", str(tmp_path / "g.png")]
+    args += [
+        "--buckets",
+        "15-30",
+        "--kinds",
+        "box",
+        "--no-speed",
+        "--json",
+        str(out),
+        "--grid",
+        str(tmp_path / "g.png"),
+    ]
     assert run_cli(args) == 1  # one model failed ...
     assert "no_such_model" in capsys.readouterr().err
     report = json.loads(out.read_text())  # ... and the other was still measured and written

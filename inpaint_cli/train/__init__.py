@@ -4,7 +4,7 @@
 
     summary = train(TrainConfig(model="deepfill_v2", data="photos/", out="runs/v2", steps=1000))
 
-`python -m inpaint_cli.train --help` runs the same loop from the shell (and under torchrun). See
+`inpaint train --help` runs the same loop from the shell (also under torchrun: `-m inpaint_cli train`). See
 `loop.py` for the run directory, exact resume, AMP and distributed training, `data.py` for the data.
 """
 

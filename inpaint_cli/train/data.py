@@ -44,7 +44,7 @@ from ..io import SUPPORTED_EXTENSIONS, read_image
 log = logging.getLogger("inpaint_cli")
 
 MASK_KINDS: tuple[str, ...] = ("paper", "freeform", "box", "mixed")
-DEFAULT_CACHE_BYTES = 4 * 1024**3
+DEFAULT_CACHE_BYTES = 2 * 1024**3  # per process
 # Tags that keep the seed streams of different purposes apart (mixed into the seed tuples).
 _EPOCH_STREAM = 0x45504F43
 _WARMUP_STREAM = 0x5741524D

@@ -30,31 +30,40 @@ KeyboardInterrupt, which the CLI turns into exit code 130.
 
 AMP: `--amp` runs `train_step` under bf16 autocast (CPU and CUDA). fp16 is not offered for training:
 it needs a GradScaler, which would have to reach inside every recipe's backward/step pairs; bf16 has
-fp32's exponent range and needs none.
+fp32's exponent range and needs none. Known issue (torch 2.13, CPU): oneDNN's bf16 convolution weight
+gradient can contain NaN when a layer's input is smaller than its padded kernel window (1×1 maps into a
+5×5 conv), which DeepFill v2's SN-PatchGAN reaches at crops below 128²; fp32, or --amp at ≥ 128², is fine.
+Non-finite losses are logged as warnings, training is not stopped.
+
+Resuming with a different --steps is allowed, but recipes that scale their schedule with the run length
+(GLCIC's phases) then follow the new length from the resumed step on.
 
 Distributed (torchrun, WORLD_SIZE > 1): gloo on CPU, nccl on CUDA; each rank draws its own samples (the
 rank is part of every seed tuple and of the sharded file order), so the global batch is batch × world.
 Rank 0 alone logs, validates and writes files; the others wait at a barrier. Gradients are averaged
-across ranks in one of two ways per network (`DDP_NETWORKS`):
-- `DistributedDataParallel` for generators that run one forward per backward: DeepFill v1/v2, GLCIC and
-  Context Encoder generators (overlaps the all-reduce with the backward pass).
-- An all-reduce of the gradients (averaged, one flat buffer) in an optimiser step pre-hook for all
-  other networks. DDP cannot handle them: the WGAN-GP critics (DeepFill v1, PiiGAN) take
-  `torch.autograd.grad(create_graph=True)` double backward, which DDP does not support, and run several
-  forwards per backward; the GLCIC and Context Encoder discriminators see real and fake in two forwards
-  before one backward ("marked ready twice" in DDP's reducer); the DeepFill v2 discriminator is run a
-  second time inside the generator's loss, whose backward would then all-reduce D's gradients a second
-  time for nothing; PiiGAN's generator runs twice (random z, encoded z) before one backward, and its
-  style extractor shares the generator's optimiser. Averaging before the step gives every rank the same
-  update, so weights stay identical (checked at the end of every run). Batch-norm running statistics of
-  networks outside DDP are per rank; rank 0's are saved (only GLCIC's and the Context Encoder's
-  discriminators have any, and inference never uses them).
+across ranks in one of two ways, by network role (`DDP_NETWORK_NAMES`):
+- `DistributedDataParallel` for the generator side: every "generator" and PiiGAN's "extractor" (which
+  shares the generator's optimiser). Their gradients come from one backward per step, and DDP overlaps
+  the all-reduce with it.
+- Every other network — the discriminators and critics — is not wrapped; an optimiser step pre-hook
+  all-reduces (averages) its gradients in one flat buffer right before each of its optimiser steps.
+  Why: recipes backpropagate the generator's loss through the discriminator too, and under DDP that
+  backward would all-reduce the discriminator's gradients a second time per step only for them to be
+  zeroed; and the WGAN-GP critics (DeepFill v1, PiiGAN) take `torch.autograd.grad(create_graph=True)`
+  and run several forwards per backward, which DDP's documentation does not support. Averaging at the
+  step communicates each gradient exactly once and needs no support from DDP at all.
+Checked with torch 2.13 on CPU (gloo, 2 processes, 3 steps of every recipe): this split, DDP on every
+network and the all-reduce hook on every network gave bitwise-identical weights, and every run ends by
+comparing a hash of all parameters across ranks (an InpaintError if they differ). Batch-norm running
+statistics are per rank (DDP broadcasts rank 0's before each forward, the unwrapped networks keep their
+own); rank 0's are saved. Only GLCIC and the Context Encoder have batch norm.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import hashlib
 import json
 import logging
@@ -99,15 +108,9 @@ VAL_SAMPLE_SEED = 1234  # latent draws of sampling models during validation: the
 PREVIEW_ROWS = 8
 MAX_PSNR = 100.0  # a case filled perfectly counts as 100 dB, so one cannot make the mean infinite
 
-# Networks trained with DistributedDataParallel, per arch; every other network has its gradients
-# all-reduced before its optimiser steps (see the module docstring for why).
-DDP_NETWORKS: dict[str, frozenset[str]] = {
-    "deepfill_v2": frozenset({"generator"}),
-    "deepfill_v1": frozenset({"generator"}),
-    "glcic": frozenset({"generator"}),
-    "context_encoder": frozenset({"generator"}),
-    "piigan": frozenset(),
-}
+# Networks trained with DistributedDataParallel; every other network has its gradients all-reduced right
+# before its optimiser steps (see the module docstring for why).
+DDP_NETWORK_NAMES = frozenset({"generator", "extractor"})
 
 # -------------------------------------------------------------------------------------------- config
 
@@ -190,8 +193,11 @@ FIELD_TYPES: dict[str, type] = {
     "model_config": dict,
 }
 PATH_FIELDS = ("data", "val", "val_list", "out", "init")
-# What a resumed run may change: when and how often things happen, never what is trained.
-RESUME_MUTABLE = frozenset({"steps", "val_every", "save_every", "log_every", "preview_every", "workers", "resume"})
+# What a resumed run may change: when and how often things happen and where, never what is trained. (A
+# different device, e.g. a CUDA run continued on a CPU, resumes correctly but not bit for bit.)
+RESUME_MUTABLE = frozenset(
+    {"steps", "val_every", "save_every", "log_every", "preview_every", "workers", "resume", "device"}
+)
 
 
 def _check_type(name: str, value: Any, where: str) -> Any:
@@ -320,8 +326,8 @@ def _merge_for_resume(saved: TrainConfig, given: TrainConfig, state_path: Path) 
             flag = name.replace("_", "-")
             raise UsageError(
                 f"--resume: --{flag} {value!r} differs from {merged[name]!r} in {state_path}; a resumed run "
-                f"keeps its config (only steps and the val/save/log/preview intervals may change) — drop "
-                f"--{flag} or start a new run with another --out"
+                f"keeps its config (only steps, workers, device and the val/save/log/preview intervals may "
+                f"change) — drop --{flag} or start a new run with another --out"
             )
     merged["resume"] = True
     return TrainConfig(**merged)
@@ -493,6 +499,7 @@ class _Trainer:
             torch.cuda.set_device(self.dist.local_rank)
         self.device = torch.device(device_name)
         self.metrics_path = self.out / METRICS_FILE
+        self.stopped_cleanly = False
 
     # -- setup -------------------------------------------------------------------------------------
 
@@ -521,7 +528,10 @@ class _Trainer:
             self.recipe = self.recipe_cls(generator, lr=cfg.lr, total_steps=cfg.steps, image_size=cfg.size)
         except ValueError as e:
             raise UsageError(f"--model {self.arch}: {e}") from None
-        self.recipe.prepare(self.folder.sample_images(PREPARE_IMAGES))
+        from ..models.base import TrainingRecipe
+
+        if type(self.recipe).prepare is not TrainingRecipe.prepare:  # decoding 64 photos is not free
+            self.recipe.prepare(self.folder.sample_images(PREPARE_IMAGES))
         self.raw_networks: dict[str, nn.Module] = dict(self.recipe.networks)
         self.generator = self.raw_networks["generator"]
         seed_rank = np.random.SeedSequence([cfg.seed, self.dist.rank, 1]).generate_state(1)[0]
@@ -567,6 +577,10 @@ class _Trainer:
         from ..registry import create_model
 
         cfg = self.config
+        if self.saved_state is not None:
+            # Resuming: the state holds the weights; rebuild from the saved arch config, so the --init file
+            # need not exist any more.
+            return create_model(self.arch, **json.loads(self.saved_state["meta"]["generator_config"]))
         if not cfg.init:
             return create_model(self.arch, **cfg.model_config)
         checkpoint = read_checkpoint(cfg.init)
@@ -577,10 +591,10 @@ class _Trainer:
         return generator
 
     def _distribute(self) -> None:
-        """DDP for the networks in DDP_NETWORKS, gradient all-reduce before the optimiser step for the rest."""
+        """DDP for the networks in DDP_NETWORK_NAMES, gradient all-reduce before the optimiser step for the rest."""
         from torch.nn.parallel import DistributedDataParallel
 
-        wrapped = DDP_NETWORKS.get(self.arch, frozenset())
+        wrapped = DDP_NETWORK_NAMES
         ddp_parameters: set[int] = set()
         self.sync_plan: dict[str, str] = {}
         for name, module in self.raw_networks.items():
@@ -640,6 +654,7 @@ class _Trainer:
             "world_size": str(self.dist.world_size),
             "config": json.dumps(dataclasses.asdict(self.config)),
             "networks": json.dumps(sorted(self.raw_networks)),
+            "generator_config": json.dumps(self.generator.arch_config),
             "optimizers": json.dumps(optimizers),
             "schedulers": json.dumps(schedulers),
             "best": json.dumps(self.best),
@@ -896,6 +911,7 @@ class _Trainer:
                 log.warning("interrupted: not saving, the last checkpoint in %s is kept", self.out)
             else:
                 self._save(done, self._wall())
+                self.stopped_cleanly = True  # every rank is here: the process group can be left normally
                 if self.dist.is_main:
                     log.warning("interrupted: saved step %d in %s; continue with --resume", done, self.out)
             raise KeyboardInterrupt from None
@@ -937,8 +953,19 @@ class _Trainer:
             "paths": paths,
         }
 
-    def close(self) -> None:
-        if self.dist.created_group and torch.distributed.is_initialized():
+    def close(self, *, success: bool) -> None:
+        """Leave the process group we joined. DDP wrappers go first: their reducers keep the group and its
+        gloo threads alive, and threads still running at interpreter exit abort the process (SIGABRT).
+        After a failure the group is left alone: destroying it while other ranks sit in a collective can
+        hang, and torchrun tears the job down anyway."""
+        if not self.dist.created_group or not torch.distributed.is_initialized():
+            return
+        recipe = getattr(self, "recipe", None)
+        if recipe is not None:
+            recipe.networks.update(self.raw_networks)
+        gc.collect()
+        if success or self.stopped_cleanly:
+            torch.distributed.barrier()
             torch.distributed.destroy_process_group()
 
 
@@ -1056,8 +1083,11 @@ def train(
     Ctrl-C saves the state (at a step boundary) and re-raises KeyboardInterrupt.
     """
     trainer = _Trainer(config, progress=progress, step_hook=step_hook)
+    success = False
     try:
         trainer.setup()
-        return trainer.run()
+        summary = trainer.run()
+        success = True
+        return summary
     finally:
-        trainer.close()
+        trainer.close(success=success)

@@ -1,0 +1,501 @@
+"""`inpaint_cli.train`: every recipe trains, the loss falls, resume is exact, Ctrl-C is safe, data and config.
+
+Real models run at tiny sizes for a few steps; the resume/interrupt machinery is also exercised with a
+test-only recipe that draws from every random source the loop must restore (torch RNG in the step, a
+second network with its own optimiser), because it runs in milliseconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import signal
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+from torch import nn
+
+from inpaint_cli.engine import Inpainter
+from inpaint_cli.errors import InpaintError, UsageError
+from inpaint_cli.io import read_image
+from inpaint_cli.models.base import InpaintModel, TrainingRecipe
+from inpaint_cli.registry import InputContract, register, register_recipe
+from inpaint_cli.train import TrainConfig, config_to_toml, load_config, loop, train
+from inpaint_cli.train import data as train_data
+from inpaint_cli.weights import load_model, read_checkpoint
+
+# ---------------------------------------------------------------------------------- a fast test recipe
+
+
+@register(
+    "test_train_noisy",
+    contract=InputContract(pad_multiple=4, trainable=True, needs_weights=True),
+    summary="test-only: a two-stage toy generator with noise injection",
+)
+class NoisyNet(InpaintModel):
+    def __init__(self, width: int = 4) -> None:
+        super().__init__(width=width)
+        self.body = nn.Sequential(nn.Conv2d(4, width, 3, padding=1), nn.ELU(), nn.Conv2d(width, 3, 3, padding=1))
+        self.refine = nn.Conv2d(3, 3, 3, padding=1)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x1 = torch.tanh(self.body(torch.cat([x, mask], dim=1)) + 0.1 * noise)
+        return x1, torch.tanh(self.refine(x1) + x1)
+
+    def inpaint(self, image, mask, *, generator=None):
+        noise = torch.randn(image.shape, generator=generator, device=image.device)
+        _, x2 = self((image * 2 - 1) * (1 - mask), mask, noise)
+        return (x2 + 1) / 2
+
+
+@register_recipe("test_train_noisy")
+class NoisyRecipe(TrainingRecipe):
+    """Uses the torch RNG (noise, dropout) and two optimisers of different kinds, like the real recipes."""
+
+    default_batch = 2
+    default_size = 32
+    default_lr = 1e-2
+
+    def __init__(self, generator, *, lr=None, total_steps=0, image_size=None) -> None:
+        super().__init__(generator, lr=lr, total_steps=total_steps, image_size=image_size)
+        self.networks["critic"] = nn.Sequential(nn.Conv2d(3, 4, 4, stride=2), nn.LeakyReLU(0.2), nn.Conv2d(4, 1, 3))
+        self.optimizers = {
+            "generator": torch.optim.Adam(generator.parameters(), lr=self.lr, betas=(0.5, 0.9)),
+            "critic": torch.optim.SGD(self.networks["critic"].parameters(), lr=self.lr, momentum=0.9),
+        }
+
+    def train_step(self, images, masks, step):
+        generator, critic = self.networks["generator"], self.networks["critic"]
+        real = images * 2 - 1
+        x1, x2 = generator(real * (1 - masks), masks, torch.randn_like(real))
+        fake = x2 * masks + real * (1 - masks)
+        d_loss = F.relu(1 - critic(real)).mean() + F.relu(1 + critic(F.dropout(fake.detach(), 0.2))).mean()
+        self.optimizers["critic"].zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.optimizers["critic"].step()
+        ae = (x1 - real).abs().mean() + (x2 - real).abs().mean()
+        g_loss = ae - 0.01 * critic(fake).mean()
+        self.optimizers["generator"].zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.optimizers["generator"].step()
+        return {"d": d_loss.item(), "g": g_loss.item(), "ae": ae.item()}
+
+    def paper_mask(self, height, width, rng):
+        mask = np.zeros((height, width), bool)
+        top, left = (int(v) for v in rng.integers(0, height // 2, size=2))
+        mask[top : top + height // 2, left : left + width // 2] = True
+        return mask
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+
+def write_images(folder: Path, count: int, size: tuple[int, int] = (48, 40), seed: int = 0) -> list[Path]:
+    """Smooth random colour images (PNG), some in a subfolder, of slightly different sizes."""
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(count):
+        height, width = size[0] + 4 * (i % 3), size[1] + 2 * i
+        noise = rng.uniform(0, 255, (height // 4 + 2, width // 4 + 2, 3)).astype(np.float32)
+        pixels = cv2.resize(noise, (width, height), interpolation=cv2.INTER_CUBIC).clip(0, 255).astype(np.uint8)
+        path = folder / ("nested" if i % 2 else "") / f"image_{i}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(path), pixels)
+        paths.append(path)
+    return paths
+
+
+def train_records(run: Path, kind: str = "train") -> list[dict]:
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r["kind"] == kind]
+
+
+def network_tensors(state_path: Path) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in load_file(state_path).items() if k.startswith(("network.", "optimizer."))}
+
+
+def assert_same_state(a: Path, b: Path) -> None:
+    first, second = network_tensors(a), network_tensors(b)
+    assert first.keys() == second.keys()
+    different = [k for k in first if not torch.equal(first[k], second[k])]
+    assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
+
+
+def assert_every_file_loads(run: Path) -> None:
+    """No temp files, nothing truncated: every file the run wrote opens."""
+    for path in sorted(p for p in run.rglob("*") if p.is_file()):
+        assert not path.name.startswith("."), f"leftover temp file {path}"
+        if path.suffix == ".safetensors":
+            load_file(path)
+            if path.name in ("last.safetensors", "best.safetensors"):
+                read_checkpoint(path)
+        elif path.suffix == ".png":
+            read_image(path)
+        elif path.name == "metrics.jsonl":
+            [json.loads(line) for line in path.read_text().splitlines()]
+        elif path.name == "config.toml":
+            load_config(path)
+        else:
+            raise AssertionError(f"unexpected file {path}")
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("photos")
+    write_images(folder, 6)
+    return folder
+
+
+def noisy_config(data: Path, out: Path, **overrides) -> TrainConfig:
+    values = dict(model="test_train_noisy", data=str(data), out=str(out), steps=6, val_count=2, val_every=2)
+    values.update(save_every=3, log_every=1)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+# ------------------------------------------------------------------------------------ the five models
+
+ARCH_CASES = {
+    "deepfill_v2": dict(size=32, model_config={"cnum": 8}),
+    "deepfill_v1": dict(size=32, model_config={"cnum": 8}),
+    "piigan": dict(size=64, model_config={"cnum": 8}),
+    "glcic": dict(size=64),
+    "context_encoder": dict(size=128, model_config={"bottleneck": 64}),
+}
+
+
+@pytest.mark.parametrize("arch", list(ARCH_CASES))
+def test_each_model_trains_and_exports_a_fillable_checkpoint(arch, tmp_path, photos) -> None:
+    val_list = tmp_path / "val.txt"
+    val_list.write_text("# held out\nnested/image_1.png\n")
+    run = tmp_path / "run"
+    summary = train(
+        TrainConfig(
+            model=arch,
+            data=str(photos),
+            val_list=str(val_list),
+            out=str(run),
+            batch=2,
+            steps=2,
+            log_every=1,
+            **ARCH_CASES[arch],
+        ),
+        progress=False,
+    )
+    assert summary["steps"] == 2 and summary["images"] == 5  # the val-list image is not trained on
+    records = train_records(run)
+    assert [r["step"] for r in records] == [1, 2]
+    losses = {k: v for r in records for k, v in r.items() if k not in ("kind", "step", "it_per_s", "unreadable")}
+    assert losses and all(math.isfinite(v) for v in losses.values()), losses
+    (val,) = train_records(run, "val")
+    assert set(val) >= {"psnr", "ssim", "l1"} and math.isfinite(val["psnr"])
+    (baseline,) = train_records(run, "baseline")
+    assert baseline["telea_psnr"] > 0
+    assert (run / "previews" / "step_000002.png").is_file() and (run / "best.safetensors").is_file()
+    resolved = load_config(run / "config.toml")
+    assert resolved["model"] == arch and resolved["steps"] == 2 and resolved["val_list"] == str(val_list)
+
+    model = load_model(run / "last.safetensors")
+    assert model.arch_name == arch
+    provenance = read_checkpoint(run / "last.safetensors").provenance
+    assert provenance["steps"] == 2 and provenance["arch"] == arch and provenance["images"] == 5
+    size = ARCH_CASES[arch]["size"]
+    rgb = read_image(photos / "image_0.png").rgb()[:size, :size]
+    rgb = cv2.resize(rgb, (size, size))
+    mask = np.zeros((size, size), bool)
+    mask[size // 4 : size // 2, size // 4 : size // 2] = True
+    filled = Inpainter(model, device="cpu").fill(rgb, mask).rgb
+    assert np.isfinite(filled).all() and np.array_equal(filled[~mask], rgb[~mask])
+
+
+def test_overfit_reconstruction_loss_falls(tmp_path) -> None:
+    """DeepFill v2 (cnum 8) on four 32² images: the L1 reconstruction term ("ae") drops clearly.
+
+    Smooth two-tone images and half-size boxes: at this width the first tens of steps only learn colours,
+    which is what a handful of images can show in 60 steps."""
+    data = tmp_path / "data"
+    data.mkdir()
+    x = np.linspace(0.8, 1.0, 32, dtype=np.float32)[None, :, None]
+    for i, colour in enumerate([(0.9, 0.2, 0.3), (0.1, 0.8, 0.2), (0.2, 0.3, 0.9), (0.8, 0.8, 0.1)]):
+        rgb = np.broadcast_to(np.array(colour, np.float32) * x, (32, 32, 3))
+        cv2.imwrite(str(data / f"{i}.png"), (rgb[..., ::-1] * 255).round().astype(np.uint8))
+    run = tmp_path / "run"
+    train(
+        TrainConfig(
+            model="deepfill_v2",
+            data=str(data),
+            out=str(run),
+            size=32,
+            batch=4,
+            steps=60,
+            lr=3e-3,
+            masks="box",
+            model_config={"cnum": 8},
+            log_every=1,
+            val_count=0,
+        ),
+        progress=False,
+    )
+    ae = [r["ae"] for r in train_records(run)]
+    assert len(ae) == 60 and all(math.isfinite(v) for v in ae)
+    assert np.mean(ae[-10:]) < 0.7 * np.mean(ae[:10]), np.round(ae, 3)
+
+
+# ---------------------------------------------------------------------------------------- exact resume
+
+
+@pytest.fixture(scope="module")
+def deepfill_straight(tmp_path_factory, photos) -> Path:
+    run = tmp_path_factory.mktemp("straight") / "run"
+    train(_deepfill_config(photos, run, steps=4), progress=False)
+    return run
+
+
+def _deepfill_config(photos: Path, run: Path, **overrides) -> TrainConfig:
+    values = dict(
+        model="deepfill_v2",
+        data=str(photos),
+        out=str(run),
+        size=32,
+        batch=2,
+        steps=4,
+        val_every=1,
+        save_every=2,
+        log_every=1,
+        val_count=2,
+        model_config={"cnum": 8},
+    )
+    return TrainConfig(**{**values, **overrides})
+
+
+def test_resume_is_exact_for_deepfill_v2(tmp_path, photos, deepfill_straight) -> None:
+    run = tmp_path / "run"
+    first = train(_deepfill_config(photos, run, steps=2), progress=False)
+    assert first["steps"] == 2
+    # Only --out and --resume (and a new step count, and data-loading threads) are needed to continue.
+    resumed = train(TrainConfig(out=str(run), resume=True, steps=4, workers=2), progress=False)
+    assert resumed["start_step"] == 2 and resumed["steps"] == 4
+    assert_same_state(run / "last.state.safetensors", deepfill_straight / "last.state.safetensors")
+    straight = load_model(deepfill_straight / "last.safetensors").state_dict()
+    for key, value in load_model(run / "last.safetensors").state_dict().items():
+        assert torch.equal(value, straight[key]), key
+    # The metrics log reads as one run: one train line per step.
+    assert [r["step"] for r in train_records(run)] == [r["step"] for r in train_records(deepfill_straight)]
+
+
+@pytest.fixture(scope="module")
+def noisy_straight(tmp_path_factory, photos) -> Path:
+    run = tmp_path_factory.mktemp("noisy") / "run"
+    train(noisy_config(photos, run), progress=False)
+    return run
+
+
+def test_resume_restores_rng_and_every_optimiser(tmp_path, photos, noisy_straight) -> None:
+    run = tmp_path / "run"
+    train(noisy_config(photos, run, steps=3), progress=False)
+    train(TrainConfig(out=str(run), resume=True, steps=6), progress=False)
+    assert_same_state(run / "last.state.safetensors", noisy_straight / "last.state.safetensors")
+
+
+def test_ctrl_c_saves_at_a_step_boundary_and_resumes_exactly(tmp_path, photos, noisy_straight) -> None:
+    """A real SIGINT: the handler lets the step finish, the loop saves, then KeyboardInterrupt."""
+    run = tmp_path / "run"
+
+    def press_ctrl_c(done: int) -> None:
+        if done == 4:
+            signal.raise_signal(signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        train(noisy_config(photos, run), progress=False, step_hook=press_ctrl_c)
+    assert read_checkpoint(run / "last.safetensors").provenance["steps"] == 4
+    assert_every_file_loads(run)
+    train(TrainConfig(out=str(run), resume=True), progress=False)
+    assert_same_state(run / "last.state.safetensors", noisy_straight / "last.state.safetensors")
+
+
+def test_keyboard_interrupt_between_steps_saves(tmp_path, photos, noisy_straight) -> None:
+    run = tmp_path / "run"
+
+    def interrupt(done: int) -> None:
+        if done == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(noisy_config(photos, run), progress=False, step_hook=interrupt)
+    assert read_checkpoint(run / "last.safetensors").provenance["steps"] == 5
+    assert_every_file_loads(run)
+    train(TrainConfig(out=str(run), resume=True), progress=False)
+    assert_same_state(run / "last.state.safetensors", noisy_straight / "last.state.safetensors")
+
+
+def test_interrupt_inside_a_step_keeps_the_last_consistent_checkpoint(tmp_path, photos, monkeypatch) -> None:
+    run = tmp_path / "run"
+    original = NoisyRecipe.train_step
+
+    def explode_at_step_4(self, images, masks, step):
+        if step == 4:  # the 5th step: half an update may already be applied
+            self.optimizers["critic"].step()
+            raise KeyboardInterrupt
+        return original(self, images, masks, step)
+
+    monkeypatch.setattr(NoisyRecipe, "train_step", explode_at_step_4)
+    with pytest.raises(KeyboardInterrupt):
+        train(noisy_config(photos, run), progress=False)
+    assert read_checkpoint(run / "last.safetensors").provenance["steps"] == 3  # save_every=3
+    assert_every_file_loads(run)
+
+
+def test_main_exits_130_on_ctrl_c(tmp_path, photos, monkeypatch, run_cli) -> None:
+    def interrupted(config, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("inpaint_cli.train.loop.train", interrupted)
+    assert run_cli(["train", "--model", "test_train_noisy", "--data", str(photos), "--out", str(tmp_path)]) == 130
+
+
+def test_amp_and_fine_tuning_from_a_checkpoint(tmp_path, photos) -> None:
+    first = tmp_path / "first"
+    train(noisy_config(photos, first, steps=2, amp=True), progress=False)
+    assert all(math.isfinite(r[k]) for r in train_records(first) for k in ("d", "g", "ae"))
+    init = first / "last.safetensors"
+    tuned = tmp_path / "tuned"
+    train(noisy_config(photos, tuned, steps=1, lr=1e-12, init=str(init)), progress=False)
+    start = load_model(init).state_dict()
+    for key, value in load_model(tuned / "last.safetensors").state_dict().items():
+        torch.testing.assert_close(value, start[key], rtol=0, atol=1e-9)
+    assert read_checkpoint(tuned / "last.safetensors").provenance["config"]["init"] == str(init)
+    with pytest.raises(UsageError, match="is a test_train_noisy checkpoint"):
+        train(TrainConfig(model="deepfill_v2", data=str(photos), out=str(tmp_path / "x"), init=str(init)))
+
+
+# ------------------------------------------------------------------------------------------------ data
+
+
+def test_unreadable_files_are_skipped_and_counted(tmp_path, caplog) -> None:
+    data = tmp_path / "data"
+    write_images(data, 3)
+    (data / "broken.jpg").write_bytes(b"this is not a jpeg")
+    (data / "notes.txt").write_text("ignored: not an image extension")
+    run = tmp_path / "run"
+    with caplog.at_level(logging.WARNING, logger="inpaint_cli"):
+        summary = train(noisy_config(data, run, steps=4, batch=4), progress=False)
+    assert summary["images"] == 4 and summary["unreadable"] == 1
+    assert train_records(run)[-1]["unreadable"] == 1
+    warnings = [r.getMessage() for r in caplog.records if "broken.jpg" in r.getMessage()]
+    assert warnings and "skipping unreadable" in warnings[0]
+
+
+def test_val_list_files_are_excluded_from_training(tmp_path) -> None:
+    paths = write_images(tmp_path, 5)
+    val_list = tmp_path / "val.txt"
+    val_list.write_text("image_0.png\n\nnested/image_3.png  # comment\n")
+    val_files = train_data.read_val_list(val_list, tmp_path)
+    assert val_files == [paths[0], paths[3]]
+    training = train_data.find_images(tmp_path, exclude=val_files)
+    assert sorted(training) == sorted([paths[1], paths[2], paths[4]])
+    folder = train_data.ImageFolder(training)
+    batches = train_data.TrainBatches(folder, train_data.make_mask_sampler("box"), size=16, batch=3, seed=0)
+    drawn = {folder.files[batches.file_index(step, i)] for step in range(4) for i in range(3)}
+    assert drawn == set(training)
+    (tmp_path / "bad.txt").write_text("missing.png\n")
+    with pytest.raises(InpaintError, match=r"bad.txt:1: missing.png"):
+        train_data.read_val_list(tmp_path / "bad.txt", tmp_path)
+
+
+def test_batches_are_pure_functions_of_seed_step_and_rank(tmp_path) -> None:
+    write_images(tmp_path, 5, size=(20, 24))  # smaller than the crop: scaled up
+    folder = train_data.ImageFolder(train_data.find_images(tmp_path))
+
+    def batches(rank: int, seed: int = 3) -> train_data.TrainBatches:
+        sampler = train_data.make_mask_sampler("mixed")
+        return train_data.TrainBatches(folder, sampler, size=32, batch=2, seed=seed, rank=rank, world_size=2)
+
+    images, masks = batches(0).batch(7)
+    assert images.shape == (2, 3, 32, 32) and masks.shape == (2, 1, 32, 32)
+    assert images.min() >= 0 and images.max() <= 1 and set(masks.unique().tolist()) <= {0.0, 1.0}
+    again = batches(0)
+    again.batch(1)  # no hidden state: asking for other steps first changes nothing
+    assert torch.equal(again.batch(7)[0], images) and torch.equal(again.batch(7)[1], masks)
+    assert not torch.equal(batches(1).batch(7)[0], images)
+    assert not torch.equal(batches(0, seed=4).batch(7)[0], images)
+    # Sharding: within an epoch (5 files) the two ranks draw different files.
+    first_epoch = [batches(rank).file_index(0, i) for rank in (0, 1) for i in range(2)]
+    assert len(set(first_epoch)) == 4
+    loader = train_data.BatchLoader(batches(0), workers=2, last_step=10)
+    try:
+        assert torch.equal(loader.get(7)[0], images) and torch.equal(loader.get(8)[0], batches(0).batch(8)[0])
+    finally:
+        loader.close()
+
+
+def test_mask_kinds_and_paper_masks_per_recipe() -> None:
+    rng = np.random.default_rng(0)
+    for kind in ("freeform", "box", "mixed"):
+        mask = train_data.draw_mask(train_data.make_mask_sampler(kind), 64, rng)
+        assert mask.shape == (64, 64) and mask.dtype == bool and mask.any() and not mask.all()
+    recipe = NoisyRecipe(NoisyNet(), image_size=32)
+    assert train_data.make_mask_sampler("paper", recipe)(32, 32, rng).sum() == 256
+    with pytest.raises(UsageError, match="--masks"):
+        train_data.make_mask_sampler("circles")
+
+
+# ---------------------------------------------------------------------------------------------- config
+
+
+def test_config_toml_round_trip(tmp_path, photos) -> None:
+    config = loop._resolve(
+        TrainConfig(
+            model="deepfill_v2",
+            data=str(photos),
+            out=str(tmp_path / 'r "quoted"'),
+            steps=5,
+            lr=2.5e-5,
+            amp=True,
+            model_config={"cnum": 8, "note": "a\tb", "widths": [1, 2]},
+        ),
+        NoisyRecipe,
+    )
+    path = tmp_path / "config.toml"
+    path.write_text(config_to_toml(config))
+    loaded = load_config(path)
+    expected = {k: v for k, v in dataclasses.asdict(config).items() if v is not None and k != "resume"}
+    assert loaded == expected
+    assert TrainConfig(**loaded) == dataclasses.replace(config)
+
+
+def test_config_errors_name_the_file_and_key(tmp_path) -> None:
+    path = tmp_path / "train.toml"
+    path.write_text('model = "deepfill_v2"\nval-list = "val.txt"\n')
+    assert load_config(path) == {"model": "deepfill_v2", "val_list": str(tmp_path / "val.txt")}
+    path.write_text('model = "deepfill_v2"\nlearning_rate = 0.1\n')
+    with pytest.raises(InpaintError, match=r"train.toml: unknown key 'learning_rate'"):
+        load_config(path)
+    path.write_text("steps = 1.5\n")
+    with pytest.raises(InpaintError, match=r"train.toml: steps must be a int"):
+        load_config(path)
+    path.write_text("steps = \n")
+    with pytest.raises(InpaintError, match="invalid TOML"):
+        load_config(path)
+
+
+def test_bad_runs_are_refused_with_one_line(tmp_path, photos, run_cli) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InpaintError, match="holds no training images"):
+        train(noisy_config(empty, tmp_path / "a"), progress=False)
+    with pytest.raises(UsageError, match=r"--resume: .* does not exist"):
+        train(TrainConfig(out=str(tmp_path / "nothing"), resume=True), progress=False)
+    run = tmp_path / "run"
+    train(noisy_config(photos, run, steps=1), progress=False)
+    with pytest.raises(UsageError, match="already holds a run"):
+        train(noisy_config(photos, run, steps=1), progress=False)
+    with pytest.raises(UsageError, match=r"--lr 0\.5 differs"):
+        train(TrainConfig(out=str(run), resume=True, lr=0.5), progress=False)
+    assert run_cli(["train", "--model", "nope", "--data", str(photos), "--out", str(tmp_path / "b")]) == 2
