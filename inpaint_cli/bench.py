@@ -56,7 +56,6 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -69,7 +68,7 @@ import numpy as np
 
 from . import metrics
 from .errors import InpaintError, UsageError
-from .io import fit_mask, image_files, read_image, write_image
+from .io import fit_mask, image_files, read_image, write_atomic, write_image
 from .masks import MANIFEST_NAME, MASK_KINDS, bucket_masks, hole_ratio, load_mask_set, parse_ratio, ratio_label
 
 if TYPE_CHECKING:
@@ -1105,26 +1104,12 @@ def _csv_number(value: float | None) -> str:
 
 
 def _write_text(path: str | os.PathLike, text: str) -> None:
-    """Write atomically (temp file beside the target, then rename); "-" writes to stdout."""
+    """Write atomically; "-" writes to stdout."""
     if os.fspath(path) == "-":
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    target = Path(path)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as exc:
-        raise InpaintError(f"{target}: could not write it ({exc.strerror or exc}); check the path") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.chmod(temp, 0o644)
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
+    write_atomic(path, text.encode("utf-8"))
 
 
 _FORMATS = {"psnr": ".2f", "ssim": ".4f", "l1": ".4f", "l2": ".5f", "gradient_ratio": ".3f", DIVERSITY: ".4f"}

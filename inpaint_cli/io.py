@@ -604,7 +604,7 @@ def write_image(path: str | os.PathLike, pixels: np.ndarray, *, quality: int | N
     if to_stdout:
         _write_stdout(encoded)
     else:
-        _write_atomic(text, encoded)
+        write_atomic(text, encoded)
 
 
 def _to_bgr(pixels: np.ndarray, ext: str) -> np.ndarray:
@@ -661,7 +661,10 @@ def _write_stdout(encoded: bytes) -> None:
         ) from None
 
 
-def _write_atomic(name: str, encoded: bytes) -> None:
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to a temp file beside `path`, fsync, and rename it over `path`: a reader sees the old
+    file or the whole new one, never half of it. Used for every file the tool writes."""
+    name, encoded = os.fspath(path), data
     target = pathlib.Path(name)
     parent = target.parent
     if target.is_dir():

@@ -6,12 +6,10 @@ arrays (H, W) with True = hole.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +17,7 @@ import cv2
 import numpy as np
 
 from .errors import InpaintError, UsageError
-from .io import image_files, read_mask, write_image
+from .io import image_files, read_mask, write_atomic, write_image
 
 
 def box_mask(
@@ -264,7 +262,7 @@ def generate_mask_set(
         "n": n,
         "masks": records,
     }
-    _write_text_atomic(folder / MANIFEST_NAME, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    write_atomic(folder / MANIFEST_NAME, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
     return records
 
 
@@ -301,16 +299,3 @@ def load_mask_set(directory: str | os.PathLike) -> MaskSet:
     return MaskSet(folder, kind, bucket, names, [read_mask(folder / name) for name in names])
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    """Write next to the target and rename over it, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise

@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import re
-import secrets
 import struct
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -610,20 +609,11 @@ def save_checkpoint(
     if extra_tensors:
         metadata["extra_tensors"] = json.dumps(sorted(extra_tensors))
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Serialise in memory and write it ourselves: safetensors' save_file (like mkstemp) creates 0600 files,
-    # and checkpoints are meant to be shared. The temp file sits next to the target so os.replace is atomic.
-    blob = save(tensors, metadata=metadata)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())  # so a crash cannot leave an empty file behind the rename
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    from .io import write_atomic
+
+    # Serialised in memory and written by io.write_atomic: safetensors' save_file would create a 0600
+    # file in place, and checkpoints are meant to be shared and never seen half-written.
+    write_atomic(path, save(tensors, metadata=metadata))
 
 
 def _pickle_message(path: Path) -> str:

@@ -69,7 +69,6 @@ import json
 import logging
 import math
 import os
-import secrets
 import signal
 import threading
 import time
@@ -84,6 +83,7 @@ from torch import nn
 
 from .. import metrics
 from ..errors import InpaintError, UsageError
+from ..io import write_atomic
 from ..weights import load_state_strict, read_checkpoint, read_checkpoint_metadata, save_checkpoint
 from . import data as train_data
 
@@ -393,21 +393,6 @@ def _average_gradients_hook(parameters: list[nn.Parameter], world_size: int) -> 
 # --------------------------------------------------------------------------------------- state file
 
 
-def _write_atomic(path: Path, blob: bytes) -> None:
-    """Write `blob` to a hidden temp file beside `path`, fsync, rename over it: complete or absent."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _cpu_copy(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.detach().to("cpu", copy=True).contiguous()
 
@@ -660,7 +645,7 @@ class _Trainer:
             "best": json.dumps(self.best),
             "wall_seconds": repr(wall),
         }
-        _write_atomic(self.state_path, save(tensors, metadata=metadata))
+        write_atomic(self.state_path, save(tensors, metadata=metadata))
         save_checkpoint(self.out / LAST_FILE, self.generator, provenance=self._provenance(step, wall, self.last_val))
 
     def _restore(self, state: dict[str, Any]) -> None:
@@ -738,7 +723,7 @@ class _Trainer:
             with contextlib.suppress(json.JSONDecodeError):
                 if json.loads(line).get("step", 0) <= self.start_step:
                     kept.append(line)
-        _write_atomic(self.metrics_path, ("\n".join(kept) + "\n" if kept else "").encode())
+        write_atomic(self.metrics_path, ("\n".join(kept) + "\n" if kept else "").encode())
 
     def _score(self, fill: Callable[[torch.Tensor, torch.Tensor], Any]) -> tuple[dict[str, float], list[Any]]:
         """Fill every val case with `fill(images, masks)` → (predictions, coarse or None); mean hole metrics."""
@@ -844,7 +829,7 @@ class _Trainer:
         self.last_val: dict[str, float] | None = None
         if self.dist.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
-            _write_atomic(self.out / CONFIG_FILE, config_to_toml(cfg).encode("utf-8"))
+            write_atomic(self.out / CONFIG_FILE, config_to_toml(cfg).encode("utf-8"))
             if cfg.resume:
                 self._trim_metrics()
             else:
