@@ -111,16 +111,14 @@ def fill(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON line per output on stdout.")] = False,
 ) -> None:
     """Fill the masked holes of one or more images."""
-    from .engine import STRATEGIES
+    from .engine import check_strategy
     from .fill import STDIO, FillOptions, plan_jobs
 
     try:
-        if strategy not in STRATEGIES:
-            raise UsageError(f"--strategy {strategy}: expected one of {', '.join(STRATEGIES)}")
         jobs = plan_jobs(images, mask, output)
         if as_json and any(job.output == STDIO for job in jobs):
             raise UsageError("--json and PNG on stdout would mix; give --out a file or directory")
-        options = FillOptions(invert_mask, resize_mask, dilate, strategy, seed, quality, max_pixels)  # type: ignore[arg-type]
+        options = FillOptions(invert_mask, resize_mask, dilate, check_strategy(strategy), seed, quality, max_pixels)
         inpainter, model_name = _make_inpainter(model, device, half, settings)
     except InpaintError as error:
         raise _fail(error) from None
@@ -239,13 +237,12 @@ def plural(
     from pathlib import Path
 
     from . import io
-    from .engine import STRATEGIES
+    from .engine import check_strategy
     from .fill import STDIO
     from .plural import check_can_sample, hole_diversity, plural_sheet, sample_fills
 
     try:
-        if strategy not in STRATEGIES:
-            raise UsageError(f"--strategy {strategy}: expected one of {', '.join(STRATEGIES)}")
+        chosen_strategy = check_strategy(strategy)  # before the model is loaded
         if grid == STDIO and as_json:
             raise UsageError("--json and a grid on stdout would mix; give --grid a file")
         inpainter, model_name = _make_inpainter(model, device, half, settings)
@@ -268,7 +265,7 @@ def plural(
         stem = "stdin" if image == STDIO else Path(image).stem
         if out_dir is None and grid != STDIO:
             out_dir = str(Path(image).with_name(f"{stem}_samples")) if image != STDIO else f"{stem}_samples"
-        results = sample_fills(inpainter, picture.rgb(), hole, n, seed, strategy)  # type: ignore[arg-type]
+        results = sample_fills(inpainter, picture.rgb(), hole, n, seed, chosen_strategy)
         for index, result in enumerate(results):
             output = None
             if out_dir is not None:

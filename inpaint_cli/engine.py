@@ -28,6 +28,12 @@ Strategy = Literal["auto", "full", "crop", "resize"]
 STRATEGIES: tuple[str, ...] = ("auto", "full", "crop", "resize")
 
 
+def check_strategy(name: str) -> Strategy:
+    if name not in STRATEGIES:
+        raise UsageError(f"--strategy {name}: expected one of {', '.join(STRATEGIES)}")
+    return name  # type: ignore[return-value]
+
+
 def pick_device(device: str = "auto") -> str:
     """'auto' -> cuda, else mps, else cpu; explicit names are checked so a typo fails early."""
     import torch
@@ -131,8 +137,7 @@ class Inpainter:
         source: str = "image",
     ) -> FillResult:
         """Fill the True pixels of `mask` in `rgb` (float32 (H, W, 3) in [0, 1])."""
-        if strategy not in STRATEGIES:
-            raise UsageError(f"--strategy {strategy}: expected one of {', '.join(STRATEGIES)}")
+        check_strategy(strategy)
         if rgb.shape[:2] != mask.shape:
             raise UsageError(f"{source}: mask shape {mask.shape} does not match image {rgb.shape[:2]}")
         start = time.perf_counter()

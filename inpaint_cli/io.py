@@ -664,7 +664,7 @@ def _write_stdout(encoded: bytes) -> None:
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write `data` to a temp file beside `path`, fsync, and rename it over `path`: a reader sees the old
     file or the whole new one, never half of it. Used for every file the tool writes."""
-    name, encoded = os.fspath(path), data
+    name = os.fspath(path)
     target = pathlib.Path(name)
     parent = target.parent
     if target.is_dir():
@@ -687,7 +687,7 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
             # mkstemp makes the file 0600; give it the mode a normally created (or the replaced) file has.
             if hasattr(os, "fchmod"):
                 os.fchmod(fd, mode)
-            view = memoryview(encoded)
+            view = memoryview(data)
             while view:
                 written = os.write(fd, view)
                 view = view[written:]

@@ -168,7 +168,7 @@ def _parse_catalog_file(path: Path) -> tuple[dict[str, WeightEntry], str | None]
         raise InpaintError(f'{path}: `default` must be a model name string like "telea"')
     models = data.get("models", {})
     if not isinstance(models, dict):
-        raise InpaintError(f'{path}: `models` must be tables like [models."deepfill_v2.demo"]')
+        raise InpaintError(f'{path}: `models` must be tables like [models."deepfill_v2.places"]')
 
     entries: dict[str, WeightEntry] = {}
     defaults: dict[str, str] = {}
