@@ -83,6 +83,11 @@ class TrainingRecipe:
         for recipes that derive settings from the data (GLCIC's mean hole colour). Default: nothing."""
 
 
+def composite(prediction: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """`prediction·M + image·(1−M)`: the filled image, as the critics and discriminators see it."""
+    return prediction * mask + image * (1.0 - mask)
+
+
 def hole_centred_boxes(masks: torch.Tensor, size: int) -> list[tuple[int, int]]:
     """Top-left corners of a size×size window per sample, centred on the bounding box of its hole and
     kept inside the image: the "local" patch that local critics and discounted losses look at

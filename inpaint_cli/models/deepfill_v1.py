@@ -65,7 +65,7 @@ from ..masks import box_mask
 from ..registry import InputContract, register, register_recipe
 from . import losses
 from .attention import ContextualAttention
-from .base import InpaintModel, TrainingRecipe, crop_boxes, hole_centred_boxes
+from .base import InpaintModel, TrainingRecipe, composite, crop_boxes, hole_centred_boxes
 from .blocks import ActivationName, ConvBlock, UpConv, conv2d_same
 
 # ---- generator building pieces (also used by PiiGAN, which injects its latent into the ConvBlocks) ----
@@ -271,11 +271,6 @@ def make_optimizers(
         torch.optim.Adam(generator_params, lr=lr, betas=ADAM_BETAS),
         torch.optim.Adam(critic_params, lr=lr, betas=ADAM_BETAS),
     )
-
-
-def composite(prediction: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """`prediction·M + image·(1−M)`: what the critics see as the fake."""
-    return prediction * mask + image * (1.0 - mask)
 
 
 def known_pixel_loss(real: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

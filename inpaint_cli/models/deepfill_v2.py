@@ -38,7 +38,7 @@ from ..masks import mixed_mask
 from ..registry import InputContract, register, register_recipe
 from . import losses
 from .attention import ContextualAttention
-from .base import InpaintModel, TrainingRecipe
+from .base import InpaintModel, TrainingRecipe, composite
 from .blocks import GatedConv2d, SNConvLeakyReLU, UpConv, conv2d_same
 
 
@@ -182,11 +182,6 @@ def make_optimizers(
         torch.optim.Adam(generator.parameters(), lr=lr, betas=ADAM_BETAS),
         torch.optim.Adam(discriminator.parameters(), lr=lr, betas=ADAM_BETAS),
     )
-
-
-def composite(prediction: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """`prediction·M + image·(1−M)`: what the discriminator sees as the fake."""
-    return prediction * mask + image * (1.0 - mask)
 
 
 def discriminator_loss(

@@ -68,7 +68,7 @@ from torch import nn
 from ..registry import InputContract, register, register_recipe
 from . import losses
 from .attention import ContextualAttention
-from .base import InpaintModel, TrainingRecipe, crop_boxes, hole_centred_boxes
+from .base import InpaintModel, TrainingRecipe, composite, crop_boxes, hole_centred_boxes
 from .blocks import ActivationName, ConvBlock
 from .deepfill_v1 import (
     D_STEPS_PER_G_STEP,
@@ -77,7 +77,6 @@ from .deepfill_v1 import (
     adversarial_loss,
     clip_output,
     coarse_encoder,
-    composite,
     known_pixel_loss,
     make_optimizers,
     quarter_mask,
