@@ -236,67 +236,36 @@ def plural(
     import secrets
     from pathlib import Path
 
-    from . import io
     from .engine import check_strategy
-    from .fill import STDIO
-    from .plural import check_can_sample, hole_diversity, plural_sheet, sample_fills
+    from .fill import STDIO, FillOptions
+    from .plural import check_can_sample, plural_files
 
     try:
-        chosen_strategy = check_strategy(strategy)  # before the model is loaded
+        options = FillOptions(invert_mask, resize_mask, dilate, check_strategy(strategy))
         if grid == STDIO and as_json:
             raise UsageError("--json and a grid on stdout would mix; give --grid a file")
         inpainter, model_name = _make_inpainter(model, device, half, settings)
         check_can_sample(inpainter, model_name)
-        picture = io.read_image(image)
-        hole = io.fit_mask(
-            io.read_mask(mask, invert=invert_mask),
-            picture.height,
-            picture.width,
-            resize=resize_mask,
-            mask_name=mask,
-            image_name=image,
-        )
-        hole = io.dilate_mask(hole, dilate)
-        if not hole.any():
-            raise UsageError(f"{mask}: the mask has no hole pixels, so there is nothing to sample")
         if seed is None:
             seed = secrets.randbelow(2**31)
             err.print(f"seed {seed} (pass --seed {seed} to reproduce)", highlight=False)
-        stem = "stdin" if image == STDIO else Path(image).stem
         if out_dir is None and grid != STDIO:
-            out_dir = str(Path(image).with_name(f"{stem}_samples")) if image != STDIO else f"{stem}_samples"
-        results = sample_fills(inpainter, picture.rgb(), hole, n, seed, chosen_strategy)
-        for index, result in enumerate(results):
-            output = None
-            if out_dir is not None:
-                output = str(Path(out_dir) / f"{stem}_{index}.png")
-                io.write_image(output, io.compose_output(picture, result.rgb, hole))
-            if as_json:
-                print(
-                    json.dumps(
-                        {
-                            "sample": index,
-                            "seed": seed + index,
-                            "output": output,
-                            "model": model_name,
-                            "seconds": round(result.seconds, 4),
-                        }
-                    ),
-                    flush=True,
-                )
-            elif output is not None:
-                print(output, flush=True)
-        diversity = hole_diversity([result.rgb for result in results], hole)
-        if grid is not None:
-            io.write_image(grid, plural_sheet(picture.rgb(), hole, [result.rgb for result in results], seed))
-            if grid != STDIO and not as_json:
-                print(grid, flush=True)
+            out_dir = "stdin_samples" if image == STDIO else str(Path(image).with_name(f"{Path(image).stem}_samples"))
+        outcome = plural_files(inpainter, image, mask, n=n, seed=seed, options=options, out_dir=out_dir, grid=grid)
     except InpaintError as error:
         raise _fail(error) from None
+    for index, (output, result) in enumerate(zip(outcome.outputs, outcome.results, strict=True)):
+        if as_json:
+            record = {"sample": index, "seed": seed + index, "output": output, "model": model_name}
+            print(json.dumps({**record, "seconds": round(result.seconds, 4)}), flush=True)
+        elif output is not None:
+            print(output, flush=True)
     if as_json:
-        print(json.dumps({"diversity": round(diversity, 6), "n": n, "seed": seed, "grid": grid}), flush=True)
+        print(json.dumps({"diversity": round(outcome.diversity, 6), "n": n, "seed": seed, "grid": grid}), flush=True)
     else:
-        err.print(f"diversity (mean pairwise L1 over the hole, 0-1 scale): {diversity:.4f}", highlight=False)
+        if grid not in (None, STDIO):
+            print(grid, flush=True)
+        err.print(f"diversity (mean pairwise L1 over the hole, 0-1 scale): {outcome.diversity:.4f}", highlight=False)
 
 
 # -- train --------------------------------------------------------------------------------------------

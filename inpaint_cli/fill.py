@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from . import io
 from .engine import Inpainter, Strategy
 from .errors import UsageError
@@ -138,14 +140,19 @@ def _check_outputs(jobs: list[FillJob]) -> None:
         seen[key] = job.image
 
 
+def read_pair(image_path: str, mask_path: str, options: FillOptions) -> tuple[io.Image, np.ndarray]:
+    """The image and its hole mask as the options say: polarity, resizing, dilation, size limit."""
+    image = io.read_image(image_path, max_pixels=options.max_pixels)
+    mask = io.read_mask(mask_path, invert=options.invert_mask, max_pixels=options.max_pixels)
+    mask = io.fit_mask(
+        mask, image.height, image.width, resize=options.resize_mask, mask_name=mask_path, image_name=image_path
+    )
+    return image, io.dilate_mask(mask, options.dilate)
+
+
 def fill_file(inpainter: Inpainter, job: FillJob, options: FillOptions) -> FillOutcome:
     """Read, fill and write one image. Nothing is written unless the whole fill succeeded."""
-    image = io.read_image(job.image, max_pixels=options.max_pixels)
-    mask = io.read_mask(job.mask, invert=options.invert_mask, max_pixels=options.max_pixels)
-    mask = io.fit_mask(
-        mask, image.height, image.width, resize=options.resize_mask, mask_name=job.mask, image_name=job.image
-    )
-    mask = io.dilate_mask(mask, options.dilate)
+    image, mask = read_pair(job.image, job.mask, options)
     if not mask.any():
         log.warning(
             "%s: the mask %s has no hole pixels; the image is copied through unchanged", job.image, job.mask

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from . import io
 from .engine import FillResult, Inpainter, Strategy
 from .errors import UsageError
+from .fill import STDIO, FillOptions, read_pair
 from .grid import contact_sheet, masked_input
 
 
@@ -44,3 +48,41 @@ def plural_sheet(rgb: np.ndarray, mask: np.ndarray, samples: list[np.ndarray], s
         rows.append(samples[start : start + per_row])
         captions.append([f"seed {seed + i}" for i in range(start, min(start + per_row, len(samples)))])
     return contact_sheet(rows, captions=captions)
+
+
+@dataclass
+class PluralOutcome:
+    seed: int
+    results: list[FillResult]
+    outputs: list[str | None]  # one file per sample, or None without an output directory
+    diversity: float
+
+
+def plural_files(
+    inpainter: Inpainter,
+    image_path: str,
+    mask_path: str,
+    *,
+    n: int,
+    seed: int,
+    options: FillOptions,
+    out_dir: str | None,
+    grid: str | None,
+) -> PluralOutcome:
+    """Sample n fills of one image: `out_dir/<stem>_<i>.png` per sample and/or a contact sheet at `grid`
+    ("-" = stdout). Every file is complete or absent (atomic writes)."""
+    image, mask = read_pair(image_path, mask_path, options)
+    if not mask.any():
+        raise UsageError(f"{mask_path}: the mask has no hole pixels, so there is nothing to sample")
+    results = sample_fills(inpainter, image.rgb(), mask, n, seed, options.strategy)
+    stem = "stdin" if image_path == STDIO else Path(image_path).stem
+    outputs: list[str | None] = []
+    for index, result in enumerate(results):
+        output = None if out_dir is None else str(Path(out_dir) / f"{stem}_{index}.png")
+        if output is not None:
+            io.write_image(output, io.compose_output(image, result.rgb, mask))
+        outputs.append(output)
+    samples = [result.rgb for result in results]
+    if grid is not None:
+        io.write_image(grid, plural_sheet(image.rgb(), mask, samples, seed))
+    return PluralOutcome(seed, results, outputs, hole_diversity(samples, mask))
