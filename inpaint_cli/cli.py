@@ -331,7 +331,10 @@ def train(
     except InpaintError as error:
         raise _fail(error) from None
     if as_json:  # every rank: the hashes prove the processes ended with the same weights
-        print(json.dumps(summary, default=str), flush=True)
+        # One write per line: under torchrun every rank shares this stdout, and print's separate write of
+        # the newline let two ranks' lines interleave.
+        sys.stdout.write(json.dumps(summary, default=str) + "\n")
+        sys.stdout.flush()
     elif summary.get("rank", 0) == 0:
         print(summary["paths"].get("best", summary["paths"]["last"]), flush=True)
 
