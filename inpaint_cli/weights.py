@@ -149,13 +149,19 @@ def parse_hf_source(source: str) -> tuple[str, str, str]:
     return f"{parts[0]}/{parts[1]}", "/".join(parts[2:]), revision
 
 
-def _parse_catalog_file(path: Path) -> tuple[dict[str, WeightEntry], str | None]:
+def read_toml(path: Path, what: str, fix: str) -> dict[str, Any]:
+    """A TOML file as a dict; unreadable or invalid files are one-line InpaintErrors naming it.
+    what: "the catalog", "the config"...; fix: what the user should do when it cannot be read."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
-        raise InpaintError(f"cannot read the catalog {path}: {e.strerror}") from None
+        raise InpaintError(f"cannot read {what} {path}: {e.strerror}{fix}") from None
     except tomllib.TOMLDecodeError as e:
         raise InpaintError(f"{path}: invalid TOML ({e}); fix the file") from None
+
+
+def _parse_catalog_file(path: Path) -> tuple[dict[str, WeightEntry], str | None]:
+    data = read_toml(path, "the catalog", "")
 
     unknown = set(data) - {"default", "models"}
     if unknown:

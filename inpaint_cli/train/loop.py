@@ -84,13 +84,8 @@ from torch import nn
 from .. import metrics
 from ..errors import InpaintError, UsageError
 from ..io import write_atomic
-from ..weights import load_state_strict, read_checkpoint, read_checkpoint_metadata, save_checkpoint
+from ..weights import load_state_strict, read_checkpoint, read_checkpoint_metadata, read_toml, save_checkpoint
 from . import data as train_data
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
 
 log = logging.getLogger("inpaint_cli")
 
@@ -217,12 +212,7 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     [model_config] table. Relative paths are relative to the file's folder. Returns TrainConfig field
     names → values; unknown keys and wrong types are an InpaintError naming the file and key."""
     config_path = Path(path)
-    try:
-        parsed = tomllib.loads(config_path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise InpaintError(f"cannot read the config {config_path}: {e.strerror}; check --config") from None
-    except tomllib.TOMLDecodeError as e:
-        raise InpaintError(f"{config_path}: invalid TOML ({e}); fix the file") from None
+    parsed = read_toml(config_path, "the config", "; check --config")
     values: dict[str, Any] = {}
     for key, value in parsed.items():
         name = key.replace("-", "_")
