@@ -133,13 +133,13 @@ def fill(
         raise typer.Exit(2 if all(isinstance(f, UsageError) for f in failures) else 1)
 
 
-def _parse_settings(settings: list[str] | None) -> dict:
-    """--set KEY=VALUE pairs; values are JSON when they parse as JSON (numbers, true, lists), else text."""
+def _parse_settings(settings: list[str] | None, flag: str = "--set") -> dict:
+    """KEY=VALUE pairs; values are JSON when they parse as JSON (numbers, true, lists), else text."""
     parsed = {}
     for item in settings or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise UsageError(f"--set {item}: expected KEY=VALUE")
+            raise UsageError(f"{flag} {item}: expected KEY=VALUE")
         try:
             parsed[key] = json.loads(value)
         except json.JSONDecodeError:
@@ -281,6 +281,10 @@ def train(
         str | None, typer.Option("--val-list", help="File naming validation images in --data (not trained on).")
     ] = None,
     size: Annotated[int | None, typer.Option(help="Square crop size (default: the recipe's).")] = None,
+    short_side: Annotated[
+        int | None,
+        typer.Option("--short-side", help="Resize images to this short side (px) before cropping."),
+    ] = None,
     batch: Annotated[int | None, typer.Option(help="Batch size per process (default: the recipe's).")] = None,
     steps: Annotated[int | None, typer.Option(help="Training steps.")] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate (default: the paper's).")] = None,
@@ -301,6 +305,10 @@ def train(
     model_config: Annotated[
         list[str] | None, typer.Option("--set", help="Architecture config KEY=VALUE, e.g. cnum=32 (repeatable).")
     ] = None,
+    recipe_config: Annotated[
+        list[str] | None,
+        typer.Option("--recipe", help="Training recipe setting KEY=VALUE, e.g. gan_weight=0.1 (repeatable)."),
+    ] = None,
     config: Annotated[str | None, typer.Option("--config", help="TOML file whose keys mirror these flags.")] = None,
     progress: Annotated[bool, typer.Option(help="Progress bar on stderr.")] = True,
     as_json: Annotated[
@@ -316,7 +324,8 @@ def train(
 
     flags = {
         "model": model, "data": data, "out": out, "val": val, "val_list": val_list, "size": size,
-        "batch": batch, "steps": steps, "lr": lr, "masks": masks, "device": device, "amp": amp, "seed": seed,
+        "short_side": short_side, "batch": batch, "steps": steps, "lr": lr, "masks": masks, "device": device,
+        "amp": amp, "seed": seed,
         "workers": workers, "init": init, "val_every": val_every, "save_every": save_every,
         "log_every": log_every, "preview_every": preview_every, "val_count": val_count,
     }  # fmt: skip
@@ -327,6 +336,11 @@ def train(
             values["resume"] = True
         if model_config:
             values["model_config"] = {**values.get("model_config", {}), **_parse_settings(model_config)}
+        if recipe_config:
+            values["recipe_config"] = {
+                **values.get("recipe_config", {}),
+                **_parse_settings(recipe_config, flag="--recipe"),
+            }
         summary = run_training(TrainConfig(**values), progress=progress)
     except InpaintError as error:
         raise _fail(error) from None

@@ -17,13 +17,13 @@ from inpaint_cli.registry import create_model, get_arch
 SMALL = 64  # bottleneck for everything except the parameter-count tests
 
 
-def _generator_formula(bottleneck: int, variant: str) -> int:
+def _generator_formula(bottleneck: int, variant: str, w: int = 64) -> int:
     """Hand count from the §1.2 table: 4×4 kernels, no biases, BN = 2 parameters per channel."""
-    encoder = [(3, 64), (64, 64), (64, 128), (128, 256), (256, 512), (512, bottleneck)]
-    decoder = [(bottleneck, 512), (512, 256), (256, 128), (128, 64)]
+    encoder = [(3, w), (w, w), (w, 2 * w), (2 * w, 4 * w), (4 * w, 8 * w), (8 * w, bottleneck)]
+    decoder = [(bottleneck, 8 * w), (8 * w, 4 * w), (4 * w, 2 * w), (2 * w, w)]
     if variant == "random":
-        decoder.append((64, 64))  # D4b
-    decoder.append((64, 3))
+        decoder.append((w, w))  # D4b
+    decoder.append((w, 3))
     convs = sum(16 * cin * cout for cin, cout in encoder + decoder)
     bn_channels = [cout for _, cout in encoder[1:]] + [cout for _, cout in decoder[:-1]]  # not E1, not D5
     return convs + 2 * sum(bn_channels)
@@ -44,7 +44,7 @@ def small(request: pytest.FixtureRequest) -> ContextEncoder:
 def test_registered_with_its_contract() -> None:
     spec = get_arch("context_encoder")
     assert spec.cls is ContextEncoder
-    assert spec.default_config == {"bottleneck": 4000, "variant": "random"}
+    assert spec.default_config == {"bottleneck": 4000, "variant": "random", "width": 64}
     c = spec.contract
     assert c.fixed_size == 128 and c.pad_multiple == 1 and c.comfortable_size == 128
     assert c.trainable and c.needs_weights and not c.can_sample
@@ -60,7 +60,16 @@ def test_generator_parameter_count_at_4000(variant: str) -> None:
     assert total == _generator_formula(4000, variant)
     if variant == "centre":
         assert total == pytest.approx(71.1e6, rel=0.01)
-    assert model.arch_config == {"bottleneck": 4000, "variant": variant}
+    assert model.arch_config == {"bottleneck": 4000, "variant": variant, "width": 64}
+
+
+def test_reduced_width_and_bottleneck_shrink_the_generator() -> None:
+    """The shipped checkpoint's config: a quarter of the convolution weights, a 128-unit bottleneck."""
+    model = ContextEncoder(bottleneck=128, variant="random", width=32)
+    assert count_parameters(model) == _generator_formula(128, "random", w=32)
+    assert model(torch.zeros(2, 3, 128, 128)).shape == (2, 3, 128, 128)
+    with pytest.raises(ValueError):
+        ContextEncoder(width=0)
 
 
 def test_discriminator_parameter_counts() -> None:

@@ -63,12 +63,12 @@ class NoisyRecipe(TrainingRecipe):
     default_size = 32
     default_lr = 1e-2
 
-    def __init__(self, generator, *, lr=None, total_steps=0, image_size=None) -> None:
+    def __init__(self, generator, *, lr=None, total_steps=0, image_size=None, critic_momentum=0.9) -> None:
         super().__init__(generator, lr=lr, total_steps=total_steps, image_size=image_size)
         self.networks["critic"] = nn.Sequential(nn.Conv2d(3, 4, 4, stride=2), nn.LeakyReLU(0.2), nn.Conv2d(4, 1, 3))
         self.optimizers = {
             "generator": torch.optim.Adam(generator.parameters(), lr=self.lr, betas=(0.5, 0.9)),
-            "critic": torch.optim.SGD(self.networks["critic"].parameters(), lr=self.lr, momentum=0.9),
+            "critic": torch.optim.SGD(self.networks["critic"].parameters(), lr=self.lr, momentum=critic_momentum),
         }
 
     def train_step(self, images, masks, step):
@@ -459,6 +459,7 @@ def test_config_toml_round_trip(tmp_path, photos) -> None:
             lr=2.5e-5,
             amp=True,
             model_config={"cnum": 8, "note": "a\tb", "widths": [1, 2]},
+            recipe_config={"critic_momentum": 0.5},
         ),
         NoisyRecipe,
     )
@@ -499,3 +500,63 @@ def test_bad_runs_are_refused_with_one_line(tmp_path, photos, run_cli) -> None:
     with pytest.raises(UsageError, match=r"--lr 0\.5 differs"):
         train(TrainConfig(out=str(run), resume=True, lr=0.5), progress=False)
     assert run_cli(["train", "--model", "nope", "--data", str(photos), "--out", str(tmp_path / "b")]) == 2
+
+
+def test_short_side_rescales_training_and_validation_images(tmp_path) -> None:
+    """--short-side N: every image is resized (area) to a short side of N before the crop, as the
+    benchmark scales its images, and the val cases are cut from images rescaled the same way."""
+    paths = write_images(tmp_path, 3, size=(96, 80))
+    folder = train_data.ImageFolder(paths, short_side=40)
+    for index, path in enumerate(paths):
+        stored = cv2.imread(str(path))
+        loaded = folder.load(index)
+        assert min(loaded.shape[:2]) == 40
+        assert loaded.shape[0] / loaded.shape[1] == pytest.approx(stored.shape[0] / stored.shape[1], abs=0.03)
+        area = cv2.resize(stored[:, :, ::-1], loaded.shape[1::-1], interpolation=cv2.INTER_AREA)
+        assert np.array_equal(loaded, area)
+    cases = train_data.make_val_cases(paths, 32, train_data.make_mask_sampler("box"), count=3, short_side=40)
+    expected = train_data.to_float(train_data.centre_crop(folder.load(0), 32))
+    assert np.array_equal(cases[0].image, expected)
+    with pytest.raises(UsageError, match="--short-side 16 is below --size 32"):
+        loop._resolve(TrainConfig(model="x", data=str(tmp_path), out="o", size=32, short_side=16), NoisyRecipe)
+
+
+def test_recipe_settings_reach_the_recipe_and_unknown_ones_are_refused(tmp_path, photos, run_cli, capsys) -> None:
+    assert loop.recipe_settings("test_train_noisy") == {"critic_momentum": 0.9}
+    assert loop.recipe_settings("deepfill_v1") == {"critic_steps": 5}
+    assert set(loop.recipe_settings("glcic")) == {"phase_steps"}
+    run = tmp_path / "run"
+    train(noisy_config(photos, run, steps=1, recipe_config={"critic_momentum": 0.25}), progress=False)
+    assert load_config(run / "config.toml")["recipe_config"] == {"critic_momentum": 0.25}
+    meta = loop.read_checkpoint_metadata(run / "last.state.safetensors")
+    groups = json.loads(meta["optimizers"])["critic"]["param_groups"]
+    assert groups[0]["momentum"] == 0.25
+    with pytest.raises(UsageError, match=r"--resume: --recipe \{'critic_momentum': 0.5\} differs"):
+        train(TrainConfig(out=str(run), resume=True, recipe_config={"critic_momentum": 0.5}), progress=False)
+    capsys.readouterr()
+    argv = ["train", "--model", "test_train_noisy", "--data", str(photos), "--out", str(tmp_path / "b"), "--steps", "1"]
+    assert run_cli([*argv, "--recipe", "gan_weight=0.1"]) == 2
+    error = capsys.readouterr().err
+    assert "--recipe gan_weight: not a setting of the test_train_noisy recipe; known: critic_momentum" in error
+    assert not (tmp_path / "b").exists()
+
+
+def test_critic_steps_sets_the_critic_updates_per_generator_step() -> None:
+    from inpaint_cli.models.deepfill_v1 import DeepFillV1Recipe
+    from inpaint_cli.models.piigan import PiiGANRecipe
+    from inpaint_cli.registry import create_model
+
+    torch.manual_seed(0)
+    images = torch.rand(2, 3, 32, 32)
+    masks = torch.zeros(2, 1, 32, 32)
+    masks[..., 8:20, 10:22] = 1.0
+    for cls, arch, size in ((DeepFillV1Recipe, "deepfill_v1", 32), (PiiGANRecipe, "piigan", 64)):
+        recipe = cls(create_model(arch, cnum=8), image_size=size, critic_steps=2)
+        batch = F.interpolate(images, size=size), F.interpolate(masks, size=size)
+        recipe.train_step(*batch, 0)
+        critic_state = recipe.optimizers["critics"].state
+        generator_state = recipe.optimizers["generator"].state
+        assert {int(s["step"]) for s in critic_state.values()} == {2}
+        assert {int(s["step"]) for s in generator_state.values()} == {1}
+        with pytest.raises(ValueError, match="critic_steps"):
+            cls(create_model(arch, cnum=8), image_size=size, critic_steps=0)

@@ -14,6 +14,7 @@ Out: "centre": (B, 3, 64, 64) tanh, the whole central block (rows/cols 32–95) 
      "random": (B, 3, 128, 128) tanh, the full image; the composite is the engine's `out·M + in·(1−M)`.
 
 Layers (§1.2; k/s/p, every conv/deconv bias-free, DCGAN init N(0, 0.02), BN weights N(1, 0.02)):
+  (widths for the paper's base width 64; `width` scales every stage of the generator: 8·width at 4²)
   E1 conv 4/2/1 3→64 (LReLU 0.2) · E2 64→64 · E3 →128 · E4 →256 · E5 →512, 4² (BN + LReLU 0.2)
   B  conv 4/1/0 512→bottleneck, 1² (BN + LReLU 0.2)            bottleneck = 4000 (README), 71.1 M params
   D1 deconv 4/1/0 →512, 4² · D2 4/2/1 →256 · D3 →128 · D4 →64, 32² (BN + ReLU)
@@ -135,16 +136,18 @@ def _check_variant(variant: str) -> None:
 class ContextEncoder(InpaintModel):
     """The Context Encoder generator; see the module docstring for the layer table and the two variants."""
 
-    def __init__(self, bottleneck: int = 4000, variant: str = "random") -> None:
-        super().__init__(bottleneck=bottleneck, variant=variant)
+    def __init__(self, bottleneck: int = 4000, variant: str = "random", width: int = BASE_WIDTH) -> None:
+        super().__init__(bottleneck=bottleneck, variant=variant, width=width)
         _check_variant(variant)
+        if width < 1:
+            raise ValueError(f"width must be positive, got {width}")
         self.variant = variant
         if variant == "centre":
             # Only the inner 56² of the 128² window is ever predicted: the engine must fit holes there.
             self.contract = dataclasses.replace(
                 type(self).contract, hole_fraction=(CENTRE_SIZE - 2 * OVERLAP) / IMAGE_SIZE
             )
-        w = BASE_WIDTH
+        w = width  # 64 in the paper; smaller widths are for a small shipped checkpoint
         self.encoder = nn.Sequential(
             *_down(3, w, batch_norm=False),  # E1: no BN on the first layer (DCGAN)
             *_down(w, w),  # E2

@@ -365,8 +365,13 @@ class DeepFillV1Recipe(TrainingRecipe):
         lr: float | None = None,
         total_steps: int = 0,
         image_size: int = TRAIN_SIZE,
+        critic_steps: int = D_STEPS_PER_G_STEP,
     ) -> None:
         super().__init__(generator, lr=lr, total_steps=total_steps, image_size=image_size)
+        if critic_steps < 1:
+            raise ValueError(f"critic_steps must be at least 1, got {critic_steps}")
+        # The paper's 5 critic updates per G step; fewer trade critic quality for G steps on a short budget.
+        self.critic_steps = critic_steps
         self.local_size = self.image_size // 2
         self.networks["local_critic"] = LocalCritic(self.local_size)
         self.networks["global_critic"] = GlobalCritic(self.image_size)
@@ -389,7 +394,9 @@ class DeepFillV1Recipe(TrainingRecipe):
 
         x1, x2 = generator(x_in, masks)
         fake = composite(x2, x_in, masks)
-        d_terms = train_critics(self.optimizers["critics"], local_critic, global_critic, real, fake, masks, boxes, size)
+        d_terms = train_critics(
+            self.optimizers["critics"], local_critic, global_critic, real, fake, masks, boxes, size, self.critic_steps
+        )
 
         real_local = crop_boxes(real, boxes, size)
         discount = losses.spatial_discount(size, GAMMA).to(real.device)

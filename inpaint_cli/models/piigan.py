@@ -255,8 +255,13 @@ class PiiGANRecipe(TrainingRecipe):
         lr: float | None = None,
         total_steps: int = 0,
         image_size: int = TRAIN_SIZE,
+        critic_steps: int = D_STEPS_PER_G_STEP,
     ) -> None:
         super().__init__(generator, lr=lr, total_steps=total_steps, image_size=image_size)
+        if critic_steps < 1:
+            raise ValueError(f"critic_steps must be at least 1, got {critic_steps}")
+        # The paper's 5 critic updates per G step; fewer trade critic quality for G steps on a short budget.
+        self.critic_steps = critic_steps
         self.local_size = self.image_size // 2
         self.networks["extractor"] = StyleExtractor(self.local_size, generator.arch_config["extractor_activation"])
         self.networks["local_critic"] = LocalCritic(self.local_size)
@@ -293,7 +298,7 @@ class PiiGANRecipe(TrainingRecipe):
             masks,
             boxes,
             size,
-            steps=D_STEPS_PER_G_STEP,
+            steps=self.critic_steps,
         )
         fake_local = crop_boxes(fake, boxes, size)
         ae = known_pixel_loss(real, x1, x2, masks)

@@ -123,6 +123,19 @@ def to_float(pixels: np.ndarray) -> np.ndarray:
     return np.clip(pixels.astype(np.float32), 0.0, 1.0)
 
 
+def scale_short_side(pixels: np.ndarray, short_side: int) -> np.ndarray:
+    """Resize (area when shrinking, bicubic when enlarging) so the shorter side is `short_side` pixels:
+    the scale `inpaint benchmark --size` fills at, so a model can train on what it will be scored on."""
+    height, width = pixels.shape[:2]
+    short = min(height, width)
+    if short == short_side:
+        return pixels
+    scale = short_side / short
+    new_size = (max(short_side, round(width * scale)), max(short_side, round(height * scale)))  # (w, h)
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    return cv2.resize(pixels, new_size, interpolation=interpolation)
+
+
 def fit_short_side(pixels: np.ndarray, size: int) -> np.ndarray:
     """Scale up (bicubic) so the shorter side is at least `size`; larger images are left alone."""
     height, width = pixels.shape[:2]
@@ -135,11 +148,17 @@ def fit_short_side(pixels: np.ndarray, size: int) -> np.ndarray:
 
 
 class ImageFolder:
-    """Decoded images by index, cached in memory, with unreadable files skipped and counted."""
+    """Decoded images by index, cached in memory, with unreadable files skipped and counted.
 
-    def __init__(self, files: Sequence[Path], *, cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
+    short_side: if given, every image is first resized so its shorter side has this many pixels (and
+    cached at that size)."""
+
+    def __init__(
+        self, files: Sequence[Path], *, cache_bytes: int = DEFAULT_CACHE_BYTES, short_side: int | None = None
+    ) -> None:
         self.files = list(files)
         self.cache_bytes = cache_bytes
+        self.short_side = short_side
         self._cache: dict[int, np.ndarray] = {}
         self._cached_bytes = 0
         self._unreadable: set[int] = set()
@@ -169,6 +188,8 @@ class ImageFolder:
             if first:
                 log.warning("skipping unreadable training image: %s", e.message)
             return None
+        if self.short_side:
+            pixels = scale_short_side(pixels, self.short_side)
         with self._lock:
             if index not in self._cache and self._cached_bytes + pixels.nbytes <= self.cache_bytes:
                 self._cache[index] = pixels
@@ -351,10 +372,13 @@ def centre_crop(pixels: np.ndarray, size: int) -> np.ndarray:
     return pixels[top : top + size, left : left + size]
 
 
-def make_val_cases(files: Sequence[Path], size: int, mask_sampler: MaskSampler, *, count: int) -> list[ValCase]:
+def make_val_cases(
+    files: Sequence[Path], size: int, mask_sampler: MaskSampler, *, count: int, short_side: int | None = None
+) -> list[ValCase]:
     """Up to `count` val cases from `files` (evenly spread over the list): centre crops at `size` with masks
     drawn from the fixed `VAL_MASK_SEED`, so every validation pass (and every run) scores the same cases.
-    Unreadable files are skipped with a warning."""
+    short_side: rescale each image first, as the training images are. Unreadable files are skipped with a
+    warning."""
     if count <= 0 or not files:
         return []
     picks = np.unique(np.linspace(0, len(files) - 1, num=min(count, len(files))).round().astype(int))
@@ -366,6 +390,8 @@ def make_val_cases(files: Sequence[Path], size: int, mask_sampler: MaskSampler, 
         except InpaintError as e:
             log.warning("skipping unreadable validation image: %s", e.message)
             continue
+        if short_side:
+            pixels = scale_short_side(pixels, short_side)
         mask = draw_mask(mask_sampler, size, np.random.default_rng([VAL_MASK_SEED, number]))
         cases.append(ValCase(path.name, to_float(centre_crop(pixels, size)), mask))
     return cases

@@ -65,6 +65,7 @@ import contextlib
 import dataclasses
 import gc
 import hashlib
+import inspect
 import json
 import logging
 import math
@@ -119,12 +120,17 @@ class TrainConfig:
     model: arch name (deepfill_v2, ...). data: folder of training images (recursive). val: a folder of
     validation images, or val_list: a file of names relative to `data` (excluded from training); with
     neither, validation scores `val_count` training images (fit, not generalisation). out: run directory.
+    short_side: resize every image so its shorter side is this many pixels before cropping (the scale that
+    `inpaint benchmark --size` scores at); None = crop the files at their own resolution.
     masks: paper (default) | freeform | box | mixed. device: auto (default) | cpu | cuda[:N] | mps.
     amp: bf16 autocast. seed: 0. workers: data-loading threads (0 = in process). init: a generator
     checkpoint to fine-tune from. resume: continue the run in `out` exactly.
     val_every / save_every: 1000 steps; log_every: 10; preview_every: val_every (previews are written at
     validation passes whose step is a multiple of it, and at the end). val_count: 16 validation cases.
     model_config: arch config overrides, e.g. {"cnum": 48}.
+    recipe_config: keyword arguments of the model's training recipe beyond the paper's defaults, e.g.
+    {"gan_weight": 0.1} for DeepFill v2 or {"phase_steps": [300, 30]} for GLCIC (`recipe_settings(arch)`
+    lists them).
     """
 
     model: str | None = None
@@ -133,6 +139,7 @@ class TrainConfig:
     val_list: str | None = None
     out: str | None = None
     size: int | None = None
+    short_side: int | None = None
     batch: int | None = None
     steps: int | None = None
     lr: float | None = None
@@ -149,6 +156,7 @@ class TrainConfig:
     preview_every: int | None = None
     val_count: int | None = None
     model_config: dict[str, Any] | None = None
+    recipe_config: dict[str, Any] | None = None
 
 
 DEFAULTS: dict[str, Any] = {
@@ -170,6 +178,7 @@ FIELD_TYPES: dict[str, type] = {
     "val_list": str,
     "out": str,
     "size": int,
+    "short_side": int,
     "batch": int,
     "steps": int,
     "lr": float,
@@ -186,8 +195,11 @@ FIELD_TYPES: dict[str, type] = {
     "preview_every": int,
     "val_count": int,
     "model_config": dict,
+    "recipe_config": dict,
 }
 PATH_FIELDS = ("data", "val", "val_list", "out", "init")
+TABLE_FIELDS = ("model_config", "recipe_config")
+FLAG_NAMES = {"model_config": "set", "recipe_config": "recipe"}  # fields whose flag is not their name
 # What a resumed run may change: when and how often things happen and where, never what is trained. (A
 # different device, e.g. a CUDA run continued on a CPU, resumes correctly but not bit for bit.)
 RESUME_MUTABLE = frozenset(
@@ -208,8 +220,8 @@ def _check_type(name: str, value: Any, where: str) -> Any:
 
 
 def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a TOML training config: keys mirror the flags (`val-list` or `val_list`), plus a
-    [model_config] table. Relative paths are relative to the file's folder. Returns TrainConfig field
+    """Read a TOML training config: keys mirror the flags (`val-list` or `val_list`), plus [model_config]
+    and [recipe_config] tables. Relative paths are relative to the file's folder. Returns TrainConfig field
     names → values; unknown keys and wrong types are an InpaintError naming the file and key."""
     config_path = Path(path)
     parsed = read_toml(config_path, "the config", "; check --config")
@@ -246,20 +258,41 @@ def _toml_key(key: str) -> str:
 
 
 def config_to_toml(config: TrainConfig | dict[str, Any]) -> str:
-    """The config as TOML that `load_config` reads back (flat keys, None omitted, [model_config] last)."""
+    """The config as TOML that `load_config` reads back (flat keys, None omitted, the tables last)."""
     values = dataclasses.asdict(config) if isinstance(config, TrainConfig) else dict(config)
     lines = ["# inpaint train: the resolved configuration of this run (`inpaint train --config` reads it)"]
     for name in FIELD_TYPES:
         value = values.get(name)
-        if value is None or name in ("model_config", "resume"):
+        if value is None or name in (*TABLE_FIELDS, "resume"):
             continue
         lines.append(f"{name.replace('_', '-')} = {_toml_value(value)}")
-    model_config = values.get("model_config") or {}
-    if model_config:
-        lines.append("")
-        lines.append("[model_config]")
-        lines.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in model_config.items())
+    for table in TABLE_FIELDS:
+        settings = values.get(table) or {}
+        if settings:
+            lines.append("")
+            lines.append(f"[{table}]")
+            lines.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in settings.items())
     return "\n".join(lines) + "\n"
+
+
+_RECIPE_LOOP_ARGUMENTS = frozenset({"self", "generator", "lr", "total_steps", "image_size"})
+
+
+def recipe_settings_of(recipe_cls: Any) -> dict[str, Any]:
+    """The keyword settings a recipe takes beyond what the loop passes (name → default)."""
+    parameters = inspect.signature(recipe_cls.__init__).parameters.values()
+    return {
+        p.name: p.default
+        for p in parameters
+        if p.name not in _RECIPE_LOOP_ARGUMENTS and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+    }
+
+
+def recipe_settings(arch: str) -> dict[str, Any]:
+    """`--recipe` settings of an architecture's training recipe (name → default)."""
+    from ..registry import get_recipe
+
+    return recipe_settings_of(get_recipe(arch))
 
 
 def _resolve(config: TrainConfig, recipe_cls: Any) -> TrainConfig:
@@ -279,12 +312,21 @@ def _resolve(config: TrainConfig, recipe_cls: Any) -> TrainConfig:
     if values["preview_every"] is None:
         values["preview_every"] = values["val_every"]
     values["model_config"] = dict(values["model_config"] or {})
+    values["recipe_config"] = dict(values["recipe_config"] or {})
+    known = recipe_settings_of(recipe_cls)
+    unknown = sorted(set(values["recipe_config"]) - set(known))
+    if unknown:
+        raise UsageError(
+            f"--recipe {unknown[0]}: not a setting of the {values['model']} recipe; known: {', '.join(known) or 'none'}"
+        )
     for name in PATH_FIELDS:
         if values[name]:
             values[name] = str(Path(values[name]).expanduser().resolve())
     for name in ("size", "batch", "steps", "val_every", "save_every", "log_every", "preview_every"):
         if int(values[name]) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1 (got {values[name]})")
+    if values["short_side"] is not None and values["short_side"] < values["size"]:
+        raise UsageError(f"--short-side {values['short_side']} is below --size {values['size']}; crops would not fit")
     for name in ("workers", "val_count"):
         if int(values[name]) < 0:
             raise UsageError(f"--{name.replace('_', '-')} cannot be negative (got {values[name]})")
@@ -313,7 +355,7 @@ def _merge_for_resume(saved: TrainConfig, given: TrainConfig, state_path: Path) 
         if name in RESUME_MUTABLE:
             merged[name] = value
         elif value != merged[name]:
-            flag = name.replace("_", "-")
+            flag = FLAG_NAMES.get(name, name.replace("_", "-"))
             raise UsageError(
                 f"--resume: --{flag} {value!r} differs from {merged[name]!r} in {state_path}; a resumed run "
                 f"keeps its config (only steps, workers, device and the val/save/log/preview intervals may "
@@ -494,14 +536,16 @@ class _Trainer:
                 f"{data_dir} holds no training images (jpg, png, webp, bmp, tif; searched recursively)"
                 f"{' once the --val-list files are left out' if cfg.val_list else ''}; check --data"
             )
-        self.folder = train_data.ImageFolder(train_files)
+        self.folder = train_data.ImageFolder(train_files, short_side=cfg.short_side)
 
         # Identical initial weights on every rank; rank-specific randomness (latents, interpolates) after.
         torch.manual_seed(cfg.seed)
         generator = self._build_generator()
         try:
-            self.recipe = self.recipe_cls(generator, lr=cfg.lr, total_steps=cfg.steps, image_size=cfg.size)
-        except ValueError as e:
+            self.recipe = self.recipe_cls(
+                generator, lr=cfg.lr, total_steps=cfg.steps, image_size=cfg.size, **(cfg.recipe_config or {})
+            )
+        except (ValueError, TypeError) as e:
             raise UsageError(f"--model {self.arch}: {e}") from None
         from ..models.base import TrainingRecipe
 
@@ -545,7 +589,7 @@ class _Trainer:
                 )
             # Validation holes are the kind the model trains on, so "best" means best at its task.
             self.val_cases = train_data.make_val_cases(
-                val_files or train_files, cfg.size, self.mask_sampler, count=cfg.val_count
+                val_files or train_files, cfg.size, self.mask_sampler, count=cfg.val_count, short_side=cfg.short_side
             )
 
     def _build_generator(self) -> nn.Module:
