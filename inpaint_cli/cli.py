@@ -24,7 +24,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-models_app = typer.Typer(help="List, inspect, download and verify checkpoints.", no_args_is_help=True)
+models_app = typer.Typer(help="List, inspect, download, verify and export checkpoints.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 
 out = Console(soft_wrap=True)  # data
@@ -575,6 +575,31 @@ def models_verify(
             out.print(f"[{colour}]{result.status:>10}[/]  {entry.name}  {result.path or ''}", highlight=False)
     if bad:
         raise typer.Exit(1)
+
+
+@models_app.command("export")
+def models_export(
+    src: Annotated[str, typer.Argument(help="Checkpoint written by `inpaint train`, e.g. runs/x/best.safetensors.")],
+    dst: Annotated[str, typer.Option("--out", "-o", help="The new .safetensors file (never SRC itself).")],
+    name: Annotated[
+        str | None, typer.Option("--name", help="Catalog name ARCH.TAG (default: TAG = the --out file's stem).")
+    ] = None,
+    dtype: Annotated[str, typer.Option("--dtype", help="fp16, bf16 or fp32 (floating tensors only).")] = "fp16",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the entry as one JSON object.")] = False,
+) -> None:
+    """Write a smaller copy of a trained checkpoint (fp16 by default) with its config and provenance, and
+    print its weights.toml entry (sha256, size, resolution, steps, wall time, validation scores, data)."""
+    from .weights import entry_to_toml, export_checkpoint
+
+    try:
+        entry = export_checkpoint(src, dst, dtype=dtype, name=name)
+    except InpaintError as error:
+        raise _fail(error) from None
+    err.print(f"wrote {dst} ({dtype}, {_human_size(entry['size'])})", highlight=False)
+    if as_json:
+        print(json.dumps(entry), flush=True)
+    else:
+        print(entry_to_toml(entry), end="", flush=True)
 
 
 # -- doctor -------------------------------------------------------------------------------------------

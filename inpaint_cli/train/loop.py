@@ -85,7 +85,15 @@ from torch import nn
 from .. import metrics
 from ..errors import InpaintError, UsageError
 from ..io import write_atomic
-from ..weights import load_state_strict, read_checkpoint, read_checkpoint_metadata, read_toml, save_checkpoint
+from ..weights import (
+    load_state_strict,
+    read_checkpoint,
+    read_checkpoint_metadata,
+    read_toml,
+    save_checkpoint,
+    toml_key,
+    toml_value,
+)
 from . import data as train_data
 
 log = logging.getLogger("inpaint_cli")
@@ -238,25 +246,6 @@ def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     return values
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value) if isinstance(value, float) and math.isfinite(value) else str(value).lower()
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)  # JSON string escapes are valid TOML basic strings
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
-    raise InpaintError(f"cannot write {value!r} ({type(value).__name__}) to TOML")
-
-
-def _toml_key(key: str) -> str:
-    bare = key.replace("_", "").replace("-", "").isalnum() and key.isascii()
-    return key if bare else json.dumps(key)
-
-
 def config_to_toml(config: TrainConfig | dict[str, Any]) -> str:
     """The config as TOML that `load_config` reads back (flat keys, None omitted, the tables last)."""
     values = dataclasses.asdict(config) if isinstance(config, TrainConfig) else dict(config)
@@ -265,13 +254,13 @@ def config_to_toml(config: TrainConfig | dict[str, Any]) -> str:
         value = values.get(name)
         if value is None or name in (*TABLE_FIELDS, "resume"):
             continue
-        lines.append(f"{name.replace('_', '-')} = {_toml_value(value)}")
+        lines.append(f"{name.replace('_', '-')} = {toml_value(value)}")
     for table in TABLE_FIELDS:
         settings = values.get(table) or {}
         if settings:
             lines.append("")
             lines.append(f"[{table}]")
-            lines.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in settings.items())
+            lines.extend(f"{toml_key(k)} = {toml_value(v)}" for k, v in settings.items())
     return "\n".join(lines) + "\n"
 
 
