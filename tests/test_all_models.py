@@ -78,3 +78,22 @@ def test_set_overrides_model_config_at_load(scene, tmp_path, run_cli, capsys):
     assert np.array_equal(a[~hole], b[~hole]) and not np.array_equal(a[hole], b[hole])
     assert run_cli([*base, "--out", str(tmp_path / "x.png"), "--set", "widht=3"]) == 2
     assert "widht" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("arch", ["deepfill_v1", "deepfill_v2", "piigan"])
+def test_untrained_generators_already_see_their_input(arch):
+    """`signal_preserving_init`: with the papers' init these deep unnormalised stacks output the same image
+    whatever the input (mean |Δ| < 1e-4 when the input is negated), so training starts by learning a flat
+    colour. With it, negating the input moves the output by a clear margin, without saturating tanh."""
+    torch.manual_seed(0)
+    model = create_model(arch).eval()
+    images = torch.rand(2, 3, 64, 64) * 2 - 1
+    masks = torch.zeros(2, 1, 64, 64)
+    masks[..., 16:40, 20:44] = 1.0
+    extra = (torch.randn_like(masks) * masks,) if arch == "piigan" else ()
+    with torch.no_grad():
+        _, first = model(images * (1 - masks), masks, *extra)
+        _, second = model(-images * (1 - masks), masks, *extra)
+    change = (first - second).abs().mean().item()
+    assert 0.05 < change, f"{arch}: the output barely depends on the input (mean |Δ| = {change:.2g})"
+    assert first.abs().mean().item() < 0.8, f"{arch}: tanh saturated at init"

@@ -47,8 +47,12 @@ Deviations from MODELS.md and why:
   its known-patch mask per sample (attention.py), and the local patch is centred on each sample's hole
   (`hole_centred_boxes`), which for a §6.1 rectangle is exactly its unshrunk box.
 - PRETRAIN_COARSE_NETWORK (coarse-only pre-training) is not implemented; the released models skip it.
-- PyTorch's default initialisation (TF used Glorot-uniform kernels, zero biases); nearest resizing
-  and stride-2 padding align as PyTorch does (blocks.py) — irrelevant since we train our own weights.
+- Initialisation: N(0, 1.2²/fan_in) kernels, zero biases (`blocks.signal_preserving_init`) instead of TF's
+  Glorot-uniform: with Glorot (or PyTorch's default) the untrained 30-conv stack's output does not depend on
+  its input at all, and short runs learn only a flat colour. `--recipe critic_steps=N` may lower the 5
+  critic updates per G step for short CPU budgets (the shipped checkpoint used 1; its note says so).
+- Nearest resizing and stride-2 padding align as PyTorch does (blocks.py) — irrelevant since we train our
+  own weights.
 """
 
 from __future__ import annotations
@@ -66,7 +70,7 @@ from ..registry import InputContract, register, register_recipe
 from . import losses
 from .attention import ContextualAttention
 from .base import InpaintModel, TrainingRecipe, composite, crop_boxes, hole_centred_boxes
-from .blocks import ActivationName, ConvBlock, UpConv, conv2d_same
+from .blocks import ELU_STACK_INIT_GAIN, ActivationName, ConvBlock, UpConv, conv2d_same, signal_preserving_init
 
 # ---- generator building pieces (also used by PiiGAN, which injects its latent into the ConvBlocks) ----
 
@@ -171,6 +175,7 @@ class DeepFillV1(InpaintModel):
         self.refine_attention_decoder = two_convs(c4, cnum)
         self.refine_merge = two_convs(2 * c4, cnum)
         self.refine_decoder = rgb_decoder(cnum)
+        signal_preserving_init(self, gain=ELU_STACK_INIT_GAIN)  # a deviation: see blocks.signal_preserving_init
 
     def forward(self, x_in: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x_in: (B, 3, H, W) in [-1, 1], holes zeroed; mask: (B, 1, H, W), 1 = hole.

@@ -54,6 +54,7 @@ Deviations from MODELS.md / the released code, and why:
   mask shape trains; for the paper's centred box it is exactly the released code's (32, 32, 64, 64).
 - E and the critics live in the recipe, not in the registered model: the shipped checkpoint is the
   generator alone, and E is only needed to reproduce a ground-truth style (§5.7).
+- Generator initialisation and `critic_steps` as in DeepFill v1 (`blocks.signal_preserving_init`, gain 1.2).
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ from ..registry import InputContract, register, register_recipe
 from . import losses
 from .attention import ContextualAttention
 from .base import InpaintModel, TrainingRecipe, composite, crop_boxes, hole_centred_boxes
-from .blocks import ActivationName, ConvBlock
+from .blocks import ELU_STACK_INIT_GAIN, ActivationName, ConvBlock, signal_preserving_init
 from .deepfill_v1 import (
     D_STEPS_PER_G_STEP,
     GlobalCritic,
@@ -135,6 +136,7 @@ class PiiGAN(InpaintModel):
         self.refine_attention_decoder = two_convs(c4, cnum)
         self.refine_merge = two_convs(2 * c4, cnum)
         self.refine_decoder = rgb_decoder(cnum)
+        signal_preserving_init(self, gain=ELU_STACK_INIT_GAIN)  # a deviation: see blocks.signal_preserving_init
 
     def forward(self, x_in: torch.Tensor, mask: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x_in: (B, 3, H, W) in [-1, 1], holes zeroed; mask: (B, 1, H, W), 1 = hole; z: (B, 1, H, W).
