@@ -289,9 +289,11 @@ def test_models_list_and_info_json(capsys, run_cli):
     assert by_name["telea"]["global_default"] and not by_name["telea"]["needs_weights"]
     (deepfill_v2,) = [row for row in rows if row["arch"] == "deepfill_v2"]
     assert deepfill_v2["pad_multiple"] == 8 and deepfill_v2["status"] == "bundled" and deepfill_v2["default"]
-    context_encoder = by_name["context_encoder"]  # no checkpoint yet: listed with its capabilities
-    assert context_encoder["fixed_size"] == 128 and context_encoder["status"] == "no checkpoint"
-    assert by_name["piigan"]["can_sample"] and not by_name["glcic"]["can_sample"]
+    paper_models = ("context_encoder", "glcic", "deepfill_v1", "deepfill_v2", "piigan")
+    bundled = {row["arch"]: row for row in rows if row["status"] == "bundled" and row["default"]}
+    assert sorted(bundled) == sorted(paper_models)  # every learned model ships a default checkpoint
+    assert bundled["context_encoder"]["fixed_size"] == 128
+    assert bundled["piigan"]["can_sample"] and not bundled["glcic"]["can_sample"]
     assert run_cli(["models", "list", "t*", "--json"]) == 0
     assert {json.loads(line)["name"] for line in capsys.readouterr().out.splitlines()} == {"telea"} | {
         name for name in by_name if name.startswith("t")

@@ -13,8 +13,34 @@ import cv2
 import numpy as np
 import pytest
 
+from inpaint_cli.weights import read_toml
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE, EXAMPLE_MASK = REPO / "examples" / "meadow.png", REPO / "examples" / "meadow_mask.png"
+BUNDLE_BUDGET = 40 * 10**6  # bytes of bundled checkpoints the package may carry (issue 6)
+
+
+def bundled_entries() -> dict[str, dict]:
+    """weights.toml entries whose weights ship inside the package."""
+    catalog = read_toml(REPO / "weights.toml", "the catalog", "")
+    return {
+        name: entry
+        for name, entry in catalog["models"].items()
+        if str(entry.get("source", "")).startswith("bundled:")
+    }
+
+
+def test_bundled_checkpoints_fit_the_budget_and_describe_themselves():
+    entries = bundled_entries()
+    files = {entry["source"].removeprefix("bundled:") for entry in entries.values()}
+    on_disk = {p.name for p in (REPO / "inpaint_cli" / "weights").glob("*.safetensors")}
+    assert files == on_disk, "every bundled file has exactly one catalog entry"
+    total = sum((REPO / "inpaint_cli" / "weights" / name).stat().st_size for name in files)
+    assert total <= BUNDLE_BUDGET, f"bundled checkpoints take {total:,} bytes"
+    for name, entry in entries.items():
+        assert entry["size"] == (REPO / "inpaint_cli" / "weights" / entry["source"][8:]).stat().st_size, name
+        for key in ("licence", "data", "resolution", "steps", "wall_time", "val_hole_psnr", "val_hole_ssim"):
+            assert key in entry, f"{name} has no {key}"
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +86,9 @@ def test_installed_wheel_fills_outside_the_repository(wheel, tmp_path):
         check=True,
     )
     assert str(env_dir) in where.stdout
-    for model in ("telea", "deepfill_v2"):
+    env["HF_HUB_OFFLINE"] = "1"  # everything below must work without a network
+    env["HF_HOME"] = str(tmp_path / "empty-hf-home")
+    for model in ("telea", *bundled_entries()):
         out = tmp_path / f"{model}.png"
         done = subprocess.run(
             [
@@ -89,3 +117,16 @@ def test_installed_wheel_fills_outside_the_repository(wheel, tmp_path):
         [str(env_dir / "bin" / "inpaint"), "models", "verify"], capture_output=True, text=True, cwd=tmp_path, env=env
     )
     assert verify.returncode == 0 and "mismatch" not in verify.stdout
+    plural = [str(env_dir / "bin" / "inpaint"), "plural", str(EXAMPLE), "--mask", str(EXAMPLE_MASK)]
+    samples = tmp_path / "samples"
+    done = subprocess.run(
+        [*plural, "--model", "piigan", "--n", "2", "--out-dir", str(samples)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    first, second = (cv2.imread(str(p)) for p in sorted(samples.glob("*.png")))
+    assert not np.array_equal(first, second), "two PiiGAN samples should differ in the hole"
