@@ -112,7 +112,9 @@ def test_installed_wheel_fills_outside_the_repository(wheel, tmp_path):
         before, after = cv2.imread(str(EXAMPLE)), cv2.imread(str(out))
         hole = cv2.imread(str(EXAMPLE_MASK), cv2.IMREAD_GRAYSCALE) > 127
         assert np.array_equal(after[~hole], before[~hole])
-        assert np.abs(after[hole].astype(int) - before[hole]).mean() < 40  # a fill, not noise
+        # A fill, not noise: uniform noise is ~92 grey levels off here. Telea is 12 off, the DeepFills
+        # 17-18, PiiGAN 24; GLCIC's short-trained BatchNorm statistics make it fill darkly (49, model card).
+        assert np.abs(after[hole].astype(int) - before[hole]).mean() < 60, model
     verify = subprocess.run(
         [str(env_dir / "bin" / "inpaint"), "models", "verify"], capture_output=True, text=True, cwd=tmp_path, env=env
     )
