@@ -60,6 +60,16 @@ _ARCHS: dict[str, ArchSpec] = {}
 _discovered = False
 
 
+def constructor_defaults(cls: type, *, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The keyword arguments of `cls.__init__` that have defaults (name → default), minus `skip`: how
+    architectures declare their config and recipes their settings."""
+    return {
+        key: param.default
+        for key, param in inspect.signature(cls.__init__).parameters.items()
+        if key != "self" and key not in skip and param.default is not inspect.Parameter.empty
+    }
+
+
 def register(name: str, *, contract: InputContract, summary: str, paper: str = "") -> Callable[[type], type]:
     """Class decorator: make `cls` buildable as `create_model(name, **config)`.
 
@@ -71,12 +81,7 @@ def register(name: str, *, contract: InputContract, summary: str, paper: str = "
             raise ValueError(f"architecture {name!r} is registered twice")
         cls.arch_name = name
         cls.contract = contract
-        defaults = {
-            key: param.default
-            for key, param in inspect.signature(cls.__init__).parameters.items()
-            if key != "self" and param.default is not inspect.Parameter.empty
-        }
-        _ARCHS[name] = ArchSpec(name, cls, contract, summary, paper, defaults)
+        _ARCHS[name] = ArchSpec(name, cls, contract, summary, paper, constructor_defaults(cls))
         return cls
 
     return wrap

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from helpers import write_live_pickle
 
 from inpaint_cli.registry import create_model
 from inpaint_cli.weights import load_catalog, save_checkpoint
@@ -212,13 +212,7 @@ def test_output_that_is_an_input_is_refused(photo, mask, capsys, run_cli):
 
 def test_pickle_checkpoint_is_refused_without_unpickling(tmp_path, photo, mask, capsys, run_cli):
     marker = tmp_path / "pwned"
-
-    class Payload:
-        def __reduce__(self):
-            return (Path.touch, (marker,))
-
-    evil = tmp_path / "model.pth"
-    evil.write_bytes(pickle.dumps(Payload()))
+    evil = write_live_pickle(tmp_path / "model.pth", marker)
     out = tmp_path / "o.png"
     assert run_cli(["fill", str(photo), "--mask", str(mask), "--model", str(evil), "--out", str(out)]) == 1
     _assert_one_line_error(capsys, "model.pth", "safetensors")

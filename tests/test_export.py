@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import write_live_pickle
 
 from inpaint_cli.io import read_image, read_mask
 from inpaint_cli.registry import create_model
@@ -161,13 +161,7 @@ def test_exporting_onto_the_source_is_refused(trained, tmp_path, monkeypatch, ca
 
 def test_bad_sources_names_and_dtypes(trained, tmp_path, capsys, run_cli) -> None:
     marker = tmp_path / "pwned"
-
-    class Payload:
-        def __reduce__(self):
-            return (Path.touch, (marker,))
-
-    evil = tmp_path / "model.pth"
-    evil.write_bytes(pickle.dumps(Payload()))
+    evil = write_live_pickle(tmp_path / "model.pth", marker)
     dst = tmp_path / "out.safetensors"
     assert run_cli(["models", "export", str(evil), "--out", str(dst)]) == 1
     assert "model.pth" in one_line_error(capsys) and not marker.exists()

@@ -88,26 +88,16 @@ def test_installed_wheel_fills_outside_the_repository(wheel, tmp_path):
     assert str(env_dir) in where.stdout
     env["HF_HUB_OFFLINE"] = "1"  # everything below must work without a network
     env["HF_HOME"] = str(tmp_path / "empty-hf-home")
+    inpaint = env_dir / "bin" / "inpaint"
+
+    def run_installed(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(inpaint), *args], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300
+        )
+
     for model in ("telea", *bundled_entries()):
         out = tmp_path / f"{model}.png"
-        done = subprocess.run(
-            [
-                str(env_dir / "bin" / "inpaint"),
-                "fill",
-                str(EXAMPLE),
-                "--mask",
-                str(EXAMPLE_MASK),
-                "--model",
-                model,
-                "--out",
-                str(out),
-            ],
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            env=env,
-            timeout=300,
-        )
+        done = run_installed("fill", str(EXAMPLE), "--mask", str(EXAMPLE_MASK), "--model", model, "--out", str(out))
         assert done.returncode == 0, done.stderr
         before, after = cv2.imread(str(EXAMPLE)), cv2.imread(str(out))
         hole = cv2.imread(str(EXAMPLE_MASK), cv2.IMREAD_GRAYSCALE) > 127
@@ -115,19 +105,11 @@ def test_installed_wheel_fills_outside_the_repository(wheel, tmp_path):
         # A fill, not noise: uniform noise is ~92 grey levels off here. Telea is 12 off, the DeepFills
         # 17-18, PiiGAN 24; GLCIC's short-trained BatchNorm statistics make it fill darkly (49, model card).
         assert np.abs(after[hole].astype(int) - before[hole]).mean() < 60, model
-    verify = subprocess.run(
-        [str(env_dir / "bin" / "inpaint"), "models", "verify"], capture_output=True, text=True, cwd=tmp_path, env=env
-    )
+    verify = run_installed("models", "verify")
     assert verify.returncode == 0 and "mismatch" not in verify.stdout
-    plural = [str(env_dir / "bin" / "inpaint"), "plural", str(EXAMPLE), "--mask", str(EXAMPLE_MASK)]
     samples = tmp_path / "samples"
-    done = subprocess.run(
-        [*plural, "--model", "piigan", "--n", "2", "--out-dir", str(samples)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=300,
+    done = run_installed(
+        "plural", str(EXAMPLE), "--mask", str(EXAMPLE_MASK), "--model", "piigan", "--n", "2", "--out-dir", str(samples)
     )
     assert done.returncode == 0, done.stderr
     first, second = (cv2.imread(str(p)) for p in sorted(samples.glob("*.png")))

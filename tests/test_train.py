@@ -304,32 +304,29 @@ def test_resume_restores_rng_and_every_optimiser(tmp_path, photos, noisy_straigh
     assert_same_state(run / "last.state.safetensors", noisy_straight / "last.state.safetensors")
 
 
-def test_ctrl_c_saves_at_a_step_boundary_and_resumes_exactly(tmp_path, photos, noisy_straight) -> None:
-    """A real SIGINT: the handler lets the step finish, the loop saves, then KeyboardInterrupt."""
+def _press_ctrl_c() -> None:
+    signal.raise_signal(signal.SIGINT)
+
+
+def _raise_keyboard_interrupt() -> None:
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize(("stop_after", "interrupt"), [(4, _press_ctrl_c), (5, _raise_keyboard_interrupt)])
+def test_ctrl_c_saves_at_a_step_boundary_and_resumes_exactly(
+    tmp_path, photos, noisy_straight, stop_after, interrupt
+) -> None:
+    """A real SIGINT (the handler lets the step finish, the loop saves, then KeyboardInterrupt), or a
+    KeyboardInterrupt between steps: either way the last finished step is saved and resumes bit for bit."""
     run = tmp_path / "run"
 
-    def press_ctrl_c(done: int) -> None:
-        if done == 4:
-            signal.raise_signal(signal.SIGINT)
+    def hook(done: int) -> None:
+        if done == stop_after:
+            interrupt()
 
     with pytest.raises(KeyboardInterrupt):
-        train(noisy_config(photos, run), progress=False, step_hook=press_ctrl_c)
-    assert read_checkpoint(run / "last.safetensors").provenance["steps"] == 4
-    assert_every_file_loads(run)
-    train(TrainConfig(out=str(run), resume=True), progress=False)
-    assert_same_state(run / "last.state.safetensors", noisy_straight / "last.state.safetensors")
-
-
-def test_keyboard_interrupt_between_steps_saves(tmp_path, photos, noisy_straight) -> None:
-    run = tmp_path / "run"
-
-    def interrupt(done: int) -> None:
-        if done == 5:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train(noisy_config(photos, run), progress=False, step_hook=interrupt)
-    assert read_checkpoint(run / "last.safetensors").provenance["steps"] == 5
+        train(noisy_config(photos, run), progress=False, step_hook=hook)
+    assert read_checkpoint(run / "last.safetensors").provenance["steps"] == stop_after
     assert_every_file_loads(run)
     train(TrainConfig(out=str(run), resume=True), progress=False)
     assert_same_state(run / "last.state.safetensors", noisy_straight / "last.state.safetensors")

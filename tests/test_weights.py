@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import TouchOnUnpickle
 from hub_server import HubServer
 from huggingface_hub import constants as hf_constants
 from torch import nn
@@ -47,16 +48,6 @@ class TinyOther(TinyTest):
 class TinyFree(InpaintModel):
     def inpaint(self, image, mask, *, generator=None):
         return image
-
-
-class Evil:
-    """Unpickling this creates `marker`: proof that a loader ran the pickle."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (Path.touch, (self.marker,))
 
 
 # ------------------------------------------------------------------------------------------- fixtures
@@ -353,7 +344,7 @@ def test_load_state_strict_lists_missing_unexpected_and_shapes():
 def test_pickles_are_refused_without_unpickling(tmp_path):
     marker = tmp_path / "pwned"
     pt = tmp_path / "evil.pt"
-    torch.save({"w": Evil(marker)}, pt)
+    torch.save({"w": TouchOnUnpickle(marker)}, pt)
     disguised = tmp_path / "evil.safetensors"
     disguised.write_bytes(pt.read_bytes())
 

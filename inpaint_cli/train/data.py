@@ -138,13 +138,7 @@ def scale_short_side(pixels: np.ndarray, short_side: int) -> np.ndarray:
 
 def fit_short_side(pixels: np.ndarray, size: int) -> np.ndarray:
     """Scale up (bicubic) so the shorter side is at least `size`; larger images are left alone."""
-    height, width = pixels.shape[:2]
-    short = min(height, width)
-    if short >= size:
-        return pixels
-    scale = size / short
-    new_size = (max(size, round(width * scale)), max(size, round(height * scale)))  # cv2 wants (w, h)
-    return cv2.resize(pixels, new_size, interpolation=cv2.INTER_CUBIC)  # saturates uint8/uint16
+    return pixels if min(pixels.shape[:2]) >= size else scale_short_side(pixels, size)
 
 
 class ImageFolder:

@@ -65,7 +65,6 @@ import contextlib
 import dataclasses
 import gc
 import hashlib
-import inspect
 import json
 import logging
 import math
@@ -264,17 +263,14 @@ def config_to_toml(config: TrainConfig | dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-_RECIPE_LOOP_ARGUMENTS = frozenset({"self", "generator", "lr", "total_steps", "image_size"})
+_RECIPE_LOOP_ARGUMENTS = frozenset({"generator", "lr", "total_steps", "image_size"})  # what the loop passes
 
 
 def recipe_settings_of(recipe_cls: Any) -> dict[str, Any]:
     """The keyword settings a recipe takes beyond what the loop passes (name → default)."""
-    parameters = inspect.signature(recipe_cls.__init__).parameters.values()
-    return {
-        p.name: p.default
-        for p in parameters
-        if p.name not in _RECIPE_LOOP_ARGUMENTS and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-    }
+    from ..registry import constructor_defaults
+
+    return constructor_defaults(recipe_cls, skip=_RECIPE_LOOP_ARGUMENTS)
 
 
 def recipe_settings(arch: str) -> dict[str, Any]:
