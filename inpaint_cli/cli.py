@@ -307,7 +307,11 @@ def train(
     ] = None,
     recipe_config: Annotated[
         list[str] | None,
-        typer.Option("--recipe", help="Training recipe setting KEY=VALUE, e.g. gan_weight=0.1 (repeatable)."),
+        typer.Option(
+            "--recipe",
+            help="Training recipe setting KEY=VALUE, e.g. gan_weight=0.1, recon_steps=500, hole_weight=6, "
+            "ema=0.999, warmup_steps=200 (repeatable).",
+        ),
     ] = None,
     config: Annotated[str | None, typer.Option("--config", help="TOML file whose keys mirror these flags.")] = None,
     progress: Annotated[bool, typer.Option(help="Progress bar on stderr.")] = True,

@@ -136,8 +136,33 @@ def test_reconstruction_losses_match_the_spec() -> None:
     mask[..., :2, :] = 1.0  # half the pixels are holes
     # [1.2·0.5·0.5 + 0.25·0.5] / 0.5
     assert deepfill_v1.known_pixel_loss(real, x1, x2, mask).item() == pytest.approx(1.2 * 0.5 + 0.25)
-    ones = torch.ones(1, 1, 4, 4)
-    assert deepfill_v1.discounted_local_l1(real, x1, x2, ones).item() == pytest.approx(1.2 * 0.5 + 0.25)
+    # Rows 0-1 are the hole: row 1 touches known pixels (weight 1), row 0 is 2 away (weight γ = 0.9).
+    discount = losses.hole_discount(mask, 0.9)
+    assert torch.equal(discount[0, 0, :, 0], torch.tensor([0.9, 1.0, 0.0, 0.0]))
+    mean_weight = (4 * 0.9 + 4 * 1.0) / 8
+    expected = (1.2 * 0.5 + 0.25) * mean_weight
+    assert deepfill_v1.discounted_hole_l1(real, x1, x2, discount).item() == pytest.approx(expected)
+
+
+def test_every_hole_pixel_gets_a_reconstruction_gradient() -> None:
+    """Two holes in opposite corners: the hole-centred local patch (half the canvas) covers at most one, and
+    the paper's patch-only L1 left the other unsupervised. Every hole pixel must get a gradient."""
+    torch.manual_seed(0)
+    generator = deepfill_v1.DeepFillV1(cnum=4)
+    recipe = deepfill_v1.DeepFillV1Recipe(generator, image_size=32, recon_steps=10)
+    images = torch.rand(1, 3, 32, 32)
+    mask = torch.zeros(1, 1, 32, 32)
+    mask[..., 1:6, 1:6] = 1.0
+    mask[..., 26:31, 26:31] = 1.0
+    output = {}
+
+    def keep_gradient(module: torch.nn.Module, args: object, out: tuple[torch.Tensor, torch.Tensor]) -> None:
+        out[1].register_hook(lambda grad: output.update(grad=grad))
+
+    generator.register_forward_hook(keep_gradient)
+    recipe.train_step(images, mask, step=0)
+    grad = output["grad"][0].abs().sum(dim=0)
+    assert bool((grad[mask[0, 0] > 0] > 0).all()), "some hole pixels got no reconstruction gradient"
 
 
 def test_recipe_step_trains_generator_and_critics() -> None:

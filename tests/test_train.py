@@ -63,8 +63,8 @@ class NoisyRecipe(TrainingRecipe):
     default_size = 32
     default_lr = 1e-2
 
-    def __init__(self, generator, *, lr=None, total_steps=0, image_size=None, critic_momentum=0.9) -> None:
-        super().__init__(generator, lr=lr, total_steps=total_steps, image_size=image_size)
+    def __init__(self, generator, *, lr=None, total_steps=0, image_size=None, critic_momentum=0.9, **settings) -> None:
+        super().__init__(generator, lr=lr, total_steps=total_steps, image_size=image_size, **settings)
         self.networks["critic"] = nn.Sequential(nn.Conv2d(3, 4, 4, stride=2), nn.LeakyReLU(0.2), nn.Conv2d(4, 1, 3))
         self.optimizers = {
             "generator": torch.optim.Adam(generator.parameters(), lr=self.lr, betas=(0.5, 0.9)),
@@ -238,6 +238,7 @@ def test_overfit_reconstruction_loss_falls(tmp_path) -> None:
             lr=3e-3,
             masks="box",
             model_config={"cnum": 8},
+            recipe_config={"recon_steps": 30},  # at lr 3e-3 the adversarial term makes the first steps chaotic
             log_every=1,
             val_count=0,
         ),
@@ -367,7 +368,10 @@ def test_amp_and_fine_tuning_from_a_checkpoint(tmp_path, photos) -> None:
     start = load_model(init).state_dict()
     for key, value in load_model(tuned / "last.safetensors").state_dict().items():
         torch.testing.assert_close(value, start[key], rtol=0, atol=1e-9)
-    assert read_checkpoint(tuned / "last.safetensors").provenance["config"]["init"] == str(init)
+    # Provenance names files, never the training machine's absolute paths.
+    provenance = read_checkpoint(tuned / "last.safetensors").provenance
+    assert provenance["config"]["init"] == init.name and provenance["data"] == photos.name
+    assert provenance["config"]["out"] == tuned.name
     with pytest.raises(UsageError, match="is a test_train_noisy checkpoint"):
         train(TrainConfig(model="deepfill_v2", data=str(photos), out=str(tmp_path / "x"), init=str(init)))
 
@@ -519,9 +523,10 @@ def test_short_side_rescales_training_and_validation_images(tmp_path) -> None:
 
 
 def test_recipe_settings_reach_the_recipe_and_unknown_ones_are_refused(tmp_path, photos, run_cli, capsys) -> None:
-    assert loop.recipe_settings("test_train_noisy") == {"critic_momentum": 0.9}
-    assert loop.recipe_settings("deepfill_v1") == {"critic_steps": 5}
-    assert set(loop.recipe_settings("glcic")) == {"phase_steps"}
+    shared = {"recon_steps": 0, "hole_weight": None, "ema": 0.0, "warmup_steps": 0}  # every recipe's
+    assert loop.recipe_settings("test_train_noisy") == {**shared, "critic_momentum": 0.9}
+    assert loop.recipe_settings("deepfill_v1") == {**shared, "critic_steps": 5}
+    assert set(loop.recipe_settings("glcic")) == {*shared, "phase_steps"}
     run = tmp_path / "run"
     train(noisy_config(photos, run, steps=1, recipe_config={"critic_momentum": 0.25}), progress=False)
     assert load_config(run / "config.toml")["recipe_config"] == {"critic_momentum": 0.25}
@@ -534,7 +539,8 @@ def test_recipe_settings_reach_the_recipe_and_unknown_ones_are_refused(tmp_path,
     argv = ["train", "--model", "test_train_noisy", "--data", str(photos), "--out", str(tmp_path / "b"), "--steps", "1"]
     assert run_cli([*argv, "--recipe", "gan_weight=0.1"]) == 2
     error = capsys.readouterr().err
-    assert "--recipe gan_weight: not a setting of the test_train_noisy recipe; known: critic_momentum" in error
+    known = "recon_steps, hole_weight, ema, warmup_steps, critic_momentum"
+    assert f"--recipe gan_weight: not a setting of the test_train_noisy recipe; known: {known}" in error
     assert not (tmp_path / "b").exists()
 
 
@@ -557,3 +563,55 @@ def test_critic_steps_sets_the_critic_updates_per_generator_step() -> None:
         assert {int(s["step"]) for s in generator_state.values()} == {1}
         with pytest.raises(ValueError, match="critic_steps"):
             cls(create_model(arch, cnum=8), image_size=size, critic_steps=0)
+
+
+def test_held_out_files_inside_data_are_never_trained_on(tmp_path) -> None:
+    """A --val folder inside --data and the report split DATA/test.txt are left out of training."""
+    data = tmp_path / "data"
+    paths = write_images(data, 6)  # odd indices in data/nested
+    (data / "test.txt").write_text(f"{paths[0].name}\n")
+    summary = train(
+        noisy_config(data, tmp_path / "run", steps=1, val=str(data / "nested"), val_count=3), progress=False
+    )
+    assert summary["images"] == 6 - 1 - 3
+
+
+def test_ema_is_validated_exported_and_resumed_exactly(tmp_path, photos) -> None:
+    init_run = tmp_path / "init"
+    train(noisy_config(photos, init_run, steps=1), progress=False)
+    init = init_run / "last.safetensors"
+    start = load_model(init).state_dict()
+    run = tmp_path / "run"
+    train(noisy_config(photos, run, steps=1, init=str(init), recipe_config={"ema": 0.9}), progress=False)
+    raw = {
+        k[len("network.generator.") :]: v
+        for k, v in load_file(run / loop.STATE_FILE).items()
+        if "network.generator." in k
+    }
+    exported = load_model(run / "last.safetensors").state_dict()
+    # After one step the decay is min(0.9, (1 + 1)/(10 + 1)) = 2/11: ema = w0 + (w1 − w0)·9/11.
+    for key, value in exported.items():
+        torch.testing.assert_close(value, start[key] + (raw[key] - start[key]) * (9 / 11), rtol=1e-5, atol=1e-7)
+    assert any(not torch.equal(exported[k], raw[k]) for k in exported)
+    val = train_records(run, "val")[-1]
+    assert {"psnr", "raw_psnr", "ssim", "raw_ssim"} <= set(val)
+    assert read_checkpoint(run / "last.safetensors").provenance["ema"] == 0.9
+
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    train(noisy_config(photos, straight, steps=4, recipe_config={"ema": 0.5}), progress=False)
+    train(noisy_config(photos, resumed, steps=2, recipe_config={"ema": 0.5}), progress=False)
+    train(TrainConfig(out=str(resumed), resume=True, steps=4), progress=False)
+    for a, b in [
+        (straight / loop.STATE_FILE, resumed / loop.STATE_FILE),
+        (straight / "last.safetensors", resumed / "last.safetensors"),
+    ]:
+        first, second = load_file(a), load_file(b)
+        ema_keys = [k for k in first if not k.startswith("rng.")]
+        assert all(torch.equal(first[k], second[k]) for k in ema_keys), a.name
+
+
+def test_warm_up_ramps_the_logged_learning_rate(tmp_path, photos) -> None:
+    run = tmp_path / "run"
+    train(noisy_config(photos, run, steps=5, lr=0.01, recipe_config={"warmup_steps": 4}), progress=False)
+    rates = [r["lr_generator"] for r in train_records(run)]
+    assert rates == pytest.approx([0.0025, 0.005, 0.0075, 0.01, 0.01])

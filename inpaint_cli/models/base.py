@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import torch
@@ -50,11 +52,21 @@ class TrainingRecipe:
       by the loop; a recipe must call them through this dict so wrapping takes effect).
     - `optimizers`: name -> optimiser (checkpointed for exact resume).
     - `train_step(images, masks, step)`: images (B, 3, H, W) in [0, 1], masks (B, 1, H, W) with 1 = hole
-      (one per sample); returns the step's losses as floats for logging.
+      (one per sample); returns the step's losses as floats for logging, "g" being the generator's total.
     - `paper_mask(height, width, rng)`: the hole the paper trains with (MODELS.md §6), used for
       `--masks paper` (called on the instance: some recipes cache a mask pattern).
     - `image_size`: the square training crop; critics with dense layers are built for it.
     - Registered with `@register_recipe(arch)` so `registry.get_recipe(arch)` finds it.
+
+    Settings every recipe takes (`--recipe KEY=VALUE`), each a documented deviation for small budgets; the
+    defaults are the papers' recipes:
+    - recon_steps: the first N steps train the generator on its reconstruction losses alone, with no
+      discriminator forward or update (`adversarial(step)` says which steps are adversarial).
+    - hole_weight: replace the paper's reconstruction loss by w·mean over hole pixels + mean over known
+      pixels of each stage's error (separate means, as mmagic trains DeepFill v2); None = the paper's loss.
+    - ema: keep an exponential moving average of the generator's weights with this decay (0 = off); the
+      loop validates, exports and ships the average.
+    - warmup_steps: ramp every learning rate linearly from lr/N to lr over the first N steps.
     """
 
     default_batch: ClassVar[int] = 16
@@ -62,12 +74,31 @@ class TrainingRecipe:
     default_lr: ClassVar[float] = 1e-4
 
     def __init__(
-        self, generator: InpaintModel, *, lr: float | None = None, total_steps: int = 0, image_size: int | None = None
+        self,
+        generator: InpaintModel,
+        *,
+        lr: float | None = None,
+        total_steps: int = 0,
+        image_size: int | None = None,
+        recon_steps: int = 0,
+        hole_weight: float | None = None,
+        ema: float = 0.0,
+        warmup_steps: int = 0,
     ) -> None:
+        if recon_steps < 0 or warmup_steps < 0:
+            raise ValueError(f"recon_steps and warmup_steps cannot be negative (got {recon_steps}, {warmup_steps})")
+        if hole_weight is not None and not hole_weight > 0:
+            raise ValueError(f"hole_weight must be positive (got {hole_weight})")
+        if not 0.0 <= ema < 1.0:
+            raise ValueError(f"ema must be a decay in [0, 1), e.g. 0.999 (got {ema})")
         self.generator = generator
         self.lr = self.default_lr if lr is None else lr
         self.total_steps = total_steps
         self.image_size = self.default_size if image_size is None else image_size
+        self.recon_steps = int(recon_steps)
+        self.hole_weight = None if hole_weight is None else float(hole_weight)
+        self.ema = float(ema)
+        self.warmup_steps = int(warmup_steps)
         self.networks: dict[str, nn.Module] = {"generator": generator}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
 
@@ -81,6 +112,64 @@ class TrainingRecipe:
     def prepare(self, images: list[Any]) -> None:
         """Called once before the first step with a sample of training images (float RGB in [0, 1], H×W×3)
         for recipes that derive settings from the data (GLCIC's mean hole colour). Default: nothing."""
+
+    def adversarial(self, step: int) -> bool:
+        """Whether `step` (counted from 0) trains against the discriminator: not during the reconstruction
+        warm-up. Recipes whose adversarial weight is 0 also skip their discriminator."""
+        return step >= self.recon_steps
+
+    def set_learning_rates(self, step: int) -> None:
+        """Apply the warm-up to every optimiser for `step` (a pure function of the step, so a resumed run
+        needs no scheduler state): lr·min(1, (step + 1)/warmup_steps)."""
+        if not self.warmup_steps:
+            return
+        factor = min(1.0, (step + 1) / self.warmup_steps)
+        for optimizer in self.optimizers.values():
+            for group in optimizer.param_groups:
+                base = group.setdefault("base_lr", group["lr"])  # saved with the optimiser's state
+                group["lr"] = base * factor
+
+    def reconstruction(self, errors: list[tuple[float, torch.Tensor]], masks: torch.Tensor) -> torch.Tensor:
+        """The `hole_weight` reconstruction loss: Σ weight·(hole_weight·mean over hole + mean over known
+        pixels) of each (weight, element-wise error map) pair, e.g. [(1.0, |x − x1|), (1.0, |x − x2|)]."""
+        if self.hole_weight is None:
+            raise ValueError("reconstruction() is the hole_weight loss; hole_weight is not set")
+        total = torch.zeros((), device=masks.device, dtype=torch.float32)
+        for weight, error in errors:
+            hole, known = hole_and_known_means(error, masks)
+            total = total + weight * (self.hole_weight * hole + known)
+        return total
+
+
+def hole_and_known_means(error: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean of `error` over hole elements, mean over known elements); error (B, C, H, W), masks (B, 1, H, W).
+
+    Means over every channel of the selected pixels of the whole batch; a side with no pixels gives 0."""
+    channels = error.shape[1]
+    hole_count = masks.sum() * channels
+    known_count = (1.0 - masks).sum() * channels
+    hole = (error * masks).sum() / hole_count.clamp(min=1.0)
+    known = (error * (1.0 - masks)).sum() / known_count.clamp(min=1.0)
+    return hole, known
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module, *, eval_mode: bool = False) -> Iterator[None]:
+    """No parameter gradients for `module` inside the block (the generator's step backpropagates through
+    the discriminator without filling its .grad). eval_mode: also run it in eval mode — for spectrally
+    normalised nets that skips the second power iteration of the step; never for batch-norm nets, whose
+    eval mode computes something else."""
+    flags = [p.requires_grad for p in module.parameters()]
+    was_training = module.training
+    module.requires_grad_(False)
+    if eval_mode:
+        module.eval()
+    try:
+        yield
+    finally:
+        for parameter, flag in zip(module.parameters(), flags, strict=True):
+            parameter.requires_grad_(flag)
+        module.train(was_training)
 
 
 def composite(prediction: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

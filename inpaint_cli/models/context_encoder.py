@@ -49,6 +49,7 @@ Deviations from MODELS.md / the released Lua code:
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import cv2
 import numpy as np
@@ -57,7 +58,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..registry import InputContract, register, register_recipe
-from .base import InpaintModel, TrainingRecipe
+from .base import InpaintModel, TrainingRecipe, frozen
 
 VARIANTS = ("random", "centre")
 IMAGE_SIZE = 128  # the dense bottleneck only accepts this (§1.7)
@@ -262,14 +263,11 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
     ) + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
 
 
-def generator_loss(
-    fake_logits: torch.Tensor, prediction: torch.Tensor, target: torch.Tensor, weights: torch.Tensor
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """G = 0.999·weighted L2 + 0.001·BCE(D(fake), 1). Returns the total and its detached terms."""
+def generator_loss(fake_logits: torch.Tensor, l2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """G = 0.999·l2 + 0.001·BCE(D(fake), 1), l2 from `weighted_l2` (or the hole_weight loss).
+    Returns the total and the adversarial term."""
     adversarial = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
-    l2 = weighted_l2(prediction, target, weights)
-    total = L2_WEIGHT * l2 + ADV_WEIGHT * adversarial
-    return total, {"l2": l2.detach(), "g_adv": adversarial.detach()}
+    return L2_WEIGHT * l2 + ADV_WEIGHT * adversarial, adversarial
 
 
 # ---- training recipe (§1.5) ---------------------------------------------------------------------
@@ -325,7 +323,9 @@ class ContextEncoderRecipe(TrainingRecipe):
 
     `lr` is D's learning rate; G trains 10× faster. The centre variant ignores the loop's masks and
     always uses the fixed inner-56² hole. `paper_mask` is an instance method: it depends on the variant
-    and on the random pattern cached by the recipe.
+    and on the random pattern cached by the recipe. `recon_steps` warm-up steps train L2 alone (no D);
+    `hole_weight` (random variant) replaces the 10×-known-weighted L2 by hole_weight·mean_hole +
+    mean_known of the squared error. Logged: g = 0.999·l2 + 0.001·g_adv.
     """
 
     default_batch = BATCH_SIZE
@@ -339,11 +339,14 @@ class ContextEncoderRecipe(TrainingRecipe):
         lr: float | None = None,
         total_steps: int = 0,
         image_size: int | None = None,
+        **settings: Any,
     ) -> None:
         if image_size not in (None, IMAGE_SIZE):
             raise ValueError(f"context_encoder trains at {IMAGE_SIZE}² only (dense bottleneck), got {image_size}")
-        super().__init__(generator, lr=lr, total_steps=total_steps, image_size=IMAGE_SIZE)
+        super().__init__(generator, lr=lr, total_steps=total_steps, image_size=IMAGE_SIZE, **settings)
         self.variant: str = generator.arch_config["variant"]
+        if self.hole_weight is not None and self.variant == "centre":
+            raise ValueError("hole_weight needs the random variant: the centre variant predicts the hole block only")
         input_size = CENTRE_SIZE if self.variant == "centre" else IMAGE_SIZE
         self.networks["discriminator"] = ContextEncoderDiscriminator(input_size)
         g_opt, d_opt = make_optimizers(generator, self.networks["discriminator"], self.lr)
@@ -365,19 +368,27 @@ class ContextEncoderRecipe(TrainingRecipe):
         generator, discriminator = self.networks["generator"], self.networks["discriminator"]
         x_in, target, weights = self._batch(images, masks)
         fake = generator(x_in)
-
-        # D step: real and fake in separate forwards (separate BN batch statistics, as the Lua code).
-        d_loss = discriminator_loss(discriminator(target), discriminator(fake.detach()))
-        self.optimizers["discriminator"].zero_grad(set_to_none=True)
-        d_loss.backward()
-        self.optimizers["discriminator"].step()
-
-        # G step on the same forward, with D re-run after its update (§1.7: harmless difference).
-        g_loss, terms = generator_loss(discriminator(fake), fake, target, weights)
+        if self.hole_weight is None:
+            l2 = weighted_l2(fake, target, weights)
+        else:
+            l2 = self.reconstruction([(1.0, (fake - target).square())], masks)
+        if not self.adversarial(step):  # reconstruction warm-up: L2 alone, no D forward
+            g_loss, logs = L2_WEIGHT * l2, {}
+        else:
+            # D step: real and fake in separate forwards (separate BN batch statistics, as the Lua code).
+            d_loss = discriminator_loss(discriminator(target), discriminator(fake.detach()))
+            self.optimizers["discriminator"].zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.optimizers["discriminator"].step()
+            # G step on the same forward, with D re-run after its update (§1.7: harmless difference); frozen,
+            # in train mode (its batch norm uses batch statistics, as the Lua code).
+            with frozen(discriminator):
+                g_loss, adversarial = generator_loss(discriminator(fake), l2)
+            logs = {"d": d_loss.item(), "g_adv": adversarial.item()}
         self.optimizers["generator"].zero_grad(set_to_none=True)
-        g_loss.backward()  # also leaves gradients on D; its next zero_grad clears them
+        g_loss.backward()
         self.optimizers["generator"].step()
-        return {"d": d_loss.item(), "g": g_loss.item(), **{k: v.item() for k, v in terms.items()}}
+        return {"g": g_loss.item(), "l2": l2.item(), **logs}
 
     def paper_mask(self, height: int, width: int, rng: np.random.Generator) -> np.ndarray:  # type: ignore[override]
         """The variant's training hole, bool (H, W), True = hole.

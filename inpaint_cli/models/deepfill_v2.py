@@ -26,6 +26,12 @@ Losses (§4.4): G = mean|x−x1| + mean|x−x2| (whole image) + 1.0·(−mean D(
 Schedule (§4.5): Adam lr 1e-4, betas (0.5, 0.999), one D step per G step, batch 16 at 256², masks =
 free-form brush ∪ rectangle (§6).
 
+The G step runs D frozen (no weight gradients) and in eval mode, so spectral norm does one power iteration
+per step, in D's own step — as the official graph, which computes D's logits once per iteration for both losses.
+
+Small-budget settings shared by every recipe (`TrainingRecipe`: recon_steps, hole_weight, ema, warmup_steps)
+are off by default; `gan_weight=0` or a warm-up step runs no discriminator at all.
+
 Deviation: generator initialisation. With TF's Glorot (or PyTorch's default) init, the output of this stack
 of 20+ gated convolutions does not depend on its input (each gate halves the signal), and a short run learns
 only a flat colour (measured: 250 steps at 128², val hole L1 unchanged). `blocks.signal_preserving_init`
@@ -33,6 +39,8 @@ draws kernels N(0, 2²/fan_in) and starts the gates open (bias +1), so the first
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,7 +51,7 @@ from ..masks import mixed_mask
 from ..registry import InputContract, register, register_recipe
 from . import losses
 from .attention import ContextualAttention
-from .base import InpaintModel, TrainingRecipe, composite
+from .base import InpaintModel, TrainingRecipe, composite, frozen
 from .blocks import (
     GATED_INIT_GAIN,
     GATED_INIT_GATE_BIAS,
@@ -213,6 +221,18 @@ def discriminator_loss(
     return losses.hinge_discriminator_loss(real_logits, fake_logits)
 
 
+def reconstruction_loss(real: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
+    """mean|x−x1| + mean|x−x2| over the whole image (§4.4), no hole/valid split."""
+    return COARSE_L1_WEIGHT * losses.l1(x1, real) + REFINE_L1_WEIGHT * losses.l1(x2, real)
+
+
+def adversarial_loss(
+    discriminator: nn.Module, real: torch.Tensor, mask: torch.Tensor, x2: torch.Tensor
+) -> torch.Tensor:
+    """−mean D(x̂, M) on the composite x̂ of x2 (§4.4)."""
+    return losses.hinge_generator_loss(discriminator(composite(x2, real, mask), mask))
+
+
 def generator_loss(
     discriminator: nn.Module,
     real: torch.Tensor,
@@ -224,17 +244,21 @@ def generator_loss(
     """L_G = mean|x−x1| + mean|x−x2| + gan_weight·(−mean D(x̂, M)) (§4.4), no hole/valid split.
 
     real: (B, 3, H, W) ground truth in [-1, 1]. Returns the total and its detached terms for logging.
-    Gradients also reach D's parameters: zero D's grads (or freeze it) before its own step.
+    Gradients also reach D's parameters unless it is `frozen`.
     """
-    reconstruction = COARSE_L1_WEIGHT * losses.l1(x1, real) + REFINE_L1_WEIGHT * losses.l1(x2, real)
-    adversarial = losses.hinge_generator_loss(discriminator(composite(x2, real, mask), mask))
+    reconstruction = reconstruction_loss(real, x1, x2)
+    adversarial = adversarial_loss(discriminator, real, mask, x2)
     total = reconstruction + gan_weight * adversarial
     return total, {"ae": reconstruction.detach(), "g_adv": adversarial.detach()}
 
 
 @register_recipe("deepfill_v2")
 class DeepFillV2Recipe(TrainingRecipe):
-    """One D step then one G step per iteration (§4.5), hinge SN-PatchGAN + L1 on both stages (§4.4)."""
+    """One D step then one G step per iteration (§4.5), hinge SN-PatchGAN + L1 on both stages (§4.4).
+
+    Logged: g = ae + gan_weight·g_adv (ae alone while `adversarial(step)` is false), d = the hinge D loss.
+    With `hole_weight` set, ae is Σ over both stages of hole_weight·mean_hole|x−xi| + mean_known|x−xi|.
+    """
 
     default_batch = BATCH_SIZE
     default_size = TRAIN_SIZE
@@ -248,27 +272,44 @@ class DeepFillV2Recipe(TrainingRecipe):
         total_steps: int = 0,
         image_size: int | None = None,
         gan_weight: float = GAN_LOSS_WEIGHT,
+        **settings: Any,
     ) -> None:
         # SN-PatchGAN is fully convolutional: any image_size works.
-        super().__init__(generator, lr=lr, total_steps=total_steps, image_size=image_size)
+        super().__init__(generator, lr=lr, total_steps=total_steps, image_size=image_size, **settings)
+        if gan_weight < 0:
+            raise ValueError(f"gan_weight cannot be negative (got {gan_weight})")
         self.gan_weight = gan_weight
         self.networks["discriminator"] = DeepFillV2Discriminator()
         g_opt, d_opt = make_optimizers(generator, self.networks["discriminator"], self.lr)
         self.optimizers = {"generator": g_opt, "discriminator": d_opt}
 
+    def adversarial(self, step: int) -> bool:
+        return self.gan_weight > 0 and super().adversarial(step)
+
     def train_step(self, images: torch.Tensor, masks: torch.Tensor, step: int) -> dict[str, float]:
         generator, discriminator = self.networks["generator"], self.networks["discriminator"]
         real = images * 2.0 - 1.0
         x1, x2 = generator(real * (1.0 - masks), masks)
-        d_loss = discriminator_loss(discriminator, real, x2, masks)
-        self.optimizers["discriminator"].zero_grad(set_to_none=True)
-        d_loss.backward()
-        self.optimizers["discriminator"].step()
-        g_loss, terms = generator_loss(discriminator, real, masks, x1, x2, self.gan_weight)
+        if self.hole_weight is None:
+            reconstruction = reconstruction_loss(real, x1, x2)
+        else:
+            errors = [(COARSE_L1_WEIGHT, (x1 - real).abs()), (REFINE_L1_WEIGHT, (x2 - real).abs())]
+            reconstruction = self.reconstruction(errors, masks)
+        g_loss, logs = reconstruction, {}
+        if self.adversarial(step):
+            d_loss = discriminator_loss(discriminator, real, x2, masks)
+            self.optimizers["discriminator"].zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.optimizers["discriminator"].step()
+            # Frozen: no D weight gradients from G's loss; eval: spectral norm reuses this step's power iteration.
+            with frozen(discriminator, eval_mode=True):
+                adversarial = adversarial_loss(discriminator, real, masks, x2)
+            g_loss = reconstruction + self.gan_weight * adversarial
+            logs = {"d": d_loss.item(), "g_adv": adversarial.item()}
         self.optimizers["generator"].zero_grad(set_to_none=True)
-        g_loss.backward()  # also leaves gradients on D; its next zero_grad clears them
+        g_loss.backward()
         self.optimizers["generator"].step()
-        return {"d": d_loss.item(), "g": g_loss.item(), **{k: v.item() for k, v in terms.items()}}
+        return {"g": g_loss.item(), "ae": reconstruction.item(), **logs}
 
     @staticmethod
     def paper_mask(height: int, width: int, rng: np.random.Generator) -> np.ndarray:

@@ -65,7 +65,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..registry import InputContract, register, register_recipe
-from .base import InpaintModel, TrainingRecipe, crop_boxes, hole_centred_boxes
+from .base import InpaintModel, TrainingRecipe, crop_boxes, frozen, hole_centred_boxes
 from .blocks import conv2d_same
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # placeholder until the recipe measures the training set's mean
@@ -104,9 +104,7 @@ def _as_mean(mean: Iterable[float]) -> tuple[float, float, float]:
 
 @register(
     "glcic",
-    contract=InputContract(
-        pad_multiple=4, comfortable_size=512, can_sample=False, trainable=True, needs_weights=True
-    ),
+    contract=InputContract(pad_multiple=4, comfortable_size=512, can_sample=False, trainable=True, needs_weights=True),
     summary="GLCIC: dilated completion network + global/local context discriminators (Iizuka et al., 2017)",
     paper="doi:10.1145/3072959.3073659",
 )
@@ -313,7 +311,9 @@ class GLCICRecipe(TrainingRecipe):
     image_size: the square training size (the discriminator's FC layers depend on it; local patch =
     image_size // 2; the training loop must pass it when it is not 256). phase_steps: (Tc, Td) overriding
     `phase_lengths(total_steps)`. Steps count from 0: phase 1 is steps [0, Tc), phase 2 [Tc, Tc + Td),
-    phase 3 from Tc + Td on; `train_step` reports it as losses["phase"].
+    phase 3 from Tc + Td on; `train_step` reports it as losses["phase"]. The shared `recon_steps` setting
+    is Tc (phase 1 is GLCIC's reconstruction warm-up); `hole_weight` replaces the hole-only MSE by
+    hole_weight·mean_hole + mean_known of the squared error. Logged: g = mse + 0.0004·g_adv (phase 3).
     """
 
     default_batch = BATCH_SIZE
@@ -328,10 +328,16 @@ class GLCICRecipe(TrainingRecipe):
         total_steps: int = 0,
         image_size: int = TRAIN_SIZE,
         phase_steps: tuple[int, int] | None = None,
+        **settings: Any,
     ) -> None:
-        super().__init__(generator, lr=lr, total_steps=total_steps, image_size=image_size)
+        super().__init__(generator, lr=lr, total_steps=total_steps, image_size=image_size, **settings)
         self.local_size = image_size // 2
         self.tc, self.td = phase_steps if phase_steps is not None else phase_lengths(total_steps)
+        if self.recon_steps:  # the shared warm-up setting is GLCIC's phase 1 (C alone, MSE)
+            if phase_steps is not None:
+                raise ValueError("recon_steps and phase_steps both set phase 1's length; pass one of them")
+            self.tc = self.recon_steps
+        self.recon_steps = self.tc
         discriminator = GLCICDiscriminator(image_size, self.local_size)
         self.networks["discriminator"] = discriminator
         self.optimizers = {
@@ -343,6 +349,9 @@ class GLCICRecipe(TrainingRecipe):
         if step < self.tc:
             return 1
         return 2 if step < self.tc + self.td else 3
+
+    def adversarial(self, step: int) -> bool:
+        return self.phase(step) == 3  # phase 2 trains D alone
 
     def _random_boxes(self, images: torch.Tensor) -> list[tuple[int, int]]:
         """Uniform local-patch positions for real images (the paper's M_d)."""
@@ -377,17 +386,21 @@ class GLCICRecipe(TrainingRecipe):
             return {"phase": 2.0, "d": self._d_step(images, output, masks).item()}
 
         output = generator(images, masks)
-        mse = reconstruction_loss(output, images, masks)
+        if self.hole_weight is None:
+            mse = reconstruction_loss(output, images, masks)
+        else:
+            mse = self.reconstruction([(1.0, (output - images).square())], masks)
         if phase == 1:
             loss, logs = mse, {"phase": 1.0}
         else:
             d_loss = self._d_step(images, output, masks)
             fake_local = crop_boxes(output, hole_centred_boxes(masks, self.local_size), self.local_size)
-            adversarial = _bce(self.networks["discriminator"](output, fake_local), real=True)
+            with frozen(self.networks["discriminator"]):  # train mode kept: its batch norm uses batch statistics
+                adversarial = _bce(self.networks["discriminator"](output, fake_local), real=True)
             loss = mse + ALPHA * adversarial
             logs = {"phase": 3.0, "d": d_loss.item(), "g_adv": adversarial.item()}
         self.optimizers["generator"].zero_grad(set_to_none=True)
-        loss.backward()  # in phase 3 this also leaves gradients on D; its next zero_grad clears them
+        loss.backward()
         self.optimizers["generator"].step()
         return {**logs, "mse": mse.item(), "g": loss.item()}
 

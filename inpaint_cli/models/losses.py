@@ -42,6 +42,36 @@ def spatial_discount(size: int | tuple[int, int], gamma: float) -> torch.Tensor:
     return discount.to(torch.float32)[None, None]
 
 
+def hole_discount(masks: torch.Tensor, gamma: float) -> torch.Tensor:
+    """The spatial discount over a hole of any shape (§3.5): γ^(d−1) at a hole pixel whose chessboard
+    distance to the nearest known pixel is d, 0 at known pixels. masks (B, 1, H, W), 1 = hole.
+
+    For a box hole this is `spatial_discount` of the box (1 on its border, decaying inwards); for free-form
+    holes it supervises every hole pixel, where the box form would miss those outside the local patch.
+    The image border is not context: distances grow only from known pixels. A mask with no known pixel
+    gets weight 1 everywhere (nothing to be near)."""
+    hole = masks > 0.5
+    reached = ~hole  # known pixels and, after step k, every hole pixel within distance k
+    discount = torch.zeros_like(masks)
+    weight = 1.0
+    while True:
+        grown = F.max_pool2d(reached.to(masks.dtype), 3, stride=1, padding=1) > 0.5
+        new = grown & ~reached
+        if not bool(new.any()):
+            break
+        discount = torch.where(new, weight, discount)
+        reached, weight = grown, weight * gamma
+    return torch.where(hole & ~reached, 1.0, discount)  # samples with no known pixel at all
+
+
+def discounted_hole_l1(prediction: torch.Tensor, target: torch.Tensor, discount: torch.Tensor) -> torch.Tensor:
+    """Σ |prediction − target|·W / (C·Σ hole pixels): the discounted L1 averaged over the hole (W = 0 outside
+    it, from `hole_discount`). For the papers' box holes, which nearly fill the local patch, this is the
+    patch mean the official code takes."""
+    hole_elements = (discount > 0).sum() * prediction.shape[1]
+    return ((prediction - target).abs() * discount).sum() / hole_elements.clamp(min=1)
+
+
 def hinge_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """SN-PatchGAN D loss (§4.4): 0.5·mean ReLU(1 − D(real)) + 0.5·mean ReLU(1 + D(fake))."""
     return 0.5 * F.relu(1.0 - real_logits).mean() + 0.5 * F.relu(1.0 + fake_logits).mean()

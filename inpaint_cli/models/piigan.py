@@ -32,7 +32,7 @@ Losses (§5.4), P(·) = the local patch, all with the weights of setting.yml:
     g_adv = −mean D_g(x̂) − mean D_l(P(x̂))
     reg_z = 1.2·mean|μ(E(P(x̂))) − P(z·M)|
   ground-truth-style pass (xr1, xr2 from z_real = sample(E(P(x)))):
-    l1_zx = 1.2·mean|P(x)−P(xr1)| + 1.2·mean|P(x)−P(xr2)|;  ae_zx = ae on (xr1, xr2)
+    l1_zx = 1.2·mean_hole|x−xr1| + 1.2·mean_hole|x−xr2| (every hole pixel);  ae_zx = ae on (xr1, xr2)
     KL    = −0.5·Σ(1 + logvar − μ² − e^logvar) over E(P(x)), summed over batch and dims
   L_G = 0.001·g_adv + 0.1·KL + 1.2·l1_zx + 1.2·ae_zx + 1.2·ae + 1.2·reg_z    (reg_z effectively 1.44)
   L_D = DeepFill v1's WGAN-GP on both critics, λ = 10, hole-masked gradient norm.
@@ -40,6 +40,11 @@ Schedule (§5.5): Adam lr 1e-4, betas (0.5, 0.9); 5 critic steps per generator s
   mask: a centred half-canvas box (64² in 128²), each side pair shrunk by 0–4 px (MAX_DELTA 8).
 
 Deviations from MODELS.md / the released code, and why:
+- l1_zx averages over every hole pixel, not over the local patch P: under free-form or mixed masks about
+  half of the hole lies outside the patch and got no reconstruction loss (as in DeepFill v1, whose
+  deviation this shares). The patch stays for E and the local critic.
+- `recon_steps` skips the critics and g_adv only; KL and reg_z train from the first step. With
+  `hole_weight`, l1_zx + ae_zx becomes hole_weight·mean_hole + mean_known of 1.2·|x−xr1| and 1.2·|x−xr2|.
 - E is trained, in the generator's optimiser (§5.7): the released code never updates E, which makes
   KL and the latent regression train nothing in E. This is our reading of the paper's intent.
 - Standard reparameterisation μ + e^{logvar/2}·ε; the released code computes μ + (μ + e^{logvar/2}·ε)·ε
@@ -60,6 +65,7 @@ Deviations from MODELS.md / the released code, and why:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -69,7 +75,7 @@ from torch import nn
 from ..registry import InputContract, register, register_recipe
 from . import losses
 from .attention import ContextualAttention
-from .base import InpaintModel, TrainingRecipe, composite, crop_boxes, hole_centred_boxes
+from .base import InpaintModel, TrainingRecipe, composite, crop_boxes, hole_and_known_means, hole_centred_boxes
 from .blocks import ELU_STACK_INIT_GAIN, ActivationName, ConvBlock, signal_preserving_init
 from .deepfill_v1 import (
     D_STEPS_PER_G_STEP,
@@ -258,8 +264,9 @@ class PiiGANRecipe(TrainingRecipe):
         total_steps: int = 0,
         image_size: int = TRAIN_SIZE,
         critic_steps: int = D_STEPS_PER_G_STEP,
+        **settings: Any,
     ) -> None:
-        super().__init__(generator, lr=lr, total_steps=total_steps, image_size=image_size)
+        super().__init__(generator, lr=lr, total_steps=total_steps, image_size=image_size, **settings)
         if critic_steps < 1:
             raise ValueError(f"critic_steps must be at least 1, got {critic_steps}")
         # The paper's 5 critic updates per G step; fewer trade critic quality for G steps on a short budget.
@@ -291,20 +298,25 @@ class PiiGANRecipe(TrainingRecipe):
         z = torch.randn_like(masks) * masks
         x1, x2 = generator(x_in, masks, z)
         fake = composite(x2, x_in, masks)
-        d_terms = train_critics(
-            self.optimizers["critics"],
-            local_critic,
-            global_critic,
-            real,
-            fake,
-            masks,
-            boxes,
-            size,
-            steps=self.critic_steps,
-        )
         fake_local = crop_boxes(fake, boxes, size)
         ae = known_pixel_loss(real, x1, x2, masks)
-        g_adv = adversarial_loss(local_critic, global_critic, fake, fake_local)
+        logs: dict[str, float] = {}
+        g_adv = None
+        if self.adversarial(step):
+            logs.update(
+                train_critics(
+                    self.optimizers["critics"],
+                    local_critic,
+                    global_critic,
+                    real,
+                    fake,
+                    masks,
+                    boxes,
+                    size,
+                    steps=self.critic_steps,
+                )
+            )
+            g_adv = adversarial_loss(local_critic, global_critic, fake, fake_local)
 
         # E on real and completed patches in one batch: real → style for the consistency pass and KL,
         # fake → regression onto the z that produced it.
@@ -316,25 +328,31 @@ class PiiGANRecipe(TrainingRecipe):
         reg_z = REGRESSION_Z_WEIGHT * losses.l1(mu_fake, z_target)
         kl = losses.kl_diag_gaussian(mu_real, logvar_real)
 
-        # Ground-truth-style pass: G must reproduce the real hole from E's encoding of it.
+        # Ground-truth-style pass: G must reproduce the real hole from E's encoding of it — every hole
+        # pixel, not only those inside the local patch.
         z_real = place_latent(reparameterise(mu_real, logvar_real), boxes, size, height, width)
         xr1, xr2 = generator(x_in, masks, z_real)
-        l1_zx = COARSE_L1_WEIGHT * losses.l1(crop_boxes(xr1, boxes, size), real_local) + COARSE_L1_WEIGHT * losses.l1(
-            crop_boxes(xr2, boxes, size), real_local
-        )
-        ae_zx = known_pixel_loss(real, xr1, xr2, masks)
+        if self.hole_weight is None:
+            l1_zx = COARSE_L1_WEIGHT * (
+                hole_and_known_means((xr1 - real).abs(), masks)[0] + hole_and_known_means((xr2 - real).abs(), masks)[0]
+            )
+            ae_zx = known_pixel_loss(real, xr1, xr2, masks)
+            consistency = l1_zx + ae_zx
+            terms = {"l1_zx": l1_zx, "ae_zx": ae_zx}
+        else:
+            errors = [(COARSE_L1_WEIGHT, (xr1 - real).abs()), (COARSE_L1_WEIGHT, (xr2 - real).abs())]
+            consistency = self.reconstruction(errors, masks)
+            terms = {"recon_zx": consistency}
 
-        g_loss = (
-            GAN_LOSS_WEIGHT * g_adv
-            + KL_WEIGHT * kl
-            + REGRESSION_Z_WEIGHT * (l1_zx + ae_zx + reg_z)
-            + AE_LOSS_WEIGHT * ae
-        )
+        g_loss = KL_WEIGHT * kl + REGRESSION_Z_WEIGHT * (consistency + reg_z) + AE_LOSS_WEIGHT * ae
+        if g_adv is not None:
+            g_loss = g_loss + GAN_LOSS_WEIGHT * g_adv
+            terms["g_adv"] = g_adv
         self.optimizers["generator"].zero_grad(set_to_none=True)
-        g_loss.backward()  # also leaves gradients on the critics; their next zero_grad clears them
+        g_loss.backward()
         self.optimizers["generator"].step()
-        terms = {"ae": ae, "g_adv": g_adv, "reg_z": reg_z, "kl": kl, "l1_zx": l1_zx, "ae_zx": ae_zx}
-        return {"g": g_loss.item(), **{name: value.item() for name, value in terms.items()}, **d_terms}
+        terms.update({"ae": ae, "reg_z": reg_z, "kl": kl})
+        return {"g": g_loss.item(), **{name: value.item() for name, value in terms.items()}, **logs}
 
     @staticmethod
     def paper_mask(height: int, width: int, rng: np.random.Generator) -> np.ndarray:

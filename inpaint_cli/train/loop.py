@@ -62,6 +62,7 @@ own); rank 0's are saved. Only GLCIC and the Context Encoder have batch norm.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import gc
 import hashlib
@@ -104,6 +105,7 @@ BEST_FILE = "best.safetensors"
 STATE_FILE = "last.state.safetensors"
 METRICS_FILE = "metrics.jsonl"
 PREVIEW_DIR = "previews"
+TEST_LIST = "test.txt"  # in --data: the report split, never trained on nor used to select a checkpoint
 
 PREPARE_IMAGES = 64  # images handed to `recipe.prepare` (e.g. GLCIC's mean colour)
 VAL_BATCH = 8
@@ -267,10 +269,15 @@ _RECIPE_LOOP_ARGUMENTS = frozenset({"generator", "lr", "total_steps", "image_siz
 
 
 def recipe_settings_of(recipe_cls: Any) -> dict[str, Any]:
-    """The keyword settings a recipe takes beyond what the loop passes (name → default)."""
+    """The keyword settings a recipe takes beyond what the loop passes (name → default): its own and those
+    every recipe inherits from `TrainingRecipe` (recon_steps, hole_weight, ema, warmup_steps)."""
     from ..registry import constructor_defaults
 
-    return constructor_defaults(recipe_cls, skip=_RECIPE_LOOP_ARGUMENTS)
+    settings: dict[str, Any] = {}
+    for cls in reversed(recipe_cls.__mro__):
+        if "__init__" in vars(cls) and cls is not object:
+            settings.update(constructor_defaults(cls, skip=_RECIPE_LOOP_ARGUMENTS))
+    return settings
 
 
 def recipe_settings(arch: str) -> dict[str, Any]:
@@ -515,12 +522,19 @@ class _Trainer:
             val_files = train_data.find_images(cfg.val)
             if not val_files:
                 raise InpaintError(f"{cfg.val} holds no images; pass a folder of validation images to --val")
-        train_files = train_data.find_images(data_dir, exclude=val_files if cfg.val_list else ())
+        # Never train on held-out files: the validation images (a --val folder may sit inside --data) and the
+        # report split named by DATA/test.txt, which `inpaint benchmark` scores and nothing may select on.
+        test_files = (
+            train_data.read_val_list(data_dir / TEST_LIST, data_dir) if (data_dir / TEST_LIST).is_file() else []
+        )
+        train_files = train_data.find_images(data_dir, exclude=[*val_files, *test_files])
         if not train_files:
             raise InpaintError(
-                f"{data_dir} holds no training images (jpg, png, webp, bmp, tif; searched recursively)"
-                f"{' once the --val-list files are left out' if cfg.val_list else ''}; check --data"
+                f"{data_dir} holds no training images (jpg, png, webp, bmp, tif; searched recursively) once the "
+                f"held-out files (validation, {TEST_LIST}) are left out; check --data"
             )
+        if test_files and self.dist.is_main:
+            log.info("leaving out the %d report-split files of %s", len(test_files), data_dir / TEST_LIST)
         self.folder = train_data.ImageFolder(train_files, short_side=cfg.short_side)
 
         # Identical initial weights on every rank; rank-specific randomness (latents, interpolates) after.
@@ -547,6 +561,10 @@ class _Trainer:
                 module.to(memory_format=torch.channels_last)
             module.train()
 
+        # The averaged generator (`--recipe ema=D`): validated and exported instead of the raw weights.
+        self.ema_generator: nn.Module | None = None
+        if self.recipe.ema:
+            self.ema_generator = copy.deepcopy(self.generator).requires_grad_(False)
         self.start_step = 0
         self.best: dict[str, Any] | None = None
         self.wall_before = 0.0
@@ -618,6 +636,24 @@ class _Trainer:
         if self.dist.is_main:
             log.info("distributed over %d ranks: %s", self.dist.world_size, self.sync_plan)
 
+    @property
+    def shipped_generator(self) -> nn.Module:
+        """What is validated and exported: the weight average when `ema` is set, else the raw generator."""
+        return self.ema_generator if self.ema_generator is not None else self.generator
+
+    @torch.no_grad()
+    def _update_ema(self, done: int) -> None:
+        """ema ← d·ema + (1 − d)·weights with d = min(ema, (1 + done)/(10 + done)): the ramp keeps the
+        random init from dominating a short run (at step 1000 it would still weigh 0.999¹⁰⁰⁰ = 37 %)."""
+        if self.ema_generator is None:
+            return
+        decay = min(self.recipe.ema, (1.0 + done) / (10.0 + done))
+        averaged = [p for p in self.ema_generator.parameters()]
+        live = [p.detach() for p in self.generator.parameters()]
+        torch._foreach_lerp_(averaged, live, 1.0 - decay)
+        for average, buffer in zip(self.ema_generator.buffers(), self.generator.buffers(), strict=True):
+            average.copy_(buffer)  # batch-norm statistics are not averaged: they follow the live network
+
     # -- state -------------------------------------------------------------------------------------
 
     def _rng_tensors(self) -> dict[str, torch.Tensor]:
@@ -646,6 +682,8 @@ class _Trainer:
         tensors: dict[str, torch.Tensor] = dict(rng)
         for name, module in self.raw_networks.items():
             tensors.update({f"network.{name}.{key}": _cpu_copy(v) for key, v in module.state_dict().items()})
+        if self.ema_generator is not None:
+            tensors.update({f"ema.generator.{k}": _cpu_copy(v) for k, v in self.ema_generator.state_dict().items()})
         optimizers = {}
         for name, optimizer in self.recipe.optimizers.items():
             flat, meta = _flatten_optimizer(name, optimizer)
@@ -665,7 +703,8 @@ class _Trainer:
             "wall_seconds": repr(wall),
         }
         write_atomic(self.state_path, save(tensors, metadata=metadata))
-        save_checkpoint(self.out / LAST_FILE, self.generator, provenance=self._provenance(step, wall, self.last_val))
+        provenance = self._provenance(step, wall, self.last_val)
+        save_checkpoint(self.out / LAST_FILE, self.shipped_generator, provenance=provenance)
 
     def _restore(self, state: dict[str, Any]) -> None:
         meta, tensors = state["meta"], state["tensors"]
@@ -685,6 +724,15 @@ class _Trainer:
                 module.load_state_dict(own, strict=True)
             except RuntimeError as e:
                 raise InpaintError(f"{self.state_path}: {name} does not fit ({str(e).splitlines()[0]})") from None
+        if self.ema_generator is not None:
+            prefix = "ema.generator."
+            own = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+            try:
+                self.ema_generator.load_state_dict(own, strict=True)
+            except RuntimeError as e:
+                raise InpaintError(
+                    f"{self.state_path}: the EMA generator does not fit ({str(e).splitlines()[0]})"
+                ) from None
         optimizers = json.loads(meta["optimizers"])
         for name, optimizer in self.recipe.optimizers.items():
             _restore_optimizer(name, optimizer, tensors, optimizers[name])
@@ -711,17 +759,20 @@ class _Trainer:
 
     def _provenance(self, step: int, wall: float, val: dict[str, float] | None) -> dict[str, Any]:
         cfg = self.config
+        # Folder and file names only: the absolute paths of the training machine mean nothing elsewhere.
+        config = {k: (Path(v).name if k in PATH_FIELDS and v else v) for k, v in dataclasses.asdict(cfg).items()}
         return {
             "trained_by": "inpaint train",
             "arch": self.arch,
             "steps": step,
-            "data": cfg.data,
+            "data": config["data"],
             "images": len(self.folder),
             "seed": cfg.seed,
             "wall_seconds": round(wall, 3),
             "world_size": self.dist.world_size,
             "val": val,
-            "config": dataclasses.asdict(cfg),
+            "ema": self.recipe.ema or None,
+            "config": config,
             "torch": torch.__version__,
         }
 
@@ -778,15 +829,33 @@ class _Trainer:
         self._log({"kind": "baseline", "step": self.start_step, **{f"telea_{k}": v for k, v in scores.items()}})
 
     def _validate(self, step: int, *, final: bool) -> dict[str, float] | None:
-        """Score the generator on the val cases (rank 0), maybe write a preview and best.safetensors."""
+        """Score the shipped generator (the EMA when set; the raw one's scores are logged beside it as raw_*)
+        on the val cases (rank 0), maybe write a preview and best.safetensors."""
         if not self.dist.is_main or not self.val_cases:
             return None
-        generator = self.generator
+        scores, outputs = self._evaluate(self.shipped_generator)
+        record = dict(scores)
+        if self.ema_generator is not None:
+            raw, _ = self._evaluate(self.generator)
+            record.update({f"raw_{k}": v for k, v in raw.items()})
+        self.last_val = scores
+        self._log({"kind": "val", "step": step, **record})
+        if final or step % self.config.preview_every == 0:
+            self._preview(step, outputs)
+        if self.best is None or scores["psnr"] > self.best["psnr"]:
+            self.best = {**scores, "step": step}
+            provenance = self._provenance(step, self._wall(), scores)
+            save_checkpoint(self.out / BEST_FILE, self.shipped_generator, provenance=provenance)
+        return scores
+
+    def _evaluate(self, generator: nn.Module) -> tuple[dict[str, float], list[Any]]:
+        """`_score` of one generator in eval mode, without touching the training random streams."""
         captured: list[Any] = []
         hook = generator.register_forward_hook(lambda module, args, output: captured.append(output))
         amp = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bool(self.config.amp))
         # fork_rng: validation must not consume training randomness, or a resumed run would diverge.
         devices = [self.device] if self.device.type == "cuda" else []
+        was_training = generator.training
         try:
             generator.eval()
             with torch.random.fork_rng(devices=devices), torch.inference_mode(), amp:
@@ -801,18 +870,10 @@ class _Trainer:
                     coarse = ((output[0].float() + 1.0) / 2.0).clamp(0.0, 1.0) if is_pair else None
                     return prediction, coarse
 
-                scores, outputs = self._score(fill)
+                return self._score(fill)
         finally:
             hook.remove()
-            generator.train()
-        self.last_val = scores
-        self._log({"kind": "val", "step": step, **scores})
-        if final or step % self.config.preview_every == 0:
-            self._preview(step, outputs)
-        if self.best is None or scores["psnr"] > self.best["psnr"]:
-            self.best = {**scores, "step": step}
-            save_checkpoint(self.out / BEST_FILE, generator, provenance=self._provenance(step, self._wall(), scores))
-        return scores
+            generator.train(was_training)
 
     def _preview(self, step: int, outputs: list[Any]) -> None:
         from ..grid import contact_sheet, masked_input
@@ -875,8 +936,10 @@ class _Trainer:
                     if self.device.type == "cuda":
                         images = images.contiguous(memory_format=torch.channels_last)
                     in_step = True
+                    self.recipe.set_learning_rates(step)
                     with amp:
                         losses = self.recipe.train_step(images, holes, step)
+                    self._update_ema(step + 1)
                     in_step = False
                     done = step + 1
                     for key, value in losses.items():
@@ -925,7 +988,7 @@ class _Trainer:
         return self._summary(done, seconds)
 
     def _summary(self, done: int, seconds: float) -> dict[str, Any]:
-        generator_sha256 = _fingerprint(self.generator.state_dict())
+        generator_sha256 = _fingerprint(self.shipped_generator.state_dict())  # what last.safetensors holds
         # Every parameter of every network (not batch-norm statistics, which are per rank outside DDP).
         parameters = {f"{n}.{k}": p for n, m in self.raw_networks.items() for k, p in m.named_parameters()}
         weights_sha256 = _fingerprint(parameters)
