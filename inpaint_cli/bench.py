@@ -4,9 +4,14 @@ The CLI command is a thin wrapper: it builds a `BenchmarkConfig`, calls `run_ben
 with `rich_progress()`), prints `render_tables(report)` on stderr and calls the writers.
 
 Quality protocol
-    Images: every image file in `data`, or only the files listed in `data/val.txt` when that exists (a
-    training folder's validation split, so a model is not scored on what it trained on); sorted by name,
-    the first `n_images` kept. Each is scaled so its short side is `size` (area interpolation when
+    Images: the files listed in `split` (a list file, relative to `data`) when given; else those of
+    `data/test.txt`, the report split `training/make_data.sh` writes (left out of training by `inpaint
+    train` and never used to pick a checkpoint: `best.safetensors` is selected on `val.txt`); else those of
+    `data/val.txt` (a selection split: scores on it flatter a model whose checkpoint was picked on it);
+    else every image file directly in `data`. Lists hold one name per line, relative to `data`, blank
+    lines and `#` comments ignored as `inpaint train` reads them, and every name must be a file. The list
+    used is logged and recorded as `split` in the report's config (None: every image). Sorted by file
+    name, the first `n_images` kept. Each is scaled so its short side is `size` (area interpolation when
     shrinking, cubic when enlarging), centre-cropped to size×size and rounded to the 8-bit grid, so the
     ground truth is what an 8-bit file of it would hold.
     Masks: per kind × bucket, one mask per image from `masks.bucket_masks(kind, low, high, n, size, size,
@@ -83,7 +88,9 @@ log = logging.getLogger("inpaint_cli")
 DEFAULT_BUCKETS: tuple[tuple[float, float], ...] = ((0.05, 0.15), (0.15, 0.30), (0.30, 0.45), (0.45, 0.60))
 DEFAULT_KINDS: tuple[str, ...] = ("strokes", "box")
 DEFAULT_SPEED_SIZES: tuple[int, ...] = (256, 512, 1024)
-SPLIT_FILE = "val.txt"
+REPORT_SPLIT = "test.txt"  # in `data`: scored by default, never used to select a checkpoint
+SELECTION_SPLIT = "val.txt"  # in `data`: `inpaint train --val-list` picks checkpoints on it; scored without test.txt
+SPLIT_FILES: tuple[str, ...] = (REPORT_SPLIT, SELECTION_SPLIT)  # looked for in this order
 ALL = "all"  # the bucket/kind label of pooled rows
 # Scored per case; "_hole" = over the hole pixels only. gradient_ratio is always over the hole.
 QUALITY_METRICS: tuple[str, ...] = (
@@ -151,6 +158,9 @@ class BenchmarkConfig:
 
     models: list[str]  # names or paths `load_model` accepts; "all" = every catalog model that can fill
     data: str | os.PathLike | None = None  # folder of ground-truth images (required for quality)
+    # The list of `data`'s images to score, relative to `data`; None = its test.txt, else val.txt, else every
+    # image. `run_benchmark` records the list it found here, so the report says what was scored.
+    split: str | os.PathLike | None = None
     masks_dir: str | os.PathLike | None = None  # use these masks instead of generating buckets × kinds
     buckets: list[tuple[float, float]] = field(default_factory=lambda: list(DEFAULT_BUCKETS))
     kinds: list[str] = field(default_factory=lambda: list(DEFAULT_KINDS))
@@ -211,6 +221,7 @@ class BenchmarkConfig:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["data"] = None if self.data is None else os.fspath(self.data)
+        out["split"] = None if self.split is None else os.fspath(self.split)
         out["masks_dir"] = None if self.masks_dir is None else os.fspath(self.masks_dir)
         out["buckets"] = [ratio_label(low, high) for low, high in self.buckets]
         return out
@@ -420,6 +431,9 @@ def run_benchmark(config: BenchmarkConfig, progress: ProgressCallback | None = N
     raises while filling) is recorded in `report.failures` and the others still run."""
     config = dataclasses.replace(config, models=expand_models(config.models))
     config.validate()
+    if config.quality and config.split is None:
+        found = split_file(config.data)  # type: ignore[arg-type]
+        config = dataclasses.replace(config, split=None if found is None else found.name)
     from .engine import pick_device
 
     device = pick_device(config.device)
@@ -468,18 +482,57 @@ def _load(name: str) -> Any:
 # -- quality ----------------------------------------------------------------------------------------
 
 
-def benchmark_images(data: str | os.PathLike, size: int, limit: int | None = None) -> list[tuple[str, np.ndarray]]:
-    """(file name, float32 (size, size, 3) on the 8-bit grid) for the quality run (see the protocol)."""
+def split_file(data: str | os.PathLike, split: str | os.PathLike | None = None) -> Path | None:
+    """The list file whose images the quality run scores: `data/split` when `split` is given (an absolute
+    `split` is used as is; UsageError when it is not a file), else `data/test.txt`, else `data/val.txt`;
+    None when there is neither (every image in `data` is scored)."""
+    folder = Path(data)
+    if split is not None:
+        path = folder / split
+        if not path.is_file():
+            raise UsageError(f"--split {os.fspath(split)}: {path} is not a file; name a list of images inside --data")
+        return path
+    return next((folder / name for name in SPLIT_FILES if (folder / name).is_file()), None)
+
+
+def read_split(path: str | os.PathLike, data: str | os.PathLike) -> list[Path]:
+    """The files `path` lists (one per line, relative to `data`; blank lines and # comments ignored, as
+    `inpaint train` reads its lists), duplicates dropped. InpaintError naming the first one that is not a
+    file, or the list when it names none."""
+    path, folder = Path(path), Path(data)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = "not UTF-8 text" if isinstance(error, UnicodeDecodeError) else error.strerror or str(error)
+        raise InpaintError(f"{path}: cannot read it ({reason}); pass a list of image names, one per line") from None
+    files: dict[Path, None] = {}
+    for number, line in enumerate(lines, 1):
+        name = line.split("#", 1)[0].strip()
+        if not name:
+            continue
+        if not (folder / name).is_file():
+            raise InpaintError(f"{path}:{number}: lists {name}, which is not in {folder}; fix the list or the folder")
+        files[folder / name] = None
+    if not files:
+        raise InpaintError(f"{path}: lists no images; name one image per line, relative to {folder}")
+    return list(files)
+
+
+def benchmark_images(
+    data: str | os.PathLike, size: int, limit: int | None = None, split: str | os.PathLike | None = None
+) -> list[tuple[str, np.ndarray]]:
+    """(file name, float32 (size, size, 3) on the 8-bit grid) for the quality run: the images of
+    `split_file(data, split)`, or every image in `data` (see the protocol)."""
     folder = Path(data)
     files = image_files(folder)  # InpaintError for a missing directory
-    split = folder / SPLIT_FILE
-    if split.is_file():
-        listed = [line.strip() for line in split.read_text(encoding="utf-8").splitlines()]
-        listed = [name for name in listed if name and not name.startswith("#")]
-        missing = [name for name in listed if not (folder / name).is_file()]
-        if missing:
-            raise InpaintError(f"{split}: lists {missing[0]}, which is not in {folder}; fix the list or the folder")
-        files = sorted((folder / name for name in dict.fromkeys(listed)), key=lambda path: path.name)
+    listed = split_file(folder, split)
+    if listed is not None:
+        files = sorted(read_split(listed, folder), key=lambda path: path.name)
+        automatic_val = split is None and listed.name == SELECTION_SPLIT
+        note = f" (a checkpoint-selection split: there is no {REPORT_SPLIT})" if automatic_val else ""
+        log.info("scoring the %d images listed in %s%s", len(files), listed, note)
+    elif files:
+        log.info("scoring every image in %s (there is no %s)", folder, " or ".join(SPLIT_FILES))
     if not files:
         raise InpaintError(f"{folder}: no images in it; pass --data a folder of photos (PNG, JPEG, ...)")
     files = files[:limit] if limit is not None else files
@@ -587,7 +640,7 @@ def _run_quality(
     from .engine import Inpainter
     from .plural import hole_diversity
 
-    images = benchmark_images(config.data, config.size, config.n_images)  # type: ignore[arg-type]
+    images = benchmark_images(config.data, config.size, config.n_images, config.split)  # type: ignore[arg-type]
     cases = benchmark_cases(config, len(images))
     for case in cases:
         case.image = images[case.image_index][0]
@@ -1219,8 +1272,9 @@ def markdown_report(report: BenchmarkReport, *, level: int = 1, title: str = "in
     if config.command:
         lines += [f"Command: `{config.command}`", ""]
     if report.quality:
+        listed = "" if config.split is None else f" (those listed in `{config.to_dict()['split']}`)"
         lines.append(
-            f"Quality: {env.get('images', '?')} images from `{config.to_dict()['data']}` at {config.size}², "
+            f"Quality: {env.get('images', '?')} images from `{config.to_dict()['data']}`{listed} at {config.size}², "
             f"{env.get('cases', '?')} (image, mask) cases, seed {config.seed}. Cells are mean ± 95 % CI "
             "(t-based). *hole* = over the hole pixels; texture = mean gradient magnitude in the hole, fill over "
             "ground truth (1 = as detailed as the original, ≪ 1 = blurred)."

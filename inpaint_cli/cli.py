@@ -389,7 +389,12 @@ def masks_generate(
 @app.command()
 def benchmark(
     models: Annotated[str, typer.Option(help="Comma-separated names, paths or 'all' (every model that can fill).")],
-    data: Annotated[str | None, typer.Option(help="Folder of ground-truth images (its val.txt is honoured).")] = None,
+    data: Annotated[
+        str | None, typer.Option(help="Folder of ground-truth images (its test.txt, else val.txt, is scored).")
+    ] = None,
+    split: Annotated[
+        str | None, typer.Option(help="List of images in --data to score (default: test.txt, else val.txt).")
+    ] = None,
     masks: Annotated[str | None, typer.Option("--masks", help="Use this mask set instead of buckets × kinds.")] = None,
     buckets: Annotated[str, typer.Option(help="Hole-ratio buckets, per cent.")] = "5-15,15-30,30-45,45-60",
     kinds: Annotated[str, typer.Option(help="Mask kinds: strokes, box, mixed.")] = "strokes,box",
@@ -428,6 +433,7 @@ def benchmark(
         config = BenchmarkConfig(
             models=parse_names(models, flag="--models"),
             data=data,
+            split=split,
             masks_dir=masks,
             buckets=parse_buckets(buckets),
             kinds=parse_names(kinds, flag="--kinds"),

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io as stdio
 import json
 import math
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -148,6 +151,95 @@ def test_val_txt_selects_images(photos, tmp_path) -> None:
     (tmp_path / "val.txt").write_text("photo9.png\n")
     with pytest.raises(InpaintError, match=r"photo9\.png"):
         bench.benchmark_images(tmp_path, 32)
+
+
+def _held_out_folder(photos: Path, root: Path) -> Path:
+    """A make_data.sh-like folder: two sets as subfolders, lists naming files relative to the folder."""
+    for set_name, names in (("photos", ("a.png", "b.png", "c.png")), ("textures", ("d.png", "e.png"))):
+        (root / set_name).mkdir(parents=True)
+        for index, name in enumerate(names):
+            (root / set_name / name).write_bytes((photos / f"photo{index % 3}.png").read_bytes())
+    (root / "val.txt").write_text("photos/b.png\ntextures/e.png  # a comment\n")
+    (root / "test.txt").write_text("# report split\nphotos/a.png\n\ntextures/d.png\nphotos/c.png\n")
+    return root
+
+
+def _scored(report: bench.BenchmarkReport) -> set[str]:
+    return {case["image"] for case in report.case_scores}
+
+
+def test_test_txt_is_scored_and_val_txt_only_without_it(photos, tmp_path) -> None:
+    data = _held_out_folder(photos, tmp_path / "data")
+    config = _quality_config(data, ["telea"], size=32, kinds=["box"])
+    report = run_benchmark(config)
+    assert _scored(report) == {"a.png", "c.png", "d.png"} and report.environment["images"] == 3
+    assert report.config.split == "test.txt" and report.to_dict()["config"]["split"] == "test.txt"
+    assert "listed in `test.txt`" in bench.markdown_report(report)
+    assert config.split is None  # the caller's config is left alone
+
+    override = run_benchmark(dataclasses.replace(config, split="val.txt"))
+    assert _scored(override) == {"b.png", "e.png"} and override.config.split == "val.txt"
+
+    (data / "test.txt").unlink()
+    report = run_benchmark(config)
+    assert _scored(report) == {"b.png", "e.png"} and report.config.split == "val.txt"
+
+    (data / "val.txt").unlink()
+    assert [name for name, _ in bench.benchmark_images(data / "photos", 16)] == ["a.png", "b.png", "c.png"]
+    assert bench.split_file(data / "photos") is None
+
+
+def test_split_errors_name_the_file(photos, tmp_path) -> None:
+    data = _held_out_folder(photos, tmp_path / "data")
+    (data / "test.txt").write_text("photos/a.png\nphotos/gone.png\n")
+    with pytest.raises(InpaintError, match=r"test\.txt:2: lists photos/gone\.png, which is not in"):
+        bench.benchmark_images(data, 16)
+    with pytest.raises(UsageError, match=r"^--split nope\.txt: .*nope\.txt is not a file"):
+        run_benchmark(_quality_config(data, ["telea"], split="nope.txt"))
+    (data / "test.txt").write_text("# nothing\n\n")
+    with pytest.raises(InpaintError, match=r"test\.txt: lists no images"):
+        bench.benchmark_images(data, 16)
+
+
+def _shared_tree(photos: Path, root: Path, held_out: dict[str, list[str]]) -> Path:
+    """A ../shared/data-like tree: one folder per set with its images, manifest and val.txt."""
+    for set_name, names in held_out.items():
+        folder = root / set_name
+        folder.mkdir(parents=True)
+        (folder / "manifest.csv").write_text("file,licence\n")
+        for name in [*names, f"{set_name}_train.png"]:
+            (folder / name).write_bytes((photos / "photo0.png").read_bytes())
+        (folder / "val.txt").write_text("# held out\n\n" + "\r\n".join(reversed(names)) + "\n")
+    return root
+
+
+@pytest.mark.skipif(shutil.which("sh") is None, reason="needs a POSIX sh")
+def test_make_data_splits_held_out_files_into_val_and_test(photos, tmp_path) -> None:
+    script = Path(__file__).resolve().parents[1] / "training" / "make_data.sh"
+    held_out = {"photos": [f"p{i}.png" for i in range(5)], "textures": ["t0.png", "t1.png"]}
+    shared = _shared_tree(photos, tmp_path / "shared", held_out)
+    out = tmp_path / "out"
+
+    def make() -> tuple[list[str], list[str], str]:
+        done = subprocess.run(["sh", str(script), str(shared), str(out)], capture_output=True, text=True, check=True)
+        assert done.stdout.strip() == str(out)
+        return (out / "val.txt").read_text().splitlines(), (out / "test.txt").read_text().splitlines(), done.stderr
+
+    val, test, stderr = make()
+    union = {f"{set_name}/{name}" for set_name, names in held_out.items() for name in names}
+    assert set(val) | set(test) == union and not set(val) & set(test)
+    assert len(val) + len(test) == len(union)
+    for set_name in held_out:
+        assert any(name.startswith(f"{set_name}/") for name in val), set_name
+        assert any(name.startswith(f"{set_name}/") for name in test), set_name
+    assert test[:3] == ["photos/p0.png", "photos/p2.png", "photos/p4.png"]  # sorted, first to test
+    assert val[:2] == ["photos/p1.png", "photos/p3.png"]
+    assert "photos: 5 held out: 3 in test.txt, 2 in val.txt" in stderr
+    assert (out / "photos").is_symlink() and (out / "photos" / "manifest.csv").is_file()
+    assert sorted(path.name for path in out.iterdir()) == ["photos", "test.txt", "textures", "val.txt"]  # no tmp
+    assert make()[:2] == (val, test)  # deterministic, and rerunnable over its own output
+    # The benchmark's default on that folder is the report split.
+    assert [name for name, _ in bench.benchmark_images(out, 16)] == sorted(name.split("/")[1] for name in test)
 
 
 def test_bad_input_is_one_line_usage_error(tmp_path) -> None:
