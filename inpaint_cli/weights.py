@@ -668,12 +668,14 @@ def read_checkpoint_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
     if not path.is_file():
         what = "is a directory, not a checkpoint file" if path.is_dir() else "does not exist"
         raise InpaintError(f"{path} {what}; check the path or pick a model from `inpaint models list`")
+    # The safetensors header is parsed first: its first 8 bytes are a little-endian length, so about one
+    # real file in 256 starts with 0x80 (or "PK") and must not be taken for a pickle by its signature.
     try:
         with open(path, "rb") as f:
             head = f.read(8)
             size = path.stat().st_size
             header = None
-            if len(head) == 8 and not head.startswith((b"\x80", b"PK")):
+            if len(head) == 8:
                 (n,) = struct.unpack("<Q", head)
                 if 1 < n <= min(size - 8, _MAX_HEADER):
                     header = f.read(n)
@@ -681,12 +683,13 @@ def read_checkpoint_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
         raise InpaintError(f"cannot read {path}: {e.strerror}") from None
 
     parsed: Any = None
-    if header is not None:
+    if header is not None and header.startswith(b"{"):
         try:
             parsed = json.loads(header)
         except (UnicodeDecodeError, json.JSONDecodeError):
             parsed = None
     if not isinstance(parsed, dict):
+        # Not safetensors: only now do the pickle / zip (torch.save) signatures pick the message.
         if head.startswith((b"\x80", b"PK")) or path.suffix.lower() in PICKLE_SUFFIXES:
             raise InpaintError(_pickle_message(path))
         raise InpaintError(

@@ -553,3 +553,55 @@ def test_import_and_catalog_do_not_load_torch_or_the_hub():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def save_with_header_length(path: Path, model: nn.Module, wanted: int, modulus: int) -> int:
+    """save_checkpoint `model` to `path` with provenance padded so that the safetensors header length n
+    (the file's first 8 bytes) has n % modulus == wanted; returns n."""
+
+    def save(pad: int) -> int:
+        W.save_checkpoint(path, model, provenance={"pad": "x" * pad})
+        return int.from_bytes(path.read_bytes()[:8], "little")
+
+    # Each pad character adds one header byte, then safetensors rounds the header up to a multiple of 8.
+    base = save(0)
+    start = (wanted - base) % modulus
+    for pad in range(max(0, start - 8), start + 9):
+        n = save(pad)
+        if n % modulus == wanted:
+            return n
+    raise AssertionError(f"no padding gives a header length of {wanted} mod {modulus}")
+
+
+@pytest.mark.parametrize(
+    ("wanted", "modulus", "first"),
+    [(0x80, 256, b"\x80"), (0x4B50, 65536, b"PK")],
+    ids=["0x80", "PK"],
+)
+@pytest.mark.parametrize("name", ["last.state.safetensors", "run.pt"])
+def test_safetensors_whose_length_looks_like_a_pickle_signature_loads(tmp_path, wanted, modulus, first, name):
+    torch.manual_seed(2)
+    model = TinyTest()
+    path = tmp_path / name
+    n = save_with_header_length(path, model, wanted, modulus)
+    assert path.read_bytes().startswith(first) and n % modulus == wanted
+
+    assert W.read_checkpoint_metadata(path)["arch"] == "test_tiny"
+    ckpt = W.read_checkpoint(path, expected_arch="test_tiny")
+    assert ckpt.provenance["pad"].startswith("x")
+    fresh = TinyTest()
+    W.load_state_strict(fresh, ckpt.state_dict, source=str(path))
+    assert_same_weights(fresh, model.state_dict())
+
+    # Real pickles (torch.save writes a zip, the legacy format starts with 0x80) are still refused.
+    for legacy in (False, True):
+        for pickle_name in ("real.pt", "real.safetensors"):
+            pickled = tmp_path / pickle_name
+            torch.save({"w": torch.zeros(2)}, pickled, _use_new_zipfile_serialization=not legacy)
+            assert pickled.read_bytes().startswith(b"\x80" if legacy else b"PK")
+            with pytest.raises(InpaintError) as info:
+                W.read_checkpoint_metadata(pickled)
+            assert info.value.message == (
+                f"{pickled} is a pickled PyTorch checkpoint; inpaint loads only safetensors (pickles can run "
+                "code). Convert it with a trusted script: torch.load + safetensors.torch.save_file"
+            )

@@ -18,8 +18,16 @@ stream (brush strokes at a tiny crop size can cover it all).
 
 Unreadable files are skipped, each with one warning (logger "inpaint_cli"), and counted
 (`ImageFolder.unreadable_count`); the sample falls through to the next file of the permutation, which is
-again deterministic. Decoded images are cached in memory at full resolution as uint8/uint16 (the
-format they were stored in) up to `cache_bytes`; beyond that they are decoded again when drawn.
+again deterministic.
+
+Decoding: each file is decoded at most once per process while it fits the cache. Images are cached as
+uint8/uint16 (the format they were stored in) up to `cache_bytes`, already scaled to `short_side` when
+that is given; beyond that they are decoded again each time they are drawn (once per draw: the
+readability check and the crop share the decode). With `short_side`, a JPEG much larger than it is
+decoded at 1/2, 1/4 or 1/8 size by libjpeg's DCT scaling (the largest factor that still leaves the short
+side at least `short_side`, so the area resize after it only shrinks), which is far cheaper than a full
+decode; EXIF orientation and the size limit are applied as `io.read_image` applies them. Other formats
+and smaller JPEGs take the full decode.
 """
 
 from __future__ import annotations
@@ -33,13 +41,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 
 from .. import masks as mask_generators
 from ..errors import InpaintError, UsageError
-from ..io import SUPPORTED_EXTENSIONS, read_image
+from ..io import SUPPORTED_EXTENSIONS, read_rgb, scale_short_side
 
 log = logging.getLogger("inpaint_cli")
 
@@ -50,7 +57,6 @@ _EPOCH_STREAM = 0x45504F43
 _WARMUP_STREAM = 0x5741524D
 VAL_MASK_SEED = 20240607  # fixed, so every run (whatever its --seed) is scored on the same val holes
 _MAX_MASK_DRAWS = 20
-
 MaskSampler = Callable[[int, int, np.random.Generator], np.ndarray]
 
 
@@ -105,15 +111,6 @@ def read_val_list(list_file: str | os.PathLike[str], data_dir: str | os.PathLike
 # ------------------------------------------------------------------------------------------ images
 
 
-def _as_rgb_pixels(path: Path) -> np.ndarray:
-    """Decoded file as (H, W, 3) uint8/uint16 RGB (gray replicated, alpha dropped)."""
-    image = read_image(path)
-    pixels = image.pixels
-    if image.is_gray:
-        return np.repeat(pixels, 3, axis=2)
-    return np.ascontiguousarray(pixels[:, :, :3])
-
-
 def to_float(pixels: np.ndarray) -> np.ndarray:
     """uint8/uint16 (or float) pixels → float32 in [0, 1]."""
     if pixels.dtype == np.uint8:
@@ -121,19 +118,6 @@ def to_float(pixels: np.ndarray) -> np.ndarray:
     if pixels.dtype == np.uint16:
         return pixels.astype(np.float32) / np.float32(65535.0)
     return np.clip(pixels.astype(np.float32), 0.0, 1.0)
-
-
-def scale_short_side(pixels: np.ndarray, short_side: int) -> np.ndarray:
-    """Resize (area when shrinking, bicubic when enlarging) so the shorter side is `short_side` pixels:
-    the scale `inpaint benchmark --size` fills at, so a model can train on what it will be scored on."""
-    height, width = pixels.shape[:2]
-    short = min(height, width)
-    if short == short_side:
-        return pixels
-    scale = short_side / short
-    new_size = (max(short_side, round(width * scale)), max(short_side, round(height * scale)))  # (w, h)
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-    return cv2.resize(pixels, new_size, interpolation=interpolation)
 
 
 def fit_short_side(pixels: np.ndarray, size: int) -> np.ndarray:
@@ -156,7 +140,9 @@ class ImageFolder:
         self._cache: dict[int, np.ndarray] = {}
         self._cached_bytes = 0
         self._unreadable: set[int] = set()
-        self._lock = threading.Lock()  # loader threads share the cache and the unreadable set
+        # Decodes in progress: a loader thread drawing the same image waits for it instead of decoding again.
+        self._loading: dict[int, Future[np.ndarray | None]] = {}
+        self._lock = threading.Lock()  # loader threads share the cache, the unreadable set and _loading
 
     def __len__(self) -> int:
         return len(self.files)
@@ -166,26 +152,41 @@ class ImageFolder:
         return len(self._unreadable)
 
     def load(self, index: int) -> np.ndarray | None:
-        """(H, W, 3) uint8/uint16 RGB, or None (with a warning the first time) if the file cannot be read."""
-        cached = self._cache.get(index)
-        if cached is not None:
-            return cached
-        if index in self._unreadable:
-            return None
-        path = self.files[index]
+        """(H, W, 3) uint8/uint16 RGB (scaled to `short_side`), or None (with a warning the first time) if
+        the file cannot be read. Decodes the file unless it is cached (or being decoded by another thread)."""
+        with self._lock:
+            cached = self._cache.get(index)
+            if cached is not None:
+                return cached
+            if index in self._unreadable:
+                return None
+            pending = self._loading.get(index)
+            if pending is None:
+                mine: Future[np.ndarray | None] = Future()
+                self._loading[index] = mine
+        if pending is not None:
+            return pending.result()
         try:
-            pixels = _as_rgb_pixels(path)
+            pixels = self._decode(index)
+            mine.set_result(pixels)
+        except BaseException as e:
+            mine.set_exception(e)  # waiting threads see the same failure
+            raise
+        finally:
+            with self._lock:
+                self._loading.pop(index, None)
+        return pixels
+
+    def _decode(self, index: int) -> np.ndarray | None:
+        try:
+            pixels = read_rgb(self.files[index], short_side=self.short_side)
         except InpaintError as e:
             with self._lock:
-                first = index not in self._unreadable
                 self._unreadable.add(index)
-            if first:
-                log.warning("skipping unreadable training image: %s", e.message)
+            log.warning("skipping unreadable training image: %s", e.message)
             return None
-        if self.short_side:
-            pixels = scale_short_side(pixels, self.short_side)
         with self._lock:
-            if index not in self._cache and self._cached_bytes + pixels.nbytes <= self.cache_bytes:
+            if self._cached_bytes + pixels.nbytes <= self.cache_bytes:
                 self._cache[index] = pixels
                 self._cached_bytes += pixels.nbytes
         return pixels
@@ -282,20 +283,26 @@ class TrainBatches:
 
     def file_index(self, step: int, i: int) -> int:
         """The folder index of sample i of `step` on this rank, skipping unreadable files."""
+        return self._draw(step, i)[0]
+
+    def _draw(self, step: int, i: int) -> tuple[int, np.ndarray]:
+        """(folder index, pixels) of sample i of `step`: the pixels of the readability check are the ones
+        cropped, so an image that does not fit the cache is still decoded once per draw."""
         count = len(self.folder)
         position = (step * self.world_size + self.rank) * self.batch_size + i
         epoch, offset = divmod(position, count)
         order = self._order(epoch)
         for k in range(count):
             index = int(order[(offset + k) % count])
-            if self.folder.load(index) is not None:
-                return index
+            pixels = self.folder.load(index)
+            if pixels is not None:
+                return index, pixels
         raise InpaintError(f"none of the {count} training images could be read; check --data")
 
     def sample(self, step: int, i: int) -> tuple[np.ndarray, np.ndarray]:
         """(image (size, size, 3) float32, mask (size, size) bool) for sample i of `step`."""
-        index = self.file_index(step, i)
-        pixels = fit_short_side(self.folder.load(index), self.size)  # type: ignore[arg-type]
+        _, pixels = self._draw(step, i)
+        pixels = fit_short_side(pixels, self.size)
         rng = np.random.default_rng([self.seed, step, self.rank, i])
         height, width = pixels.shape[:2]
         top = int(rng.integers(0, height - self.size + 1))
@@ -380,12 +387,10 @@ def make_val_cases(
     for number, index in enumerate(picks):
         path = files[int(index)]
         try:
-            pixels = _as_rgb_pixels(path)
+            pixels = read_rgb(path, short_side=short_side)
         except InpaintError as e:
             log.warning("skipping unreadable validation image: %s", e.message)
             continue
-        if short_side:
-            pixels = scale_short_side(pixels, short_side)
         mask = draw_mask(mask_sampler, size, np.random.default_rng([VAL_MASK_SEED, number]))
         cases.append(ValCase(path.name, to_float(centre_crop(pixels, size)), mask))
     return cases
