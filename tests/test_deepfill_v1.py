@@ -9,9 +9,10 @@ import pytest
 import torch
 from helpers import box_mask, count_parameters
 
-from inpaint_cli.models import deepfill_v1, losses
+from inpaint_cli.models import coarse_to_fine, deepfill_v1, losses
 from inpaint_cli.models.base import hole_centred_boxes
-from inpaint_cli.models.deepfill_v1 import DeepFillV1, DeepFillV1Recipe, GlobalCritic, LocalCritic
+from inpaint_cli.models.coarse_to_fine import GlobalCritic, LocalCritic
+from inpaint_cli.models.deepfill_v1 import DeepFillV1, DeepFillV1Recipe
 from inpaint_cli.registry import create_model, get_arch
 
 
@@ -65,7 +66,7 @@ def test_output_shapes_and_clip_range(model: DeepFillV1, size: tuple[int, int]) 
 
 def test_clip_is_a_clamp() -> None:
     x = torch.tensor([-3.0, -0.5, 0.5, 2.0], requires_grad=True)
-    y = deepfill_v1.clip_output(x)
+    y = coarse_to_fine.clip_output(x)
     y.sum().backward()
     assert y.tolist() == [-1.0, -0.5, 0.5, 1.0]
     assert x.grad.tolist() == [0.0, 1.0, 1.0, 0.0]  # as tf.clip_by_value
@@ -123,7 +124,7 @@ def test_critics_forward_backward_and_gradient_penalty() -> None:
     assert torch.isfinite(penalty) and penalty > 0
 
     boxes = hole_centred_boxes(mask, 32)
-    total, terms = deepfill_v1.critic_loss(local, global_, real, fake, mask, boxes, 32)
+    total, terms = coarse_to_fine.critic_loss(local, global_, real, fake, mask, boxes, 32)
     assert torch.isfinite(total) and terms["gp"] > 0
     torch.testing.assert_close(total.detach(), terms["d_wgan"] + 10.0 * terms["gp"])
 
@@ -187,7 +188,7 @@ def test_recipe_step_trains_generator_and_critics() -> None:
 
 
 def test_recipe_constants_and_paper_mask() -> None:
-    assert deepfill_v1.ADAM_BETAS == (0.5, 0.9) and deepfill_v1.LEARNING_RATE == 1e-4
+    assert coarse_to_fine.ADAM_BETAS == (0.5, 0.9) and deepfill_v1.LEARNING_RATE == 1e-4
     assert deepfill_v1.D_STEPS_PER_G_STEP == 5
     assert (DeepFillV1Recipe.default_batch, DeepFillV1Recipe.default_size) == (16, 256)
     rng = np.random.default_rng(0)

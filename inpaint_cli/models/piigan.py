@@ -13,7 +13,7 @@ In:  x_in (B, 3, H, W) in [-1, 1] with hole pixels zeroed, mask (B, 1, H, W) wit
 Out: x1 (coarse) and x2 (refined), both (B, 3, H, W) clipped to [-1, 1]; result = composite of x2.
      Each z gives a different completion.
 
-Layers: the DeepFill v1 generator (deepfill_v1.py; cnum 32, conv + ELU, SAME padding, contextual
+Layers: the DeepFill v1 generator (coarse_to_fine.py; cnum 32, conv + ELU, SAME padding, contextual
 attention, clip), with the latent *added* to the pre-activation of c1–c12, x1–x10, p1–p10 and a11–a12
 (`gen_conv_add_z`): z·M nearest-resized to the layer's output resolution (1, ½ or ¼), broadcast over
 channels. p6 is ELU here (the released code ignores its ReLU argument). The decoders (c13–c17,
@@ -23,8 +23,8 @@ Style extractor E (§5.3), on the local_size² hole patch (64² at 128²): 4 × 
 activation) → 64, 128, 256, 256 → flatten (4096) → two dense heads of local_size² = 4096 (μ, logvar);
 36.2 M parameters. Activation: ELU (the paper, default) or LeakyReLU 0.2 (`extractor_activation="lrelu"`,
 the released code). Sampling: z = μ + e^{logvar/2}·ε.
-Critics: DeepFill v1's (§3.4) at the training size: local on the local_size² patch (64² at 128²),
-global on the whole image.
+Critics: DeepFill v1's (§3.4, coarse_to_fine.py) at the training size: local on the local_size² patch
+(64² at 128²), global on the whole image.
 
 Losses (§5.4), P(·) = the local patch, all with the weights of setting.yml:
   random-z pass (x1, x2 from z ~ N(0, 1)·M):
@@ -77,14 +77,13 @@ from . import losses
 from .attention import ContextualAttention
 from .base import InpaintModel, TrainingRecipe, composite, crop_boxes, hole_and_known_means, hole_centred_boxes
 from .blocks import ELU_STACK_INIT_GAIN, ActivationName, ConvBlock, signal_preserving_init
-from .deepfill_v1 import (
-    D_STEPS_PER_G_STEP,
+from .coarse_to_fine import (
     GlobalCritic,
     LocalCritic,
     adversarial_loss,
     clip_output,
     coarse_encoder,
-    known_pixel_loss,
+    known_pixel_l1,
     make_optimizers,
     quarter_mask,
     refine_attention_encoder,
@@ -232,7 +231,9 @@ def place_latent(
 
 # ---- training recipe (§5.4, §5.5) --------------------------------------------------------------------
 
+# Adam's betas (0.5, 0.9) and the GP weight 10 are DeepFill v1's: coarse_to_fine.ADAM_BETAS, GP_WEIGHT.
 LEARNING_RATE = 1e-4
+D_STEPS_PER_G_STEP = 5
 BATCH_SIZE = 13
 TRAIN_SIZE = 128  # the local patch (E, critics) is half of it: 64²
 MAX_DELTA = 8  # the centred box's sides shrink by 0..MAX_DELTA/2 px each
@@ -299,7 +300,7 @@ class PiiGANRecipe(TrainingRecipe):
         x1, x2 = generator(x_in, masks, z)
         fake = composite(x2, x_in, masks)
         fake_local = crop_boxes(fake, boxes, size)
-        ae = known_pixel_loss(real, x1, x2, masks)
+        ae = known_pixel_l1(real, x1, x2, masks, COARSE_L1_WEIGHT)
         logs: dict[str, float] = {}
         g_adv = None
         if self.adversarial(step):
@@ -336,7 +337,7 @@ class PiiGANRecipe(TrainingRecipe):
             l1_zx = COARSE_L1_WEIGHT * (
                 hole_and_known_means((xr1 - real).abs(), masks)[0] + hole_and_known_means((xr2 - real).abs(), masks)[0]
             )
-            ae_zx = known_pixel_loss(real, xr1, xr2, masks)
+            ae_zx = known_pixel_l1(real, xr1, xr2, masks, COARSE_L1_WEIGHT)
             consistency = l1_zx + ae_zx
             terms = {"l1_zx": l1_zx, "ae_zx": ae_zx}
         else:

@@ -1,0 +1,239 @@
+"""DeepFill v1's coarse-to-fine generator pieces and WGAN-GP critics, shared by DeepFill v1 (Yu et al.,
+CVPR 2018; deepfill_v1.py) and PiiGAN (Cai & Wei, IEEE Access 2020; piigan.py), whose backbone is the
+DeepFill v1 generator trained against the same two critics.
+
+Spec: MODELS.md §3 (DeepFill v1) and §5 (PiiGAN, which defers to §3 for all of this).
+
+- Generator layer stacks (§3, layer table in deepfill_v1.py): `coarse_encoder` (c1–c12), `refine_conv_branch`
+  (x1–x10), `refine_attention_encoder` (p1–p6), `two_convs` (p9–p10, a11–a12), `rgb_decoder` (c13–c17,
+  a13–a17), plus `clip_output` and `quarter_mask`. Each model wires them itself: DeepFill v1 runs them
+  plainly, PiiGAN adds its latent to each ConvBlock's pre-activation. A layer's index in its `nn.Sequential`
+  is part of both models' state_dict keys: reordering the stacks breaks the shipped checkpoints.
+- The two WGAN-GP critics (§3.4): `WganCritic`, `LocalCritic`, `GlobalCritic`.
+- Their losses and training (§3.5): `critic_loss` (λ = `GP_WEIGHT`, hole-masked gradient norms),
+  `train_critics`, `adversarial_loss`, and the known-pixel term `known_pixel_l1` (its coarse weight is each
+  paper's own constant, passed in).
+- `make_optimizers`: two Adams with `ADAM_BETAS` (0.5, 0.9), the betas of both papers (§3.6, §5.5).
+
+Each paper's recipe, schedule (learning rate, critic steps per G step, batch, size), loss weights and the
+list of its deviations stay in its own module.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import losses
+from .base import crop_boxes, frozen
+from .blocks import ActivationName, ConvBlock, UpConv, conv2d_same
+
+# ---- generator building pieces (§3; PiiGAN injects its latent into the ConvBlocks) -------------------
+
+
+def coarse_encoder(in_channels: int, cnum: int) -> nn.Sequential:
+    """c1–c12: down to 1/4 resolution, then dilated convs for a large receptive field."""
+    c1, c2, c4 = cnum, 2 * cnum, 4 * cnum
+    return nn.Sequential(
+        ConvBlock(in_channels, c1, 5),
+        ConvBlock(c1, c2, 3, stride=2),
+        ConvBlock(c2, c2, 3),
+        ConvBlock(c2, c4, 3, stride=2),
+        ConvBlock(c4, c4, 3),
+        ConvBlock(c4, c4, 3),
+        *[ConvBlock(c4, c4, 3, dilation=d) for d in (2, 4, 8, 16)],
+        ConvBlock(c4, c4, 3),
+        ConvBlock(c4, c4, 3),
+    )
+
+
+def refine_conv_branch(in_channels: int, cnum: int) -> nn.Sequential:
+    """x1–x10, the "hallucination" branch: narrower than the coarse encoder at 1/2 resolution."""
+    c1, c2, c4 = cnum, 2 * cnum, 4 * cnum
+    return nn.Sequential(
+        ConvBlock(in_channels, c1, 5),
+        ConvBlock(c1, c1, 3, stride=2),
+        ConvBlock(c1, c2, 3),
+        ConvBlock(c2, c2, 3, stride=2),
+        ConvBlock(c2, c4, 3),
+        ConvBlock(c4, c4, 3),
+        *[ConvBlock(c4, c4, 3, dilation=d) for d in (2, 4, 8, 16)],
+    )
+
+
+def refine_attention_encoder(in_channels: int, cnum: int, p6_activation: ActivationName = "relu") -> nn.Sequential:
+    """p1–p6, the features contextual attention matches and copies (p6 is ReLU in DeepFill)."""
+    c1, c2, c4 = cnum, 2 * cnum, 4 * cnum
+    return nn.Sequential(
+        ConvBlock(in_channels, c1, 5),
+        ConvBlock(c1, c1, 3, stride=2),
+        ConvBlock(c1, c2, 3),
+        ConvBlock(c2, c4, 3, stride=2),
+        ConvBlock(c4, c4, 3),
+        ConvBlock(c4, c4, 3, activation=p6_activation),
+    )
+
+
+def two_convs(in_channels: int, cnum: int) -> nn.Sequential:
+    """Two 3×3 ConvBlocks to 4·cnum at 1/4 resolution: p9–p10 after attention, a11–a12 after the merge."""
+    c4 = 4 * cnum
+    return nn.Sequential(ConvBlock(in_channels, c4, 3), ConvBlock(c4, c4, 3))
+
+
+def rgb_decoder(cnum: int) -> nn.Sequential:
+    """c13–c17 / a13–a17: two ×2 up-convs back to full resolution, then the linear RGB layer."""
+    c1, c2, c4 = cnum, 2 * cnum, 4 * cnum
+    return nn.Sequential(
+        UpConv(ConvBlock(c4, c2, 3)),
+        ConvBlock(c2, c2, 3),
+        UpConv(ConvBlock(c2, c1, 3)),
+        ConvBlock(c1, c1 // 2, 3),
+        conv2d_same(c1 // 2, 3, 3),  # linear; clipped by the caller
+    )
+
+
+def clip_output(x: torch.Tensor) -> torch.Tensor:
+    """The official `tf.clip_by_value(x, -1, 1)`. Like it, clamp has zero gradient outside the range, so
+    a pixel that overshoots gets no reconstruction gradient until other weights pull it back."""
+    return torch.clamp(x, -1.0, 1.0)
+
+
+def quarter_mask(mask: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+    """The mask resized (nearest) to the 1/4-res attention features, as the official resize_mask_like."""
+    return F.interpolate(mask, size=features.shape[-2:], mode="nearest")
+
+
+# ---- WGAN-GP critics (§3.4) -------------------------------------------------------------------------
+
+
+class WganCritic(nn.Module):
+    """4 × (5×5 s2 SAME conv + LeakyReLU 0.2) → flatten → dense 1: one score per sample.
+
+    image_size: the square input side the dense layer is built for (SAME stride 2 gives ceil(n/2)).
+    """
+
+    def __init__(self, image_size: int, widths: tuple[int, ...], in_channels: int = 3) -> None:
+        super().__init__()
+        self.image_size = image_size
+        layers: list[nn.Module] = []
+        previous = in_channels
+        for width in widths:
+            layers.append(ConvBlock(previous, width, 5, stride=2, activation="lrelu"))
+            previous = width
+        self.layers = nn.Sequential(*layers)
+        side = image_size
+        for _ in widths:
+            side = math.ceil(side / 2)
+        self.score = nn.Linear(previous * side * side, 1)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """image: (B, 3, image_size, image_size) in [-1, 1] → (B,) scores."""
+        if image.shape[-2:] != (self.image_size, self.image_size):
+            raise ValueError(
+                f"{type(self).__name__} was built for {self.image_size}² inputs, got {tuple(image.shape[-2:])}"
+            )
+        features = self.layers(image)
+        return self.score(features.reshape(features.shape[0], -1)).reshape(-1)
+
+
+class LocalCritic(WganCritic):
+    """The local critic on the hole-centred patch: widths 64, 128, 256, 512 (4.34 M at 128²)."""
+
+    def __init__(self, image_size: int = 128) -> None:
+        super().__init__(image_size, (64, 128, 256, 512))
+
+
+class GlobalCritic(WganCritic):
+    """The global critic on the whole image: widths 64, 128, 256, 256 (2.73 M at 256²)."""
+
+    def __init__(self, image_size: int = 256) -> None:
+        super().__init__(image_size, (64, 128, 256, 256))
+
+
+# ---- losses and optimisers shared by both recipes (§3.5, §3.6; PiiGAN §5.4, §5.5) ---------------------
+
+ADAM_BETAS = (0.5, 0.9)
+GP_WEIGHT = 10.0  # λ of the gradient penalty, both papers
+
+
+def make_optimizers(
+    generator_params: Iterable[nn.Parameter], critic_params: Iterable[nn.Parameter], lr: float
+) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+    """Adam(lr, betas (0.5, 0.9)) for the generator and for the critics (§3.6, §5.5)."""
+    return (
+        torch.optim.Adam(generator_params, lr=lr, betas=ADAM_BETAS),
+        torch.optim.Adam(critic_params, lr=lr, betas=ADAM_BETAS),
+    )
+
+
+def known_pixel_l1(
+    real: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor, mask: torch.Tensor, coarse_weight: float
+) -> torch.Tensor:
+    """ae = [coarse_weight·mean(|x−x1|·(1−M)) + mean(|x−x2|·(1−M))] / mean(1−M) (§3.5, §5.4); each paper
+    passes its own COARSE_L1_WEIGHT (COARSE_L1_ALPHA, 1.2 in both)."""
+    known = 1.0 - mask
+    weighted = coarse_weight * losses.masked_l1(x1, real, known) + losses.masked_l1(x2, real, known)
+    return weighted / known.mean()
+
+
+def critic_loss(
+    local_critic: nn.Module,
+    global_critic: nn.Module,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    mask: torch.Tensor,
+    boxes: list[tuple[int, int]],
+    local_size: int,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """L_D = WGAN loss of both critics + 10·(GP_g + GP_l) with hole-masked gradient norms (§3.5).
+
+    real, fake: (B, 3, H, W) in [-1, 1] (fake = the composite, detached here); boxes: the local patch
+    corners. Returns the total and its detached terms.
+    """
+    fake = fake.detach()
+    real_local, fake_local = crop_boxes(real, boxes, local_size), crop_boxes(fake, boxes, local_size)
+    mask_local = crop_boxes(mask, boxes, local_size)
+
+    batch = real.shape[0]
+    global_real, global_fake = global_critic(torch.cat([real, fake])).split(batch)
+    local_real, local_fake = local_critic(torch.cat([real_local, fake_local])).split(batch)
+    wgan = losses.wgan_critic_loss(global_real, global_fake) + losses.wgan_critic_loss(local_real, local_fake)
+
+    penalty = losses.gradient_penalty(
+        global_critic, losses.random_interpolates(real, fake), mask
+    ) + losses.gradient_penalty(local_critic, losses.random_interpolates(real_local, fake_local), mask_local)
+    total = wgan + GP_WEIGHT * penalty
+    return total, {"d_wgan": wgan.detach(), "gp": penalty.detach()}
+
+
+def train_critics(
+    optimizer: torch.optim.Optimizer,
+    local_critic: nn.Module,
+    global_critic: nn.Module,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    mask: torch.Tensor,
+    boxes: list[tuple[int, int]],
+    local_size: int,
+    steps: int,
+) -> dict[str, float]:
+    """`steps` critic updates on one batch (see deepfill_v1's deviations); returns the last step's losses."""
+    for _ in range(steps):
+        total, terms = critic_loss(local_critic, global_critic, real, fake, mask, boxes, local_size)
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        optimizer.step()
+    return {"d": total.item(), **{name: value.item() for name, value in terms.items()}}
+
+
+def adversarial_loss(
+    local_critic: nn.Module, global_critic: nn.Module, fake: torch.Tensor, fake_local: torch.Tensor
+) -> torch.Tensor:
+    """g_adv = −mean D_g(x̂) − mean D_l(P(x̂)), global weight 1 (§3.5). The critics are `frozen` here: the
+    generator's loss leaves no gradients on their weights."""
+    with frozen(local_critic), frozen(global_critic):
+        return losses.wgan_generator_loss(global_critic(fake)) + losses.wgan_generator_loss(local_critic(fake_local))
