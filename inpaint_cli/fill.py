@@ -104,6 +104,8 @@ def plan_jobs(images: list[str], mask: str, out: str | None) -> list[FillJob]:
     out_is_dir = out not in (None, STDIO) and (many or Path(out).is_dir() or out.endswith((os.sep, "/")))
     if out == STDIO and many:
         raise UsageError("--out - (stdout) takes a single input image; give a directory for several")
+    if many and out is not None and not Path(out).is_dir() and io.is_image_path(out):
+        raise UsageError(f"--out {out}: {len(inputs)} inputs need a directory, not a file; pass --out DIR/")
     jobs = []
     for image in inputs:
         if out is None:

@@ -310,3 +310,22 @@ def test_help_does_not_import_torch():
     code = "import sys; from inpaint_cli.cli import app; print('torch' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert done.stdout.strip() == "False"
+
+
+def test_several_inputs_with_a_file_out_is_a_usage_error(tmp_path, run_cli, capsys) -> None:
+    images = []
+    for name in ("a.png", "b.png"):
+        path = tmp_path / name
+        cv2.imwrite(str(path), np.zeros((8, 8, 3), np.uint8))
+        images.append(str(path))
+    out = tmp_path / "one.png"
+    assert run_cli(["fill", *images, "--mask", images[0], "--out", str(out)]) == 2
+    assert "2 inputs need a directory, not a file" in capsys.readouterr().err
+    assert not out.exists()  # no directory named one.png either
+
+
+def test_version(run_cli, capsys) -> None:
+    from inpaint_cli import __version__
+
+    assert run_cli(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"inpaint {__version__}"
