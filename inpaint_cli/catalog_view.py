@@ -29,9 +29,16 @@ def _status(entry: WeightEntry) -> str:
     return "remote" if entry.kind == "hf" else "missing"
 
 
+def name_pattern(text: str) -> str:
+    """A glob as given ('deepfill*'); plain text matches as a substring ('v2' → '*v2*')."""
+    return text if any(c in text for c in "*?[") else f"*{text}*"
+
+
 def model_rows(pattern: str = "*") -> list[dict[str, Any]]:
-    """One row per checkpoint matching `pattern`, then one per architecture that has no checkpoint yet
-    (so every registered model is visible, with its capabilities)."""
+    """One row per checkpoint matching `pattern` (a glob, or plain text matched as a substring), then one
+    per architecture that has no checkpoint yet (so every registered model is visible, with its
+    capabilities)."""
+    pattern = name_pattern(pattern)
     catalog = load_catalog()
     rows: list[dict[str, Any]] = []
     archs_with_entries: set[str] = set()

@@ -483,7 +483,7 @@ def benchmark(
 
 @models_app.command("list")
 def models_list(
-    pattern: Annotated[str, typer.Argument(help="Wildcard on names, e.g. 'deepfill*'.")] = "*",
+    pattern: Annotated[str, typer.Argument(help="Wildcard on names, e.g. 'deepfill*', or a part of one.")] = "*",
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """List checkpoints and architectures (with their capabilities)."""
@@ -491,6 +491,8 @@ def models_list(
 
     try:
         rows = model_rows(pattern)
+        if not rows:
+            raise InpaintError(f"no model matches {pattern!r}; `inpaint models list` shows them all")
     except InpaintError as error:
         raise _fail(error) from None
     if as_json:

@@ -329,3 +329,12 @@ def test_version(run_cli, capsys) -> None:
 
     assert run_cli(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"inpaint {__version__}"
+
+
+def test_models_list_matches_substrings_and_says_when_nothing_matches(run_cli, capsys) -> None:
+    assert run_cli(["models", "list", "v2", "--json"]) == 0
+    names = [json.loads(line)["name"] for line in capsys.readouterr().out.splitlines()]
+    assert names and all("v2" in name for name in names)
+    assert run_cli(["models", "list", "mine"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "no model matches 'mine'" in captured.err
