@@ -3,6 +3,7 @@ the three-phase schedule and the discriminators."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ def model() -> GLCIC:
 def test_registered_with_its_contract() -> None:
     spec = get_arch("glcic")
     assert spec.cls is GLCIC
-    assert spec.default_config == {"mean": (0.485, 0.456, 0.406), "postprocess": "none"}
+    assert spec.default_config == {"mean": (0.485, 0.456, 0.406), "postprocess": "none", "padding": "zeros"}
     assert spec.contract.pad_multiple == 4 and spec.contract.comfortable_size == 512
     assert spec.contract.trainable and spec.contract.needs_weights and not spec.contract.can_sample
 
@@ -48,8 +49,11 @@ def test_parameter_counts(model: GLCIC) -> None:
     assert len([m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]) == 16  # all but the last
     # conv → BN → ReLU, the paper's order (otenim puts BN after the ReLU).
     first = model.net[0]
-    assert [type(m) for m in first] == [torch.nn.Conv2d, torch.nn.BatchNorm2d, torch.nn.ReLU]
+    assert [type(m) for m in first] == [glcic.SameConv2d, torch.nn.BatchNorm2d, torch.nn.ReLU]
     assert first[0].in_channels == 4
+    # Every conv of C pads as `padding` says (see test_batch_norm_statistics_do_not_depend_on_the_image_size).
+    convs = [m for m in model.net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 15 and all(isinstance(m, glcic.SameConv2d) and not m.mirror for m in convs)
 
 
 @pytest.mark.parametrize("size", [(64, 64), (52, 80)])
@@ -82,15 +86,16 @@ def test_first_conv_sees_the_mean_in_the_hole() -> None:
     assert torch.equal(net_input[:, 3:], mask)
 
 
-def test_mean_survives_a_checkpoint_round_trip(tmp_path: Path) -> None:
+def test_mean_and_padding_survive_a_checkpoint_round_trip(tmp_path: Path) -> None:
     torch.manual_seed(2)
     model = create_model("glcic", postprocess="poisson")
+    model.set_padding("mirror")
     model.set_mean(GLCICRecipe.mean_colour([np.full((4, 4, 3), (51, 102, 153), np.uint8)]))
     path = tmp_path / "glcic.safetensors"
     save_checkpoint(path, model)
     loaded = load_model(path)
     assert isinstance(loaded, GLCIC)
-    assert loaded.arch_config == {"mean": pytest.approx((0.2, 0.4, 0.6)), "postprocess": "poisson"}
+    assert loaded.arch_config == {"mean": pytest.approx((0.2, 0.4, 0.6)), "postprocess": "poisson", "padding": "mirror"}
     torch.testing.assert_close(loaded.mean, torch.tensor([0.2, 0.4, 0.6]).view(1, 3, 1, 1))
     image, mask = torch.rand(1, 3, 16, 16), box_mask(1, 16, 16)
     with torch.no_grad():
@@ -201,3 +206,104 @@ def test_mean_colour_accepts_arrays_and_batches() -> None:
     assert GLCICRecipe.mean_colour([batch]) == pytest.approx((1.0, 0.0, 0.25))
     with pytest.raises(ValueError):
         GLCIC(mean=(0.5, 0.5))
+
+
+def _tiled_batch(tiles: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """4 random 32² images, each with a centred 16² hole, tiled tiles × tiles: the same content statistics
+    at every size, so only the image size differs."""
+    generator = torch.Generator().manual_seed(8)
+    images = torch.rand(4, 3, 32, 32, generator=generator)
+    masks = torch.zeros(4, 1, 32, 32)
+    masks[..., 8:24, 8:24] = 1.0
+    return images.repeat(1, 1, tiles, tiles), masks.repeat(1, 1, tiles, tiles)
+
+
+def _batch_norm_input_variances(model: GLCIC, images: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """The mean over channels of each batch norm's input variance over (B, H, W), one forward in train mode
+    (so every layer is normalised with its batch statistics, as in training)."""
+    seen: list[torch.Tensor] = []
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    hooks = [
+        layer.register_forward_hook(lambda module, inputs, output: seen.append(inputs[0].var((0, 2, 3)).mean()))
+        for layer in layers
+    ]
+    model.train()
+    with torch.no_grad():
+        model(images, masks)
+    for hook in hooks:
+        hook.remove()
+    return torch.stack(seen)
+
+
+def test_batch_norm_statistics_do_not_depend_on_the_image_size() -> None:
+    # With zero padding the dilated convs' taps fall off a 16² map (64² image) far more often than off a
+    # 32² one, so the variance of their output grows 4.7× (dilation 16) from 64² to 128²: running statistics
+    # from training crops are wrong at any other size. Mirrored padding reads real activations at every size.
+    small, large = _tiled_batch(2), _tiled_batch(4)
+    ratios = {}
+    for padding in ("zeros", "mirror"):
+        torch.manual_seed(9)
+        model = GLCIC(padding=padding)
+        ratios[padding] = _batch_norm_input_variances(model, *large) / _batch_norm_input_variances(model, *small)
+    assert ratios["zeros"][9] > 3.0, ratios["zeros"]  # c10, dilation 16: the cause of the dark fills
+    assert ratios["mirror"].min() > 0.9 and ratios["mirror"].max() < 1.1, ratios["mirror"]
+
+
+def test_padding_is_in_the_config_and_zeros_is_the_old_network() -> None:
+    torch.manual_seed(11)
+    model = GLCIC(padding="mirror")
+    assert model.arch_config["padding"] == "mirror"
+    image, mask = torch.rand(1, 3, 32, 32), box_mask(1, 32, 32)
+    with torch.no_grad():
+        mirrored = model.eval()(image, mask)
+        model.set_padding("zeros")
+        assert model.arch_config["padding"] == "zeros"
+        assert not torch.allclose(mirrored, model(image, mask))
+        conv = model.net[9][0]  # c10, dilation 16: a zero-padded conv again, on a map smaller than its padding
+        x = torch.rand(1, 256, 8, 8)
+        torch.testing.assert_close(conv(x), torch.nn.functional.conv2d(x, conv.weight, conv.bias, 1, 16, 16))
+        conv.mirror = True
+        expected = torch.nn.functional.conv2d(glcic.mirror_pad(x, 16), conv.weight, conv.bias, dilation=16)
+        torch.testing.assert_close(conv(x), expected)
+    with pytest.raises(ValueError, match="padding"):
+        GLCIC(padding="reflect")
+
+
+def test_mirror_pad_is_reflection_at_any_width() -> None:
+    x = torch.rand(2, 3, 7, 9)
+    torch.testing.assert_close(glcic.mirror_pad(x, 4), torch.nn.functional.pad(x, (4, 4, 4, 4), mode="reflect"))
+    row = torch.arange(4.0).view(1, 1, 1, 4)
+    # Reflected again where the padding is wider than the row: the periodic extension 0 1 2 3 2 1 0 1 …
+    assert glcic.mirror_pad(row, 7)[0, 0, 0].tolist() == [3 - abs(i % 6 - 3) for i in range(-7, 11)]
+    assert glcic.mirror_pad(row, 7).shape == (1, 1, 15, 18)  # a 1-pixel side is repeated
+    assert glcic.mirror_pad(torch.rand(1, 1, 1, 1), 16).shape == (1, 1, 33, 33)
+
+
+def test_a_trained_glcic_fills_the_same_in_eval_mode_at_twice_its_training_size() -> None:
+    # The bundled 128² checkpoint filled 256² images nearly black in eval mode while train mode (batch
+    # statistics) filled them plausibly. Train briefly at 64², set the running statistics to the exact
+    # training-batch statistics of the final weights (no EMA lag), then fill 64² and 128² images of the same
+    # content in eval mode and in train mode (normalised with their own batch's statistics, as in training).
+    torch.manual_seed(10)
+    generator = GLCIC(mean=(0.5, 0.5, 0.5))
+    recipe = GLCICRecipe(generator, image_size=64, phase_steps=(10, 1))
+    assert generator.arch_config["padding"] == "mirror"  # what the recipe trains with, saved in checkpoints
+    generator.train()
+    images, masks = _tiled_batch(2)
+    for step in range(2):
+        recipe.train_step(images, masks, step)
+    for layer in [m for m in generator.modules() if isinstance(m, torch.nn.BatchNorm2d)]:
+        layer.reset_running_stats()
+        layer.momentum = None  # cumulative average: after one batch, exactly its statistics
+    with torch.no_grad():
+        generator(images, masks)
+        gaps = {}
+        for tiles in (2, 4):
+            batch, holes = _tiled_batch(tiles)
+            eval_output = generator.eval()(batch, holes)
+            train_output = copy.deepcopy(generator).train()(batch, holes)  # a copy: keep the running statistics
+            hole = holes.expand_as(eval_output).bool()
+            gaps[32 * tiles] = float((eval_output - train_output)[hole].abs().mean())
+    assert gaps[64] < 0.005, gaps  # at the training size the two modes agree
+    # Zero padding: 0.32 at 128² (the eval-mode fill 0.70 bright where train mode gives 0.50); mirrored: 0.02.
+    assert gaps[128] < 0.05, gaps

@@ -10,7 +10,8 @@ Out: the full-size prediction (B, 3, H, W) through a sigmoid, in [0, 1]. The res
      into the known pixels around the hole (§2.1, see `poisson_blend`).
 
 Completion network (§2.2; 6.07 M parameters): every layer is conv → BN → ReLU except the last,
-3×3 convs unless noted, zero "same" padding:
+3×3 convs unless noted, "same" padding (zeros as in the paper, or mirrored as the recipe trains; see
+deviations):
   c1 5×5→64 · c2 s2→128 · c3→128 · c4 s2→256 · c5, c6→256 · c7–c10 dilated 2/4/8/16→256 · c11, c12→256 ·
   d13 deconv (ConvTranspose 4×4 s2 p1)→128 · c14→128 · d15 deconv→64 · c16→32 · c17→3 (sigmoid)
 
@@ -35,6 +36,16 @@ inside a random 128² area (§6.1). Before training the loop computes the traini
 (`GLCICRecipe.mean_colour`) and sets it with `GLCIC.set_mean`, so checkpoints carry the real one.
 
 Deviations from MODELS.md:
+- The recipe trains C with mirrored padding (`padding="mirror"`, set by `GLCICRecipe`; `mirror_pad`:
+  reflection, repeated where the padding is wider than the map), not zeros. With zeros the dilated
+  layers' batch-norm statistics depend on the image size, since the share of their taps that fall on the
+  padding does: at dilation 16, 4 of 9 taps land on the 32² map of a 128² image, 6.25 on average at 256².
+  Their output variance grows 1.5× from 128² to 256² (4.7× from 64² to 128²), the running statistics of
+  the training crops misfit every other size, and eval mode compounds the error through the batch norms
+  after them: the bundled C (zeros, trained at 128²) fills 256² images too dark (hole mean 0.30 where
+  train mode gives 0.42 and the truth is 0.47; 0.01 for 0.20 on `examples/meadow.png`), and a C trained
+  at 64² lost 5.7 dB at 128² in eval mode, where the mirrored one lost none. `padding="zeros"` stays the
+  default, for the paper's network and for checkpoints saved before the key existed.
 - otenim orders each layer conv → ReLU → BN; we use the paper's conv → BN → ReLU (§2.2). Convs keep their
   bias before BN (redundant, but it is in the 6.07 M count and in otenim).
 - The Telea fast-marching fill before the Poisson blend is skipped: the clone mask is the hole dilated
@@ -66,13 +77,51 @@ from torch import nn
 
 from ..registry import InputContract, register, register_recipe
 from .base import InpaintModel, TrainingRecipe, crop_boxes, frozen, hole_centred_boxes
-from .blocks import conv2d_same
+from .blocks import same_padding
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # placeholder until the recipe measures the training set's mean
 POSTPROCESS_MODES = ("none", "poisson")
+PADDING_MODES = ("zeros", "mirror")  # see `SameConv2d`
 # OpenCV's seamlessClone erodes its mask by 3 px before using the source gradients; 5 px of dilation
 # leaves a ~2 px ring of known pixels around the hole inside the blended region.
 POISSON_DILATION = 5
+
+
+def mirror_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
+    """Pad the last two dims of `x` by `pad` on every side with mirrored values (reflection without
+    repeating the edge), for any `pad`: where it is not smaller than a side, the padded map is reflected
+    again (a periodic mirror extension); a 1-pixel side is repeated."""
+    pad_h = pad_w = pad
+    while pad_h or pad_w:
+        step_h, step_w = min(pad_h, x.shape[-2] - 1), min(pad_w, x.shape[-1] - 1)
+        if step_h == step_w == 0:  # what is left to pad has a single row or column: repeating it is its mirror
+            return F.pad(x, (pad_w, pad_w, pad_h, pad_h), mode="replicate")
+        x = F.pad(x, (step_w, step_w, step_h, step_h), mode="reflect")
+        pad_h, pad_w = pad_h - step_h, pad_w - step_w
+    return x
+
+
+class SameConv2d(nn.Conv2d):
+    """A conv with "same" output size, padded with zeros (the paper's) or, with `mirror` set, by mirroring
+    the map (`mirror_pad`).
+
+    With zeros, the share of a dilated kernel's taps that fall outside the map depends on the map's size
+    (at dilation 16 on a 32² map, 4 of the 9 taps are inside everywhere; on a 64² map 6.25 on average),
+    so the layer's activation statistics, and with them the batch-norm statistics, change with the image
+    size; mirrored taps read real activations at every size. The parameters are `nn.Conv2d`'s either way."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, dilation: int = 1
+    ) -> None:
+        padding = same_padding(kernel_size, dilation)
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding, dilation=dilation)
+        self.same_padding, self.mirror = padding, False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.mirror:
+            return super().forward(x)
+        x = mirror_pad(x, self.same_padding)
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
 
 def _conv_bn_relu(
@@ -80,7 +129,7 @@ def _conv_bn_relu(
 ) -> nn.Sequential:
     """conv → BN → ReLU, the paper's order (§2.2)."""
     return nn.Sequential(
-        conv2d_same(in_channels, out_channels, kernel_size, stride, dilation),
+        SameConv2d(in_channels, out_channels, kernel_size, stride, dilation),
         nn.BatchNorm2d(out_channels),
         nn.ReLU(),
     )
@@ -113,14 +162,18 @@ class GLCIC(InpaintModel):
 
     mean: the training-set mean RGB colour in [0, 1] that fills the holes of the input (ImageNet's mean
         until the recipe measures the real one). postprocess: "none" or "poisson" (§2.1, applied in
-        `inpaint` only, never during training).
+        `inpaint` only, never during training). padding: how the convs pad, "zeros" (the paper's, and what
+        checkpoints without the key were trained with) or "mirror" (what `GLCICRecipe` trains with: batch-norm
+        statistics that hold at every image size; see the module docstring's deviations).
     """
 
-    def __init__(self, mean: tuple[float, float, float] = IMAGENET_MEAN, postprocess: str = "none") -> None:
+    def __init__(
+        self, mean: tuple[float, float, float] = IMAGENET_MEAN, postprocess: str = "none", padding: str = "zeros"
+    ) -> None:
         mean = _as_mean(mean)
         if postprocess not in POSTPROCESS_MODES:
             raise ValueError(f"postprocess must be one of {POSTPROCESS_MODES}, got {postprocess!r}")
-        super().__init__(mean=mean, postprocess=postprocess)
+        super().__init__(mean=mean, postprocess=postprocess, padding=padding)
         # Not persistent: the mean lives in the config (checkpoint metadata), not among the tensors.
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.net = nn.Sequential(
@@ -137,8 +190,19 @@ class GLCIC(InpaintModel):
             _conv_bn_relu(128, 128),  # 14
             _deconv_bn_relu(128, 64),  # 15
             _conv_bn_relu(64, 32),  # 16
-            conv2d_same(32, 3, 3),  # 17: output, sigmoid below
+            SameConv2d(32, 3, 3),  # 17: output, sigmoid below
         )
+        self.set_padding(padding)
+
+    def set_padding(self, padding: str) -> None:
+        """Pad every conv of the network with "zeros" or by "mirror"ing from now on; saved with the checkpoint
+        through `arch_config`. The weights stay, but they compute something else with the other padding."""
+        if padding not in PADDING_MODES:
+            raise ValueError(f"padding must be one of {PADDING_MODES}, got {padding!r}")
+        self.arch_config["padding"] = padding
+        for module in self.net.modules():
+            if isinstance(module, SameConv2d):
+                module.mirror = padding == "mirror"
 
     def set_mean(self, mean: Iterable[float]) -> None:
         """Use `mean` (RGB in [0, 1], e.g. `GLCICRecipe.mean_colour(...)`) as the hole fill from now on;
@@ -331,6 +395,7 @@ class GLCICRecipe(TrainingRecipe):
         **settings: Any,
     ) -> None:
         super().__init__(generator, lr=lr, total_steps=total_steps, image_size=image_size, **settings)
+        generator.set_padding("mirror")  # batch-norm statistics that hold at every size (module docstring)
         self.local_size = image_size // 2
         self.tc, self.td = phase_steps if phase_steps is not None else phase_lengths(total_steps)
         if self.recon_steps:  # the shared warm-up setting is GLCIC's phase 1 (C alone, MSE)
