@@ -94,6 +94,20 @@ class NoisyRecipe(TrainingRecipe):
         return mask
 
 
+@register(
+    "test_train_bn",
+    contract=InputContract(pad_multiple=4, trainable=True, needs_weights=True),
+    summary="test-only: the toy generator with batch norm",
+)
+class BatchNormNet(NoisyNet):
+    def __init__(self, width: int = 4) -> None:
+        super().__init__(width=width)
+        self.body.insert(1, nn.BatchNorm2d(width))
+
+
+register_recipe("test_train_bn")(NoisyRecipe)
+
+
 # ------------------------------------------------------------------------------------------- helpers
 
 
@@ -615,3 +629,20 @@ def test_warm_up_ramps_the_logged_learning_rate(tmp_path, photos) -> None:
     train(noisy_config(photos, run, steps=5, lr=0.01, recipe_config={"warmup_steps": 4}), progress=False)
     rates = [r["lr_generator"] for r in train_records(run)]
     assert rates == pytest.approx([0.0025, 0.005, 0.0075, 0.01, 0.01])
+
+
+def test_ema_averages_batch_norm_statistics_too(tmp_path, photos) -> None:
+    init_run = tmp_path / "init"
+    train(noisy_config(photos, init_run, steps=1, model="test_train_bn"), progress=False)
+    init = init_run / "last.safetensors"
+    start = load_model(init).state_dict()
+    run = tmp_path / "run"
+    config = noisy_config(photos, run, steps=1, model="test_train_bn", init=str(init), recipe_config={"ema": 0.9})
+    train(config, progress=False)
+    prefix = "network.generator."
+    raw = {k[len(prefix) :]: v for k, v in load_file(run / loop.STATE_FILE).items() if k.startswith(prefix)}
+    exported = load_model(run / "last.safetensors").state_dict()
+    for key in ("body.1.running_mean", "body.1.running_var"):
+        expected = start[key] + (raw[key] - start[key]) * (9 / 11)
+        torch.testing.assert_close(exported[key], expected, rtol=1e-5, atol=1e-7)
+    assert exported["body.1.num_batches_tracked"] == raw["body.1.num_batches_tracked"]

@@ -644,15 +644,22 @@ class _Trainer:
     @torch.no_grad()
     def _update_ema(self, done: int) -> None:
         """ema ← d·ema + (1 − d)·weights with d = min(ema, (1 + done)/(10 + done)): the ramp keeps the
-        random init from dominating a short run (at step 1000 it would still weigh 0.999¹⁰⁰⁰ = 37 %)."""
+        random init from dominating a short run (at step 1000 it would still weigh 0.999¹⁰⁰⁰ = 37 %).
+        Floating buffers (batch-norm running statistics) are averaged the same way: the live network's
+        statistics do not fit averaged weights (measured: a Context Encoder's EMA scored 16.4 dB with
+        copied statistics where its raw generator scored 19.3). Integer buffers are copied."""
         if self.ema_generator is None:
             return
         decay = min(self.recipe.ema, (1.0 + done) / (10.0 + done))
-        averaged = [p for p in self.ema_generator.parameters()]
+        averaged = list(self.ema_generator.parameters())
         live = [p.detach() for p in self.generator.parameters()]
-        torch._foreach_lerp_(averaged, live, 1.0 - decay)
         for average, buffer in zip(self.ema_generator.buffers(), self.generator.buffers(), strict=True):
-            average.copy_(buffer)  # batch-norm statistics are not averaged: they follow the live network
+            if buffer.is_floating_point():
+                averaged.append(average)
+                live.append(buffer)
+            else:
+                average.copy_(buffer)
+        torch._foreach_lerp_(averaged, live, 1.0 - decay)
 
     # -- state -------------------------------------------------------------------------------------
 
