@@ -21,7 +21,7 @@ SHORT_OF_THE_BAR = {  # remove an entry when its checkpoint is replaced by one t
     "context_encoder.photos-textures-128",
     "glcic.photos-textures-128",
     "deepfill_v1.photos-textures-128",
-    "deepfill_v2.photos-textures-128",
+    "deepfill_v2.campaign-128",  # 1.3 k steps: flat colours 2.8 levels off (gradient 1.9, scratch 2.7 pass)
     "piigan.photos-textures-128",
 }
 SIDE = 128
@@ -66,7 +66,7 @@ def test_telea_meets_the_bar() -> None:
 @pytest.mark.parametrize(
     "name",
     [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="trained before the campaign"))
+        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="short of the bar: see SHORT_OF_THE_BAR"))
         if n in SHORT_OF_THE_BAR
         else n
         for n in bundled()
