@@ -13,6 +13,7 @@ import logging
 import math
 import signal
 from pathlib import Path
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -74,9 +75,11 @@ class NoisyRecipe(TrainingRecipe):
     def train_step(self, images, masks, step):
         generator, critic = self.networks["generator"], self.networks["critic"]
         real = images * 2 - 1
-        x1, x2 = generator(real * (1 - masks), masks, torch.randn_like(real))
+        # Random draws in NCHW order whatever the batch's memory format (randn_like would follow it).
+        x1, x2 = generator(real * (1 - masks), masks, torch.randn(real.shape))
         fake = x2 * masks + real * (1 - masks)
-        d_loss = F.relu(1 - critic(real)).mean() + F.relu(1 + critic(F.dropout(fake.detach(), 0.2))).mean()
+        dropped = F.dropout(fake.detach().contiguous(), 0.2)
+        d_loss = F.relu(1 - critic(real)).mean() + F.relu(1 + critic(dropped)).mean()
         self.optimizers["critic"].zero_grad(set_to_none=True)
         d_loss.backward()
         self.optimizers["critic"].step()
@@ -106,6 +109,29 @@ class BatchNormNet(NoisyNet):
 
 
 register_recipe("test_train_bn")(NoisyRecipe)
+
+
+@register(
+    "test_train_nhwc",
+    contract=InputContract(pad_multiple=4, trainable=True, needs_weights=True),
+    summary="test-only: the toy generator, trained channels-last on CPU",
+)
+class ChannelsLastNet(NoisyNet):
+    pass
+
+
+@register_recipe("test_train_nhwc")
+class ChannelsLastRecipe(NoisyRecipe):
+    """Records the memory format of each step's batch and of the generator's first convolution."""
+
+    channels_last_on_cpu = True
+    formats_seen: ClassVar[list[tuple[bool, bool]]] = []
+
+    def train_step(self, images, masks, step):
+        weight = self.networks["generator"].body[0].weight
+        nhwc = torch.channels_last
+        self.formats_seen.append((images.is_contiguous(memory_format=nhwc), weight.is_contiguous(memory_format=nhwc)))
+        return super().train_step(images, masks, step)
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -646,3 +672,15 @@ def test_ema_averages_batch_norm_statistics_too(tmp_path, photos) -> None:
         expected = start[key] + (raw[key] - start[key]) * (9 / 11)
         torch.testing.assert_close(exported[key], expected, rtol=1e-5, atol=1e-7)
     assert exported["body.1.num_batches_tracked"] == raw["body.1.num_batches_tracked"]
+
+
+def test_channels_last_on_cpu_is_the_recipes_choice_and_changes_no_numbers(tmp_path, photos) -> None:
+    ChannelsLastRecipe.formats_seen.clear()
+    train(noisy_config(photos, tmp_path / "nchw", steps=3))
+    train(noisy_config(photos, tmp_path / "nhwc", steps=3, model="test_train_nhwc"))
+    assert ChannelsLastRecipe.formats_seen == [(True, True)] * 3
+    first, second = (network_tensors(tmp_path / run / "last.state.safetensors") for run in ("nchw", "nhwc"))
+    assert first.keys() == second.keys()
+    for key in first:  # oneDNN's NHWC kernels sum in another order: equal to rounding, not bit for bit
+        torch.testing.assert_close(second[key], first[key], rtol=1e-4, atol=1e-5, msg=key)
+    assert_every_file_loads(tmp_path / "nhwc")

@@ -72,6 +72,9 @@ class TrainingRecipe:
     default_batch: ClassVar[int] = 16
     default_size: ClassVar[int] = 256
     default_lr: ClassVar[float] = 1e-4
+    # Train in channels-last memory format on CPUs too (CUDA always does): set where it measured faster
+    # with oneDNN (benchmarks/README.md, bench_train.py --variant channels-last).
+    channels_last_on_cpu: ClassVar[bool] = False
 
     def __init__(
         self,

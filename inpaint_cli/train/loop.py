@@ -555,9 +555,13 @@ class _Trainer:
         seed_rank = np.random.SeedSequence([cfg.seed, self.dist.rank, 1]).generate_state(1)[0]
         torch.manual_seed(int(seed_rank))
 
+        # Convolutions prefer NHWC on GPUs; on CPUs only some architectures gain (the recipe says).
+        self.channels_last = self.device.type == "cuda" or (
+            self.device.type == "cpu" and type(self.recipe).channels_last_on_cpu
+        )
         for module in self.raw_networks.values():
             module.to(self.device)
-            if self.device.type == "cuda":  # convolutions prefer NHWC on GPUs; on CPUs it rarely helps
+            if self.channels_last:
                 module.to(memory_format=torch.channels_last)
             module.train()
 
@@ -940,7 +944,7 @@ class _Trainer:
                     images, holes = loader.get(step)
                     images = images.to(self.device, non_blocking=True)
                     holes = holes.to(self.device, non_blocking=True)
-                    if self.device.type == "cuda":
+                    if self.channels_last:
                         images = images.contiguous(memory_format=torch.channels_last)
                     in_step = True
                     self.recipe.set_learning_rates(step)
