@@ -23,3 +23,9 @@ class UsageError(InpaintError):
     """The command line itself is wrong (conflicting options, unknown model name, ...)."""
 
     exit_code = 2
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message (at most 200 characters), for a one-line error."""
+    text = str(error).strip().splitlines()
+    return (text[0] if text else type(error).__name__)[:200]

@@ -19,7 +19,7 @@ from inpaint_cli.models.blocks import GatedConv2d, signal_preserving_init
 
 ACTIVATIONS = ("elu", "relu", "lrelu", "none")
 FORMATS = {"nchw": torch.contiguous_format, "channels_last": torch.channels_last}
-WEIGHTS = Path(blocks.__file__).resolve().parents[1] / "weights" / "deepfill_v2_campaign-128.safetensors"
+WEIGHTS = Path(blocks.__file__).resolve().parents[1] / "bundled" / "deepfill_v2_campaign-128.safetensors"
 
 
 def reference_forward(layer: GatedConv2d, x: torch.Tensor) -> torch.Tensor:

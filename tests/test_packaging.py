@@ -33,12 +33,12 @@ def bundled_entries() -> dict[str, dict]:
 def test_bundled_checkpoints_fit_the_budget_and_describe_themselves():
     entries = bundled_entries()
     files = {entry["source"].removeprefix("bundled:") for entry in entries.values()}
-    on_disk = {p.name for p in (REPO / "inpaint_cli" / "weights").glob("*.safetensors")}
+    on_disk = {p.name for p in (REPO / "inpaint_cli" / "bundled").glob("*.safetensors")}
     assert files == on_disk, "every bundled file has exactly one catalog entry"
-    total = sum((REPO / "inpaint_cli" / "weights" / name).stat().st_size for name in files)
+    total = sum((REPO / "inpaint_cli" / "bundled" / name).stat().st_size for name in files)
     assert total <= BUNDLE_BUDGET, f"bundled checkpoints take {total:,} bytes"
     for name, entry in entries.items():
-        assert entry["size"] == (REPO / "inpaint_cli" / "weights" / entry["source"][8:]).stat().st_size, name
+        assert entry["size"] == (REPO / "inpaint_cli" / "bundled" / entry["source"][8:]).stat().st_size, name
         for key in ("licence", "data", "resolution", "steps", "wall_time", "val_hole_psnr", "val_hole_ssim"):
             assert key in entry, f"{name} has no {key}"
 
@@ -58,11 +58,11 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_wheel_contains_catalog_and_bundled_weights(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "inpaint_cli/weights.toml" in names
-    bundled = sorted(p.name for p in (REPO / "inpaint_cli" / "weights").glob("*.safetensors"))
+    assert "inpaint_cli/bundled/weights.toml" in names
+    bundled = sorted(p.name for p in (REPO / "inpaint_cli" / "bundled").glob("*.safetensors"))
     assert bundled, "no bundled checkpoint in the source tree"
     for name in bundled:
-        assert f"inpaint_cli/weights/{name}" in names
+        assert f"inpaint_cli/bundled/{name}" in names
     assert not any(name.startswith("tests/") for name in names)
 
 

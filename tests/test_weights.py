@@ -1,4 +1,4 @@
-"""weights.py: catalog, resolution, Hub downloads (through a loopback Hub), verification, checkpoint files.
+"""inpaint_cli.weights: catalog, resolution, Hub downloads (through a loopback Hub), verification, checkpoint files.
 
 Downloads go through the real huggingface_hub code: HF_ENDPOINT points at `hub_server.HubServer`.
 """
@@ -22,6 +22,8 @@ from inpaint_cli import weights as W
 from inpaint_cli.errors import InpaintError, UsageError
 from inpaint_cli.models.base import InpaintModel
 from inpaint_cli.registry import InputContract, register
+from inpaint_cli.weights import catalog as weights_catalog
+from inpaint_cli.weights import hashes
 
 REPO, FILE = "org/tiny", "ckpt/tiny.safetensors"
 SOURCE = f"hf://{REPO}/{FILE}"
@@ -275,7 +277,7 @@ def test_local_hash_is_cached_per_mtime_and_size(tiny, tmp_path, monkeypatch):
     )
     calls = []
     real = W.sha256_file
-    monkeypatch.setattr(W, "sha256_file", lambda p: calls.append(p) or real(p))
+    monkeypatch.setattr(hashes, "sha256_file", lambda p: calls.append(p) or real(p))
     entry = W.load_catalog().get("test_tiny.x")
     for _ in range(3):
         W.fetch(entry)
@@ -432,7 +434,7 @@ def test_user_catalog_overrides_and_defaults(tmp_path, monkeypatch):
     pkg = tmp_path / "pkg" / "weights.toml"
     pkg.parent.mkdir()
     pkg.write_text(PACKAGE_TOML.format(sha="a" * 64))
-    monkeypatch.setattr(W, "package_catalog_path", lambda: pkg)
+    monkeypatch.setattr(weights_catalog, "package_catalog_path", lambda: pkg)
     W.load_catalog.cache_clear()
 
     catalog = W.load_catalog()
@@ -459,8 +461,8 @@ def test_user_catalog_overrides_and_defaults(tmp_path, monkeypatch):
     assert not catalog.get("test_tiny.a").default
     b = catalog.get("test_tiny.b")
     assert (b.notes, b.sha256, b.catalog, b.extra) == ("mine", "b" * 64, user, {})
-    assert W._declared_path(catalog.get("test_tiny.c")) == user.parent / "c.safetensors"
-    assert W._declared_path(catalog.get("test_tiny.a")) == W.BUNDLED_DIR / "a.safetensors"
+    assert W.declared_path(catalog.get("test_tiny.c")) == user.parent / "c.safetensors"
+    assert W.declared_path(catalog.get("test_tiny.a")) == W.BUNDLED_DIR / "a.safetensors"
 
     monkeypatch.setenv("INPAINT_WEIGHTS", str(tmp_path / "missing.toml"))
     with pytest.raises(InpaintError, match=r"INPAINT_WEIGHTS points to .*missing\.toml"):

@@ -35,5 +35,5 @@ wait "$lane_a"
 
 for arch in context_encoder glcic deepfill_v1 deepfill_v2 piigan; do
     inpaint models export "runs/$arch/best.safetensors" --name "$arch.photos-textures-128" \
-        --out "inpaint_cli/weights/${arch}_photos-textures-128.safetensors"
+        --out "inpaint_cli/bundled/${arch}_photos-textures-128.safetensors"
 done
