@@ -23,8 +23,9 @@ import torch
 # The reference conv and FLOP counting live in the benchmark library so `inpaint benchmark` and this
 # script measure the same way.
 from inpaint_cli.bench import model_flops, reference_conv_gflops, sync_device
-from inpaint_cli.engine import Inpainter, half_dtype, pick_device, precision_name
-from inpaint_cli.masks import box_mask, brush_stroke_mask
+from inpaint_cli.devices import half_dtype, pick_device, precision_name
+from inpaint_cli.engine import Inpainter
+from inpaint_cli.mask_shapes import box_mask, brush_stroke_mask
 from inpaint_cli.registry import create_model
 
 

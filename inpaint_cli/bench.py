@@ -74,7 +74,8 @@ import numpy as np
 from . import metrics
 from .errors import InpaintError, UsageError
 from .io import fit_mask, image_files, read_image, write_atomic, write_image
-from .masks import MANIFEST_NAME, MASK_KINDS, bucket_masks, hole_ratio, load_mask_set, parse_ratio, ratio_label
+from .mask_shapes import hole_ratio
+from .masks import MANIFEST_NAME, MASK_KINDS, bucket_masks, load_mask_set, parse_ratio, ratio_label
 
 if TYPE_CHECKING:
     import torch
@@ -434,7 +435,7 @@ def run_benchmark(config: BenchmarkConfig, progress: ProgressCallback | None = N
     if config.quality and config.split is None:
         found = split_file(config.data)  # type: ignore[arg-type]
         config = dataclasses.replace(config, split=None if found is None else found.name)
-    from .engine import pick_device
+    from .devices import pick_device
 
     device = pick_device(config.device)
     report = BenchmarkReport(config, _environment(device, config))
@@ -810,7 +811,7 @@ def _run_speed(
     broken: set[str],
     progress: ProgressCallback | None,
 ) -> None:
-    from .engine import cpu_has_native_bf16, half_dtype
+    from .devices import cpu_has_native_bf16, half_dtype
 
     references: dict[str, float] = {}
     for name in config.models:

@@ -129,7 +129,15 @@ def fill(
         jobs = plan_jobs(images, mask, output)
         if as_json and any(job.output == STDIO for job in jobs):
             raise UsageError("--json and PNG on stdout would mix; give --out a file or directory")
-        options = FillOptions(invert_mask, resize_mask, dilate, check_strategy(strategy), seed, quality, max_pixels)
+        options = FillOptions(
+            invert_mask=invert_mask,
+            resize_mask=resize_mask,
+            dilate=dilate,
+            strategy=check_strategy(strategy),
+            seed=seed,
+            quality=quality,
+            max_pixels=max_pixels,
+        )
         inpainter, model_name = _make_inpainter(model, device, half, settings)
     except InpaintError as error:
         raise _fail(error) from None
@@ -159,7 +167,8 @@ def _parse_settings(settings: list[str] | None, flag: str = "--set") -> dict:
 
 
 def _make_inpainter(model: str | None, device: str, half: bool, settings: list[str] | None = None):
-    from .engine import Inpainter, pick_device
+    from .devices import pick_device
+    from .engine import Inpainter
     from .weights import load_model
 
     target = pick_device(device)
@@ -244,24 +253,23 @@ def plural(
     ] = False,
 ) -> None:
     """Draw N different fills of the same hole from a model that samples (PiiGAN)."""
-    import secrets
-    from pathlib import Path
-
     from .engine import check_strategy
     from .fill import STDIO, FillOptions
-    from .plural import check_can_sample, plural_files
+    from .plural import check_can_sample, default_samples_dir, draw_seed, plural_files
 
     try:
-        options = FillOptions(invert_mask, resize_mask, dilate, check_strategy(strategy))
+        options = FillOptions(
+            invert_mask=invert_mask, resize_mask=resize_mask, dilate=dilate, strategy=check_strategy(strategy)
+        )
         if grid == STDIO and as_json:
             raise UsageError("--json and a grid on stdout would mix; give --grid a file")
         inpainter, model_name = _make_inpainter(model, device, half, settings)
         check_can_sample(inpainter, model_name)
         if seed is None:
-            seed = secrets.randbelow(2**31)
+            seed = draw_seed()
             err.print(f"seed {seed} (pass --seed {seed} to reproduce)", highlight=False)
-        if out_dir is None and grid != STDIO:
-            out_dir = "stdin_samples" if image == STDIO else str(Path(image).with_name(f"{Path(image).stem}_samples"))
+        if out_dir is None:
+            out_dir = default_samples_dir(image, grid)
         outcome = plural_files(inpainter, image, mask, n=n, seed=seed, options=options, out_dir=out_dir, grid=grid)
     except InpaintError as error:
         raise _fail(error) from None

@@ -19,7 +19,7 @@ def _version(package: str) -> str:
 def report() -> dict[str, dict[str, Any]]:
     import torch
 
-    from .engine import cpu_has_native_bf16
+    from .devices import cpu_has_native_bf16
     from .weights import hub_settings, load_catalog, user_catalog_path, verify
 
     versions = {"inpaint-cli": _version("inpaint-cli"), "python": sys.version.split()[0]}

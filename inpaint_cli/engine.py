@@ -1,8 +1,9 @@
-"""The inference engine: device and precision, padding to the model's contract, crop/resize strategies.
+"""The inference engine: padding to the model's contract, crop/resize strategies, fp32 fallback.
 
 Input and output are float32 RGB arrays in [0, 1] plus a bool hole mask; reading files, bit depths, gray
-and alpha belong to `inpaint_cli.io`. The engine never trusts the model with known pixels: it returns
-the prediction pasted into the holes only, so every known pixel is exactly the input's.
+and alpha belong to `inpaint_cli.io`, and which device and dtype `--device`/`--half` mean belongs to
+`inpaint_cli.devices`. The engine never trusts the model with known pixels: it returns the prediction
+pasted into the holes only, so every known pixel is exactly the input's.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 import cv2
 import numpy as np
 
+from .devices import cpu_has_native_bf16, half_dtype, pick_device, precision_name
 from .errors import InpaintError, UsageError
 
 if TYPE_CHECKING:
@@ -32,56 +34,6 @@ def check_strategy(name: str) -> Strategy:
     if name not in STRATEGIES:
         raise UsageError(f"--strategy {name}: expected one of {', '.join(STRATEGIES)}")
     return name  # type: ignore[return-value]
-
-
-def pick_device(device: str = "auto") -> str:
-    """'auto' -> cuda, else mps, else cpu; explicit names are checked so a typo fails early."""
-    import torch
-
-    if device == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return "mps"
-        return "cpu"
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UsageError(f"--device {device}: no CUDA device is available; use --device cpu")
-        index = int(device.split(":", 1)[1]) if ":" in device else 0
-        if index >= torch.cuda.device_count():
-            raise UsageError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) exist")
-        return device
-    if device == "mps":
-        if not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
-            raise UsageError("--device mps: MPS is not available on this machine; use --device cpu")
-        return device
-    if device == "cpu":
-        return device
-    raise UsageError(f"--device {device}: expected auto, cpu, cuda, cuda:N or mps")
-
-
-def half_dtype(device: str) -> torch.dtype:
-    """`--half` means fp16 on GPUs and bf16 on CPUs (CPU fp16 convs are slow; bf16 has fp32's range)."""
-    import torch
-
-    return torch.bfloat16 if device == "cpu" else torch.float16
-
-
-def cpu_has_native_bf16() -> bool | None:
-    """Whether the CPU computes bf16 in hardware (AVX512-BF16 or AMX); None when it cannot be told.
-
-    Without it oneDNN emulates bf16 and `--half` is slower than fp32 (measured 5x slower convs on an
-    AVX-512 Xeon without AVX512-BF16), so the engine warns."""
-    import platform
-
-    if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
-        return None
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            flags = next((line for line in cpuinfo if line.startswith("flags")), "").split()
-    except OSError:
-        return None
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 @dataclass
@@ -330,10 +282,6 @@ class Inpainter:
         hole = hole.to(self.device, dtype)
         with torch.inference_mode():
             return model.inpaint(image, hole, generator=self._generator)
-
-
-def precision_name(dtype: torch.dtype) -> str:
-    return {"torch.float32": "fp32", "torch.bfloat16": "bf16", "torch.float16": "fp16"}[str(dtype)]
 
 
 def pad_to_multiple(rgb: np.ndarray, mask: np.ndarray, multiple: int) -> tuple[np.ndarray, np.ndarray]:

@@ -2,7 +2,8 @@
 
 Everything here works on RGB(A) channel order (cv2's BGR never leaks out) and keeps the source bit depth,
 so the tool can write back exactly the pixels it did not fill. Only numpy and cv2 are used (no torch:
-the CLI imports it lazily, and reading a mask should not pay for it).
+the CLI imports it lazily, and reading a mask should not pay for it). What a file's header says (size,
+orientation, truncation) comes from `inpaint_cli.image_headers`, before anything is decoded.
 
 Layout of `Image.pixels`: (H, W, C) with C = 1 (gray), 3 (RGB) or 4 (RGBA), uint8 or uint16. Gray + alpha
 files (PNG/TIFF "LA") come back as RGBA with the gray value replicated, because cv2 expands them that
@@ -15,7 +16,6 @@ import contextlib
 import os
 import pathlib
 import stat
-import struct
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from .errors import InpaintError, UsageError
+from .image_headers import read_header
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -243,7 +244,7 @@ def _quiet_cv2() -> Iterator[None]:
 
 def _decode(name: str, data: bytes, max_pixels: int) -> np.ndarray:
     """Bytes -> (H, W, C) RGB(A) uint8/uint16 array, oriented; all checks that need no decoding come first."""
-    info = _inspect(data)
+    info = read_header(data)
     if info.size is not None:
         _check_size(name, info.size[0], info.size[1], max_pixels)
     if info.truncated:
@@ -307,222 +308,6 @@ def _apply_orientation(pixels: np.ndarray, orientation: int) -> np.ndarray:
     return pixels
 
 
-# ------------------------------------------------------------------------------ container inspection
-
-
-@dataclass
-class _Info:
-    """What the container says before decoding: format, size (width, height), orientation, truncation."""
-
-    kind: str | None = None
-    size: tuple[int, int] | None = None
-    orientation: int = 1
-    truncated: bool = False
-
-
-def _inspect(data: bytes) -> _Info:
-    # A malformed header must not crash the reader: cv2 gets the final word on anything we cannot parse.
-    try:
-        if data.startswith(b"\x89PNG\r\n\x1a\n"):
-            return _inspect_png(data)
-        if data.startswith(b"\xff\xd8\xff"):
-            return _inspect_jpeg(data)
-        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-            return _inspect_webp(data)
-        if data.startswith(b"BM") and len(data) >= 26:
-            return _inspect_bmp(data)
-        if data[:4] in (b"II*\x00", b"MM\x00*"):
-            return _inspect_tiff(data)
-    except (struct.error, IndexError, ValueError):
-        pass
-    return _Info()
-
-
-def _inspect_png(data: bytes) -> _Info:
-    info = _Info(kind="PNG", truncated=True)
-    pos, end = 8, len(data)
-    while pos + 8 <= end:
-        length, ctype = struct.unpack(">I4s", data[pos : pos + 8])
-        body = pos + 8
-        if ctype == b"IHDR" and body + 8 <= end:
-            width, height = struct.unpack(">II", data[body : body + 8])
-            info.size = (width, height)
-        elif ctype == b"eXIf" and body + length <= end:
-            info.orientation = _exif_orientation(data[body : body + length])
-        elif ctype == b"IEND":
-            info.truncated = False
-            break
-        pos = body + length + 4  # data + CRC
-    return info
-
-
-# SOF0..SOF15 carry the frame size; C4 (DHT), C8 (JPG) and CC (DAC) share the range but are not frames.
-_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
-
-
-def _inspect_jpeg(data: bytes) -> _Info:
-    """Walk the marker segments (and skip entropy-coded data) until EOI; running out first = truncated.
-
-    Walking, rather than looking for FF D9 at the very end, copes with data appended after EOI (motion
-    photos, vendor trailers) and ignores the EOI of an embedded EXIF thumbnail.
-    """
-    info = _Info(kind="JPEG")
-    pos, end = 2, len(data)
-    exif_seen = False
-    while True:
-        pos = data.find(b"\xff", pos)
-        while 0 <= pos < end and data[pos] == 0xFF:  # fill bytes before a marker
-            pos += 1
-        if pos < 0 or pos >= end:
-            info.truncated = True
-            return info
-        marker = data[pos]
-        pos += 1
-        if marker == 0xD9:
-            return info
-        if 0xD0 <= marker <= 0xD8 or marker in (0x00, 0x01):  # markers without a length
-            continue
-        if pos + 2 > end:
-            info.truncated = True
-            return info
-        (length,) = struct.unpack(">H", data[pos : pos + 2])
-        if length < 2:
-            return info  # malformed; let the decoder judge it
-        segment = data[pos + 2 : pos + length]
-        if pos + length > end:
-            info.truncated = True
-            return info
-        if marker in _JPEG_SOF and len(segment) >= 5 and info.size is None:
-            height, width = struct.unpack(">HH", segment[1:5])
-            if height and width:  # height 0 = defined later by a DNL marker; check after decoding
-                info.size = (width, height)
-        elif marker == 0xE1 and not exif_seen and segment.startswith(b"Exif\x00\x00"):
-            exif_seen = True
-            info.orientation = _exif_orientation(segment[6:])
-        pos += length
-        if marker == 0xDA:  # start of scan: entropy-coded data runs to the next real marker
-            while True:
-                pos = data.find(b"\xff", pos)
-                if pos < 0 or pos + 1 >= end:
-                    info.truncated = True
-                    return info
-                following = data[pos + 1]
-                if following == 0x00 or 0xD0 <= following <= 0xD7:  # stuffed byte or restart marker
-                    pos += 2
-                elif following == 0xFF:
-                    pos += 1
-                else:
-                    break
-
-
-def _inspect_webp(data: bytes) -> _Info:
-    info = _Info(kind="WebP")
-    (riff_size,) = struct.unpack("<I", data[4:8])
-    info.truncated = len(data) < 8 + riff_size
-    pos, end = 12, min(len(data), 8 + riff_size)
-    while pos + 8 <= end:
-        fourcc, length = struct.unpack("<4sI", data[pos : pos + 8])
-        body = data[pos + 8 : pos + 8 + length]
-        if fourcc == b"VP8X" and len(body) >= 10:
-            width = int.from_bytes(body[4:7], "little") + 1
-            height = int.from_bytes(body[7:10], "little") + 1
-            info.size = (width, height)
-        elif fourcc == b"VP8 " and len(body) >= 10 and info.size is None and body[3:6] == b"\x9d\x01\x2a":
-            width, height = struct.unpack("<HH", body[6:10])
-            info.size = (width & 0x3FFF, height & 0x3FFF)
-        elif fourcc == b"VP8L" and len(body) >= 5 and info.size is None and body[0] == 0x2F:
-            (bits,) = struct.unpack("<I", body[1:5])
-            info.size = ((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)
-        elif fourcc == b"EXIF":
-            # Some writers keep the JPEG-style "Exif\0\0" prefix inside the chunk.
-            info.orientation = _exif_orientation(body[6:] if body.startswith(b"Exif\x00\x00") else body)
-        pos += 8 + length + (length & 1)  # chunks are padded to an even size
-    return info
-
-
-def _inspect_bmp(data: bytes) -> _Info:
-    info = _Info(kind="BMP")
-    (offset, header_size) = struct.unpack("<II", data[10:18])
-    if header_size == 12:  # OS/2 BITMAPCOREHEADER: 16-bit sizes
-        width, height, _, bpp = struct.unpack("<HHHH", data[18:26])
-        compression = 0
-    else:
-        width, height, _, bpp, compression = struct.unpack("<iiHHI", data[18:34])
-    width, height = abs(width), abs(height)  # negative height = rows stored top-down
-    info.size = (width, height)
-    if compression in (0, 3) and bpp in (1, 4, 8, 16, 24, 32):
-        # Uncompressed rows are padded to 4 bytes; the pixel array must fit in the file.
-        row = (bpp * width + 31) // 32 * 4
-        info.truncated = len(data) < offset + row * height
-    return info
-
-
-def _inspect_tiff(data: bytes) -> _Info:
-    info = _Info(kind="TIFF")
-    # Writers often put the directory after the pixel data, so a cut-short file can lose it entirely.
-    order = "<" if data[:2] == b"II" else ">"
-    (ifd,) = struct.unpack(order + "I", data[4:8])
-    if ifd + 2 > len(data) or ifd + 2 + 12 * struct.unpack(order + "H", data[ifd : ifd + 2])[0] > len(data):
-        info.truncated = True
-        return info
-    # Orientation (274) is deliberately not read: cv2's TIFF decoder applies it itself, even with
-    # IMREAD_UNCHANGED, so info.orientation stays 1 and the image is not turned twice.
-    tags = _tiff_ifd0(data, {256, 257, 273, 279, 324, 325})
-    if 256 in tags and 257 in tags:
-        info.size = (tags[256][0], tags[257][0])
-    # Strips or tiles that point past the end of the file mean the download/copy was cut short.
-    for offsets_tag, counts_tag in ((273, 279), (324, 325)):
-        offsets, counts = tags.get(offsets_tag), tags.get(counts_tag)
-        if offsets and counts and len(offsets) == len(counts):
-            info.truncated |= max(o + c for o, c in zip(offsets, counts, strict=True)) > len(data)
-    return info
-
-
-_TIFF_TYPE_SIZES = {3: ("H", 2), 4: ("I", 4)}  # SHORT, LONG: all the tags we read use these
-
-
-def _tiff_ifd0(tiff: bytes, wanted: set[int]) -> dict[int, list[int]]:
-    """The integer values of the `wanted` tags of the first IFD of a TIFF structure (EXIF uses the same)."""
-    if len(tiff) < 8 or tiff[:2] not in (b"II", b"MM"):
-        return {}
-    order = "<" if tiff[:2] == b"II" else ">"
-    magic, ifd = struct.unpack(order + "HI", tiff[2:8])
-    if magic != 42 or ifd + 2 > len(tiff):
-        return {}
-    (count,) = struct.unpack(order + "H", tiff[ifd : ifd + 2])
-    found: dict[int, list[int]] = {}
-    for index in range(count):
-        entry = ifd + 2 + 12 * index
-        if entry + 12 > len(tiff):
-            break
-        tag, kind, n = struct.unpack(order + "HHI", tiff[entry : entry + 8])
-        if tag not in wanted or kind not in _TIFF_TYPE_SIZES or n == 0:
-            continue
-        code, size = _TIFF_TYPE_SIZES[kind]
-        if n * size <= 4:
-            start = entry + 8
-        else:
-            (start,) = struct.unpack(order + "I", tiff[entry + 8 : entry + 12])
-        if start + n * size > len(tiff):
-            continue
-        found[tag] = list(struct.unpack(f"{order}{n}{code}", tiff[start : start + n * size]))
-    return found
-
-
-def _exif_orientation(tiff: bytes) -> int:
-    """The Orientation tag (0x0112) of an EXIF block (TIFF header onward); 1 when absent or invalid."""
-    try:
-        values = _tiff_ifd0(tiff, {0x0112}).get(0x0112)
-    except (struct.error, ValueError):
-        return 1
-    if values and 1 <= values[0] <= 8:
-        return int(values[0])
-    return 1
-
-
-# -------------------------------------------------------------------------------------------- masks
-
-
 # ------------------------------------------------------------------ decoding at a training scale
 
 # libjpeg's DCT-domain downscaling, largest first. IGNORE_ORIENTATION: io's own EXIF reading turns the
@@ -556,7 +341,7 @@ def read_rgb(path: str | os.PathLike, *, short_side: int | None = None) -> np.nd
 def _decode_jpeg_reduced(name: str, data: bytes, short_side: int) -> np.ndarray | None:
     """The JPEG `data` decoded at 1/f size and area-resized to the size `scale_short_side` gives the full
     image, or None when no f fits (or the header is unusable) and the caller should decode it fully."""
-    info = _inspect(data)
+    info = read_header(data)
     if info.size is None or info.truncated:
         return None  # the full decode reports it, or copes with it, as read_image does
     width, height = info.size

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +49,22 @@ def plural_sheet(rgb: np.ndarray, mask: np.ndarray, samples: list[np.ndarray], s
         rows.append(samples[start : start + per_row])
         captions.append([f"seed {seed + i}" for i in range(start, min(start + per_row, len(samples)))])
     return contact_sheet(rows, captions=captions)
+
+
+def draw_seed() -> int:
+    """A fresh seed for a run given none (below 2**31, so it is short enough to retype as --seed); the
+    caller reports it, so the run can be reproduced."""
+    return secrets.randbelow(2**31)
+
+
+def default_samples_dir(image_path: str, grid: str | None) -> str | None:
+    """Where the samples go without an explicit directory: `<stem>_samples/` beside the image
+    (`stdin_samples/` for stdin), or nowhere (None) when the contact sheet goes to stdout instead."""
+    if grid == STDIO:
+        return None
+    if image_path == STDIO:
+        return "stdin_samples"
+    return str(Path(image_path).with_name(f"{Path(image_path).stem}_samples"))
 
 
 @dataclass

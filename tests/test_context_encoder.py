@@ -9,7 +9,7 @@ import torch
 from helpers import count_parameters
 from torch import nn
 
-from inpaint_cli.masks import hole_ratio
+from inpaint_cli.mask_shapes import hole_ratio
 from inpaint_cli.models import context_encoder as ce
 from inpaint_cli.models.context_encoder import ContextEncoder, ContextEncoderDiscriminator, ContextEncoderRecipe
 from inpaint_cli.registry import create_model, get_arch
@@ -222,9 +222,14 @@ def test_paper_masks() -> None:
         assert mask.shape == (128, 128) and mask.dtype == bool
         assert 0.20 < hole_ratio(mask) < 0.30
     assert len({m.tobytes() for m in masks}) == len(masks)
-    pattern = recipe._pattern
+    # Replay the same draws through the public pieces: one pattern from the first call's rng, then only
+    # windows of it, so the 21st mask matches the 21st window only if the recipe kept its pattern.
+    replay = np.random.default_rng(5)
+    pattern = ce.random_pattern(ce.PATTERN_SIDE, replay)
+    windows = [ce.pattern_window(pattern, 128, 128, replay) for _ in range(21)]
     again = recipe.paper_mask(128, 128, rng)
-    assert 0.20 < hole_ratio(again) < 0.30 and recipe._pattern is pattern  # a new window of the same pattern
+    same_pattern = np.array_equal(again, windows[20])
+    assert 0.20 < hole_ratio(again) < 0.30 and same_pattern  # a new window of the same pattern
 
     centre = ContextEncoderRecipe(ContextEncoder(bottleneck=SMALL, variant="centre")).paper_mask(128, 128, rng)
     expected = np.zeros((128, 128), bool)

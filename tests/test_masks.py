@@ -10,10 +10,10 @@ import pytest
 
 from inpaint_cli.errors import InpaintError, UsageError
 from inpaint_cli.io import read_mask
+from inpaint_cli.mask_shapes import hole_ratio
 from inpaint_cli.masks import (
     MASK_KINDS,
     generate_mask_set,
-    hole_ratio,
     load_mask_set,
     parse_ratio,
     parse_size,

@@ -88,70 +88,82 @@ class ContextualAttention(nn.Module):
         attention matrix (B, P, L) in float32, P = L = (H/rate)(W/rate), rows = foreground locations,
         columns = background patches, both row-major.
         """
-        if f.shape != b.shape:
-            raise ValueError(f"f and b must have the same shape, got {tuple(f.shape)} and {tuple(b.shape)}")
+        self._check_shapes(f, b, mask)
         batch, channels, height, width = f.shape
         rate = self.rate
-        if height % rate or width % rate:
-            raise ValueError(f"feature size {height}x{width} must be a multiple of rate={rate}")
-        if mask.shape[0] not in (1, batch) or mask.shape[-2:] != f.shape[-2:]:
-            raise ValueError(f"mask of shape {tuple(mask.shape)} does not match features {tuple(f.shape)}")
-        out_dtype = f.dtype
         channels_last = f.dim() == 4 and f.is_contiguous(memory_format=torch.channels_last) and channels > 1
 
         with torch.autocast(device_type=f.device.type, enabled=False):
             f32 = _flush_denormals(f.float())
             b32 = _flush_denormals(b.float())
             mask32 = mask.float().expand(batch, 1, height, width)
-
-            # 1. Raw 2·rate patches of b every rate pixels (TF SAME ⇒ padding rate/2 each side):
-            #    (B, C·(2r)², L), one column per location of the downscaled grid.
-            raw_k = 2 * rate
-            raw_patches = F.unfold(b32, kernel_size=raw_k, stride=rate, padding=rate // 2)
-
-            # 2. Downscale by `rate` (nearest via strided slicing).
-            f_small = f32[..., ::rate, ::rate]
-            b_small = b32[..., ::rate, ::rate]
-            mask_small = mask32[..., ::rate, ::rate]
-            h, w = f_small.shape[-2:]
-
-            # 3. ksize² matching patches of b, L2-normalised (norm clamped at 1e-4); f is not normalised.
-            pad = self.ksize // 2
-            b_match = F.unfold(b_small, kernel_size=self.ksize, padding=pad)  # (B, C·k², L)
-            b_match = b_match / b_match.norm(dim=1, keepdim=True).clamp_min(1e-4)
-            f_match = F.unfold(f_small, kernel_size=self.ksize, padding=pad)  # (B, C·k², P)
-
-            # 4. Scores of every foreground location against every background patch: (B, P, L).
-            scores = torch.bmm(f_match.transpose(1, 2), b_match)
-
-            # 5. Propagate along diagonals: row-major flattening, then column-major (transpose both the
-            #    foreground and the background grid), then back.
+            raw_patches = self._raw_patches(b32)
+            # Downscale by `rate` (nearest via strided slicing).
+            f_small, b_small, mask_small = (x[..., ::rate, ::rate] for x in (f32, b32, mask32))
+            scores = self._match_scores(f_small, b_small)
             if self.fuse:
-                radius = self.fuse_k // 2
-                scores = _fuse_diagonal(scores, radius)
-                scores = scores.reshape(batch, h, w, h, w).permute(0, 2, 1, 4, 3).reshape(batch, h * w, h * w)
-                scores = _fuse_diagonal(scores, radius)
-                scores = scores.reshape(batch, w, h, w, h).permute(0, 2, 1, 4, 3).reshape(batch, h * w, h * w)
+                scores = self._fuse_scores(scores, *f_small.shape[-2:])
+            attention = self._attention(scores, self._usable_patches(mask_small))
+            out = self._paste(raw_patches, attention, height, width)
 
-            # 6. A background patch is usable only if its whole ksize² mask window is known (zero padding
-            #    outside the image counts as known, as in TF).
-            mask_windows = F.unfold(mask_small, kernel_size=self.ksize, padding=pad)  # (B, k², L)
-            usable = (mask_windows.amax(dim=1, keepdim=True) <= 0).to(scores.dtype)  # (B, 1, L)
-
-            # 7. Masked logits are 0, not -inf, as in the official code; every row of `usable` being 0
-            #    then gives a uniform softmax times 0 = zeros, never NaN.
-            attention = _flush_denormals(torch.softmax(scores * usable * self.softmax_scale, dim=2) * usable)
-
-            # 8. Paste raw patches (transposed conv = fold) and average the 2×2 overlap (÷4).
-            pasted = torch.bmm(raw_patches, attention.transpose(1, 2))  # (B, C·(2r)², P)
-            out = F.fold(
-                pasted, output_size=(height, width), kernel_size=raw_k, stride=rate, padding=rate // 2
-            )
-            out = out / 4.0
-
-        out = out.to(out_dtype)
+        out = out.to(f.dtype)
         if channels_last:
             out = out.contiguous(memory_format=torch.channels_last)
         if return_attention:
             return out, attention
         return out
+
+    # -- the steps of `forward`, all in float32 -------------------------------------------------------
+
+    def _check_shapes(self, f: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> None:
+        if f.shape != b.shape:
+            raise ValueError(f"f and b must have the same shape, got {tuple(f.shape)} and {tuple(b.shape)}")
+        batch, _, height, width = f.shape
+        if height % self.rate or width % self.rate:
+            raise ValueError(f"feature size {height}x{width} must be a multiple of rate={self.rate}")
+        if mask.shape[0] not in (1, batch) or mask.shape[-2:] != f.shape[-2:]:
+            raise ValueError(f"mask of shape {tuple(mask.shape)} does not match features {tuple(f.shape)}")
+
+    def _raw_patches(self, b: torch.Tensor) -> torch.Tensor:
+        """Raw 2·rate patches of b every rate pixels (TF SAME ⇒ padding rate/2 each side):
+        (B, C·(2r)², L), one column per location of the downscaled grid."""
+        return F.unfold(b, kernel_size=2 * self.rate, stride=self.rate, padding=self.rate // 2)
+
+    def _match_scores(self, f_small: torch.Tensor, b_small: torch.Tensor) -> torch.Tensor:
+        """Scores of every foreground location against every background patch, (B, P, L): ksize²
+        patches of b, L2-normalised (norm clamped at 1e-4), dotted with f's (which are not normalised)."""
+        pad = self.ksize // 2
+        b_match = F.unfold(b_small, kernel_size=self.ksize, padding=pad)  # (B, C·k², L)
+        b_match = b_match / b_match.norm(dim=1, keepdim=True).clamp_min(1e-4)
+        f_match = F.unfold(f_small, kernel_size=self.ksize, padding=pad)  # (B, C·k², P)
+        return torch.bmm(f_match.transpose(1, 2), b_match)
+
+    def _fuse_scores(self, scores: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        """Propagate scores along diagonals of the (h, w) grid: row-major flattening, then column-major
+        (transpose both the foreground and the background grid), then back."""
+        batch = scores.shape[0]
+        radius = self.fuse_k // 2
+        scores = _fuse_diagonal(scores, radius)
+        scores = scores.reshape(batch, h, w, h, w).permute(0, 2, 1, 4, 3).reshape(batch, h * w, h * w)
+        scores = _fuse_diagonal(scores, radius)
+        return scores.reshape(batch, w, h, w, h).permute(0, 2, 1, 4, 3).reshape(batch, h * w, h * w)
+
+    def _usable_patches(self, mask_small: torch.Tensor) -> torch.Tensor:
+        """(B, 1, L): 1 for a background patch whose whole ksize² mask window is known (zero padding
+        outside the image counts as known, as in TF), else 0."""
+        mask_windows = F.unfold(mask_small, kernel_size=self.ksize, padding=self.ksize // 2)  # (B, k², L)
+        return (mask_windows.amax(dim=1, keepdim=True) <= 0).float()
+
+    def _attention(self, scores: torch.Tensor, usable: torch.Tensor) -> torch.Tensor:
+        """Softmax over the usable patches, (B, P, L). Masked logits are 0, not -inf, as in the official
+        code; every row of `usable` being 0 then gives a uniform softmax times 0 = zeros, never NaN."""
+        return _flush_denormals(torch.softmax(scores * usable * self.softmax_scale, dim=2) * usable)
+
+    def _paste(self, raw_patches: torch.Tensor, attention: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """Paste raw patches weighted by the attention (transposed conv = fold) and average the 2×2
+        overlap (÷4): (B, C, height, width)."""
+        pasted = torch.bmm(raw_patches, attention.transpose(1, 2))  # (B, C·(2r)², P)
+        out = F.fold(
+            pasted, output_size=(height, width), kernel_size=2 * self.rate, stride=self.rate, padding=self.rate // 2
+        )
+        return out / 4.0

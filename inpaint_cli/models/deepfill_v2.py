@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..masks import mixed_mask
+from ..mask_shapes import mixed_mask
 from ..registry import InputContract, register, register_recipe
 from . import losses
 from .attention import ContextualAttention

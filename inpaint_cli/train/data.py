@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import masks as mask_generators
+from .. import mask_shapes as mask_generators
 from ..errors import InpaintError, UsageError
 from ..io import SUPPORTED_EXTENSIONS, read_rgb, scale_short_side
 

@@ -462,7 +462,7 @@ class _Interrupted(Exception):
 
 class _Trainer:
     def __init__(self, config: TrainConfig, *, progress: bool, step_hook: Callable[[int], None] | None) -> None:
-        from ..engine import pick_device
+        from ..devices import pick_device
         from ..registry import get_arch, get_recipe
 
         self.show_progress = progress
