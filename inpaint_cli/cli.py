@@ -435,31 +435,20 @@ def benchmark(
     """Quality per hole-size bucket and speed of several models, side by side, in one run."""
     import shlex
 
-    from .bench import (
-        BenchmarkConfig,
-        parse_buckets,
-        parse_names,
-        parse_sizes,
-        render_tables,
-        rich_progress,
-        run_benchmark,
-        write_grid,
-    )
+    from .bench import BenchmarkConfig, render_tables, rich_progress, run_benchmark, write_reports
 
     try:
-        if quality and data is None:
-            raise UsageError("--data is required for the quality part (or pass --no-quality)")
-        config = BenchmarkConfig(
-            models=parse_names(models, flag="--models"),
+        config = BenchmarkConfig.from_flags(
+            models=models,
             data=data,
             split=split,
             masks_dir=masks,
-            buckets=parse_buckets(buckets),
-            kinds=parse_names(kinds, flag="--kinds"),
+            buckets=buckets,
+            kinds=kinds,
             size=size,
             n_images=n_images,
             seed=seed,
-            speed_sizes=parse_sizes(speed_sizes),
+            speed_sizes=speed_sizes,
             batch=batch,
             half=half,
             device=device,
@@ -473,11 +462,7 @@ def benchmark(
         tables_to = err if err.is_terminal else Console(stderr=True, width=220)  # logs: keep rows whole
         for table in render_tables(report):
             tables_to.print(table)
-        for path, write in ((json_out, report.to_json), (csv_out, report.to_csv), (markdown_out, report.to_markdown)):
-            if path is not None:
-                write(path)
-        if grid is not None:
-            write_grid(report, grid)
+        write_reports(report, json_path=json_out, csv_path=csv_out, markdown_path=markdown_out, grid_path=grid)
     except InpaintError as error:
         raise _fail(error) from None
     for failure in report.failures:

@@ -156,7 +156,7 @@ def test_bf16_autocast_runs():
 
 
 def test_flop_counter_sees_the_same_flops():
-    """bench.py and benchmarks/bench_train.py count FLOPs with FlopCounterMode, whose module hooks must work."""
+    """bench/speed.py and benchmarks/bench_train.py count FLOPs with FlopCounterMode, whose module hooks must work."""
     from torch.utils.flop_counter import FlopCounterMode
 
     layer = GatedConv2d(3, 4, 3)
