@@ -342,8 +342,8 @@ def train(
 
     torchrun --nproc-per-node 2 -m inpaint_cli train --model deepfill_v2 --data photos/ --out runs/v2
     """
-    from .train.loop import TrainConfig, load_config
-    from .train.loop import train as run_training
+    from .train import train as run_training
+    from .train.config import config_from_sources
 
     flags = {
         "model": model, "data": data, "out": out, "val": val, "val_list": val_list, "size": size,
@@ -351,20 +351,12 @@ def train(
         "amp": amp, "seed": seed,
         "workers": workers, "init": init, "val_every": val_every, "save_every": save_every,
         "log_every": log_every, "preview_every": preview_every, "val_count": val_count,
+        "resume": resume or None,  # a switch without --no-resume: off means "not given"
     }  # fmt: skip
     try:
-        values = load_config(config) if config else {}
-        values.update({key: value for key, value in flags.items() if value is not None})
-        if resume:
-            values["resume"] = True
-        if model_config:
-            values["model_config"] = {**values.get("model_config", {}), **_parse_settings(model_config)}
-        if recipe_config:
-            values["recipe_config"] = {
-                **values.get("recipe_config", {}),
-                **_parse_settings(recipe_config, flag="--recipe"),
-            }
-        summary = run_training(TrainConfig(**values), progress=progress)
+        flags["model_config"] = _parse_settings(model_config)
+        flags["recipe_config"] = _parse_settings(recipe_config, flag="--recipe")
+        summary = run_training(config_from_sources(config, flags), progress=progress)
     except InpaintError as error:
         raise _fail(error) from None
     if as_json:  # every rank: the hashes prove the processes ended with the same weights

@@ -28,9 +28,11 @@ from inpaint_cli.errors import InpaintError, UsageError
 from inpaint_cli.io import read_image
 from inpaint_cli.models.base import InpaintModel, TrainingRecipe
 from inpaint_cli.registry import InputContract, register, register_recipe
-from inpaint_cli.train import TrainConfig, config_to_toml, load_config, loop, train
+from inpaint_cli.train import TrainConfig, config_to_toml, load_config, train
 from inpaint_cli.train import data as train_data
-from inpaint_cli.weights import load_model, read_checkpoint
+from inpaint_cli.train.config import config_from_sources, recipe_settings, resolve_config
+from inpaint_cli.train.state import STATE_FILE
+from inpaint_cli.weights import load_model, read_checkpoint, read_checkpoint_metadata
 
 # ---------------------------------------------------------------------------------- a fast test recipe
 
@@ -394,7 +396,7 @@ def test_main_exits_130_on_ctrl_c(tmp_path, photos, monkeypatch, run_cli) -> Non
     def interrupted(config, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("inpaint_cli.train.loop.train", interrupted)
+    monkeypatch.setattr("inpaint_cli.train.train", interrupted)
     assert run_cli(["train", "--model", "test_train_noisy", "--data", str(photos), "--out", str(tmp_path)]) == 130
 
 
@@ -491,7 +493,7 @@ def test_mask_kinds_and_paper_masks_per_recipe() -> None:
 
 
 def test_config_toml_round_trip(tmp_path, photos) -> None:
-    config = loop._resolve(
+    config = resolve_config(
         TrainConfig(
             model="deepfill_v2",
             data=str(photos),
@@ -510,6 +512,16 @@ def test_config_toml_round_trip(tmp_path, photos) -> None:
     expected = {k: v for k, v in dataclasses.asdict(config).items() if v is not None and k != "resume"}
     assert loaded == expected
     assert TrainConfig(**loaded) == dataclasses.replace(config)
+
+
+def test_flags_override_the_config_file_and_tables_merge_key_by_key(tmp_path) -> None:
+    path = tmp_path / "train.toml"
+    path.write_text('model = "deepfill_v2"\nsteps = 5\nresume = true\n\n[model_config]\ncnum = 8\nwidth = 2\n')
+    flags = {"steps": 7, "lr": None, "resume": None, "model_config": {"cnum": 16}, "recipe_config": {}}
+    config = config_from_sources(path, flags)
+    assert (config.model, config.steps, config.lr, config.resume) == ("deepfill_v2", 7, None, True)
+    assert config.model_config == {"cnum": 16, "width": 2} and config.recipe_config is None
+    assert config_from_sources(None, {"model": "glcic", "model_config": {}}) == TrainConfig(model="glcic")
 
 
 def test_config_errors_name_the_file_and_key(tmp_path) -> None:
@@ -559,18 +571,18 @@ def test_short_side_rescales_training_and_validation_images(tmp_path) -> None:
     expected = train_data.to_float(train_data.centre_crop(folder.load(0), 32))
     assert np.array_equal(cases[0].image, expected)
     with pytest.raises(UsageError, match="--short-side 16 is below --size 32"):
-        loop._resolve(TrainConfig(model="x", data=str(tmp_path), out="o", size=32, short_side=16), NoisyRecipe)
+        resolve_config(TrainConfig(model="x", data=str(tmp_path), out="o", size=32, short_side=16), NoisyRecipe)
 
 
 def test_recipe_settings_reach_the_recipe_and_unknown_ones_are_refused(tmp_path, photos, run_cli, capsys) -> None:
     shared = {"recon_steps": 0, "hole_weight": None, "ema": 0.0, "warmup_steps": 0}  # every recipe's
-    assert loop.recipe_settings("test_train_noisy") == {**shared, "critic_momentum": 0.9}
-    assert loop.recipe_settings("deepfill_v1") == {**shared, "critic_steps": 5}
-    assert set(loop.recipe_settings("glcic")) == {*shared, "phase_steps"}
+    assert recipe_settings("test_train_noisy") == {**shared, "critic_momentum": 0.9}
+    assert recipe_settings("deepfill_v1") == {**shared, "critic_steps": 5}
+    assert set(recipe_settings("glcic")) == {*shared, "phase_steps"}
     run = tmp_path / "run"
     train(noisy_config(photos, run, steps=1, recipe_config={"critic_momentum": 0.25}), progress=False)
     assert load_config(run / "config.toml")["recipe_config"] == {"critic_momentum": 0.25}
-    meta = loop.read_checkpoint_metadata(run / "last.state.safetensors")
+    meta = read_checkpoint_metadata(run / "last.state.safetensors")
     groups = json.loads(meta["optimizers"])["critic"]["param_groups"]
     assert groups[0]["momentum"] == 0.25
     with pytest.raises(UsageError, match=r"--resume: --recipe \{'critic_momentum': 0.5\} differs"):
@@ -624,9 +636,7 @@ def test_ema_is_validated_exported_and_resumed_exactly(tmp_path, photos) -> None
     run = tmp_path / "run"
     train(noisy_config(photos, run, steps=1, init=str(init), recipe_config={"ema": 0.9}), progress=False)
     raw = {
-        k[len("network.generator.") :]: v
-        for k, v in load_file(run / loop.STATE_FILE).items()
-        if "network.generator." in k
+        k[len("network.generator.") :]: v for k, v in load_file(run / STATE_FILE).items() if "network.generator." in k
     }
     exported = load_model(run / "last.safetensors").state_dict()
     # After one step the decay is min(0.9, (1 + 1)/(10 + 1)) = 2/11: ema = w0 + (w1 − w0)·9/11.
@@ -642,7 +652,7 @@ def test_ema_is_validated_exported_and_resumed_exactly(tmp_path, photos) -> None
     train(noisy_config(photos, resumed, steps=2, recipe_config={"ema": 0.5}), progress=False)
     train(TrainConfig(out=str(resumed), resume=True, steps=4), progress=False)
     for a, b in [
-        (straight / loop.STATE_FILE, resumed / loop.STATE_FILE),
+        (straight / STATE_FILE, resumed / STATE_FILE),
         (straight / "last.safetensors", resumed / "last.safetensors"),
     ]:
         first, second = load_file(a), load_file(b)
@@ -666,7 +676,7 @@ def test_ema_averages_batch_norm_statistics_too(tmp_path, photos) -> None:
     config = noisy_config(photos, run, steps=1, model="test_train_bn", init=str(init), recipe_config={"ema": 0.9})
     train(config, progress=False)
     prefix = "network.generator."
-    raw = {k[len(prefix) :]: v for k, v in load_file(run / loop.STATE_FILE).items() if k.startswith(prefix)}
+    raw = {k[len(prefix) :]: v for k, v in load_file(run / STATE_FILE).items() if k.startswith(prefix)}
     exported = load_model(run / "last.safetensors").state_dict()
     for key in ("body.1.running_mean", "body.1.running_var"):
         expected = start[key] + (raw[key] - start[key]) * (9 / 11)

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from inpaint_cli.train.loop import _fingerprint
+from inpaint_cli.train.state import fingerprint
 from inpaint_cli.weights import load_model, read_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,6 +49,6 @@ def test_two_cpu_processes_train_in_lockstep(tmp_path: Path) -> None:
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2, 3]
     model = load_model(run / "last.safetensors")
-    assert _fingerprint(model.state_dict()) == summaries[0]["generator_sha256"]
+    assert fingerprint(model.state_dict()) == summaries[0]["generator_sha256"]
     assert read_checkpoint(run / "last.safetensors").provenance["world_size"] == 2
     assert not any(p.name.startswith(".") for p in run.rglob("*"))

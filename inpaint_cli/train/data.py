@@ -1,4 +1,5 @@
-"""Training data: a folder of images, random crops and flips, per-sample masks, and a fixed val set.
+"""Training data: which files train and which are held out, a folder of images, random crops and flips,
+per-sample masks, and a fixed val set.
 
 Determinism (what makes `--resume` exact and DDP sharding free of coordination): nothing here keeps an
 iterator or a random state between batches. Sample `i` of the batch of step `s` on rank `r` is a pure
@@ -51,6 +52,7 @@ from ..io import SUPPORTED_EXTENSIONS, read_rgb, scale_short_side
 log = logging.getLogger("inpaint_cli")
 
 MASK_KINDS: tuple[str, ...] = ("paper", "freeform", "box", "mixed")
+TEST_LIST = "test.txt"  # in --data: the report split, never trained on nor used to select a checkpoint
 DEFAULT_CACHE_BYTES = 2 * 1024**3  # per process
 # Tags that keep the seed streams of different purposes apart (mixed into the seed tuples).
 _EPOCH_STREAM = 0x45504F43
@@ -106,6 +108,31 @@ def read_val_list(list_file: str | os.PathLike[str], data_dir: str | os.PathLike
     if not files:
         raise InpaintError(f"{list_path} names no files; list validation images relative to --data")
     return files
+
+
+def split_files(
+    data_dir: str | os.PathLike[str], *, val: str | None = None, val_list: str | None = None
+) -> tuple[list[Path], list[Path], list[Path]]:
+    """(training, validation, report-split) files of a run on `data_dir` with --val or --val-list.
+
+    Nothing held out is trained on: the validation images (a --val folder may sit inside --data) and the
+    report split named by DATA/test.txt, which `inpaint benchmark` scores and nothing may select on."""
+    data_path = Path(data_dir)
+    val_files: list[Path] = []
+    if val_list:
+        val_files = read_val_list(val_list, data_path)
+    elif val:
+        val_files = find_images(val)
+        if not val_files:
+            raise InpaintError(f"{val} holds no images; pass a folder of validation images to --val")
+    test_files = read_val_list(data_path / TEST_LIST, data_path) if (data_path / TEST_LIST).is_file() else []
+    train_files = find_images(data_path, exclude=[*val_files, *test_files])
+    if not train_files:
+        raise InpaintError(
+            f"{data_path} holds no training images (jpg, png, webp, bmp, tif; searched recursively) once the "
+            f"held-out files (validation, {TEST_LIST}) are left out; check --data"
+        )
+    return train_files, val_files, test_files
 
 
 # ------------------------------------------------------------------------------------------ images

@@ -1,0 +1,274 @@
+"""What `inpaint train` runs: the config schema, its TOML round trip, and how a config is settled.
+
+Every `TrainConfig` field mirrors a flag (`--val-list` ↔ val_list; FLAG_NAMES lists the two that differ).
+A config comes from three places, in rising precedence: a `--config` TOML file, the flags, and, on
+`--resume`, the run's own saved config, of which only RESUME_MUTABLE fields may change
+(`config_from_sources`, then `merge_for_resume`). A new run's config is completed with the recipe's and
+the documented defaults and checked (`resolve_config`); `config_to_toml` writes the result into the run
+directory in the format `load_config` reads back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import InpaintError, UsageError
+from ..weights import read_toml, toml_key, toml_value
+from .data import MASK_KINDS
+
+
+@dataclass
+class TrainConfig:
+    """What `inpaint train` does; every field mirrors a flag (`--val-list` ↔ val_list).
+
+    None means "not given": the recipe's default (size, batch, lr), the documented default below, or, with
+    `resume`, the value the run was started with.
+    model: arch name (deepfill_v2, ...). data: folder of training images (recursive). val: a folder of
+    validation images, or val_list: a file of names relative to `data` (excluded from training); with
+    neither, validation scores `val_count` training images (fit, not generalisation). out: run directory.
+    short_side: resize every image so its shorter side is this many pixels before cropping (the scale that
+    `inpaint benchmark --size` scores at); None = crop the files at their own resolution.
+    masks: paper (default) | freeform | box | mixed. device: auto (default) | cpu | cuda[:N] | mps.
+    amp: bf16 autocast. seed: 0. workers: data-loading threads (0 = in process). init: a generator
+    checkpoint to fine-tune from. resume: continue the run in `out` exactly.
+    val_every / save_every: 1000 steps; log_every: 10; preview_every: val_every (previews are written at
+    validation passes whose step is a multiple of it, and at the end). val_count: 16 validation cases.
+    model_config: arch config overrides, e.g. {"cnum": 48}.
+    recipe_config: keyword arguments of the model's training recipe beyond the paper's defaults, e.g.
+    {"gan_weight": 0.1} for DeepFill v2 or {"phase_steps": [300, 30]} for GLCIC (`recipe_settings(arch)`
+    lists them).
+    """
+
+    model: str | None = None
+    data: str | None = None
+    val: str | None = None
+    val_list: str | None = None
+    out: str | None = None
+    size: int | None = None
+    short_side: int | None = None
+    batch: int | None = None
+    steps: int | None = None
+    lr: float | None = None
+    masks: str | None = None
+    device: str | None = None
+    amp: bool | None = None
+    seed: int | None = None
+    workers: int | None = None
+    init: str | None = None
+    resume: bool = False
+    val_every: int | None = None
+    save_every: int | None = None
+    log_every: int | None = None
+    preview_every: int | None = None
+    val_count: int | None = None
+    model_config: dict[str, Any] | None = None
+    recipe_config: dict[str, Any] | None = None
+
+
+DEFAULTS: dict[str, Any] = {
+    "steps": 10_000,
+    "masks": "paper",
+    "device": "auto",
+    "amp": False,
+    "seed": 0,
+    "workers": 0,
+    "val_every": 1000,
+    "save_every": 1000,
+    "log_every": 10,
+    "val_count": 16,
+}
+FIELD_TYPES: dict[str, type] = {
+    "model": str,
+    "data": str,
+    "val": str,
+    "val_list": str,
+    "out": str,
+    "size": int,
+    "short_side": int,
+    "batch": int,
+    "steps": int,
+    "lr": float,
+    "masks": str,
+    "device": str,
+    "amp": bool,
+    "seed": int,
+    "workers": int,
+    "init": str,
+    "resume": bool,
+    "val_every": int,
+    "save_every": int,
+    "log_every": int,
+    "preview_every": int,
+    "val_count": int,
+    "model_config": dict,
+    "recipe_config": dict,
+}
+PATH_FIELDS = ("data", "val", "val_list", "out", "init")
+TABLE_FIELDS = ("model_config", "recipe_config")
+FLAG_NAMES = {"model_config": "set", "recipe_config": "recipe"}  # fields whose flag is not their name
+# What a resumed run may change: when and how often things happen and where, never what is trained. (A
+# different device, e.g. a CUDA run continued on a CPU, resumes correctly but not bit for bit.)
+RESUME_MUTABLE = frozenset(
+    {"steps", "val_every", "save_every", "log_every", "preview_every", "workers", "resume", "device"}
+)
+
+
+def _check_type(name: str, value: Any, where: str) -> Any:
+    expected = FIELD_TYPES[name]
+    ok = (
+        isinstance(value, (int, float)) and not isinstance(value, bool)
+        if expected is float
+        else isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+    )
+    if not ok:
+        raise InpaintError(f"{where}: {name} must be a {expected.__name__}, got {value!r}")
+    return float(value) if expected is float else value
+
+
+def load_config(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a TOML training config: keys mirror the flags (`val-list` or `val_list`), plus [model_config]
+    and [recipe_config] tables. Relative paths are relative to the file's folder. Returns TrainConfig field
+    names → values; unknown keys and wrong types are an InpaintError naming the file and key."""
+    config_path = Path(path)
+    parsed = read_toml(config_path, "the config", "; check --config")
+    values: dict[str, Any] = {}
+    for key, value in parsed.items():
+        name = key.replace("-", "_")
+        if name not in FIELD_TYPES:
+            known = ", ".join(k.replace("_", "-") for k in FIELD_TYPES)
+            raise InpaintError(f"{config_path}: unknown key {key!r}; known keys: {known}")
+        value = _check_type(name, value, str(config_path))
+        if name in PATH_FIELDS:
+            value = str((config_path.parent / Path(value).expanduser()).resolve())
+        values[name] = value
+    return values
+
+
+def config_to_toml(config: TrainConfig | dict[str, Any]) -> str:
+    """The config as TOML that `load_config` reads back (flat keys, None omitted, the tables last)."""
+    values = dataclasses.asdict(config) if isinstance(config, TrainConfig) else dict(config)
+    lines = ["# inpaint train: the resolved configuration of this run (`inpaint train --config` reads it)"]
+    for name in FIELD_TYPES:
+        value = values.get(name)
+        if value is None or name in (*TABLE_FIELDS, "resume"):
+            continue
+        lines.append(f"{name.replace('_', '-')} = {toml_value(value)}")
+    for table in TABLE_FIELDS:
+        settings = values.get(table) or {}
+        if settings:
+            lines.append("")
+            lines.append(f"[{table}]")
+            lines.extend(f"{toml_key(k)} = {toml_value(v)}" for k, v in settings.items())
+    return "\n".join(lines) + "\n"
+
+
+def config_from_sources(config_file: str | os.PathLike[str] | None, flags: dict[str, Any]) -> TrainConfig:
+    """The config `inpaint train` was asked for: the `--config` file's values (if any), with every flag that
+    was given on top. `flags` maps TrainConfig field names to values, None meaning "not given"; the tables
+    (model_config ← --set, recipe_config ← --recipe) add their keys to the file's table, and an empty one
+    counts as not given."""
+    values = load_config(config_file) if config_file else {}
+    for name, value in flags.items():
+        if name in TABLE_FIELDS:
+            if value:
+                values[name] = {**values.get(name, {}), **value}
+        elif value is not None:
+            values[name] = value
+    return TrainConfig(**values)
+
+
+_RECIPE_LOOP_ARGUMENTS = frozenset({"generator", "lr", "total_steps", "image_size"})  # what the loop passes
+
+
+def recipe_settings_of(recipe_cls: Any) -> dict[str, Any]:
+    """The keyword settings a recipe takes beyond what the loop passes (name → default): its own and those
+    every recipe inherits from `TrainingRecipe` (recon_steps, hole_weight, ema, warmup_steps)."""
+    from ..registry import constructor_defaults
+
+    settings: dict[str, Any] = {}
+    for cls in reversed(recipe_cls.__mro__):
+        if "__init__" in vars(cls) and cls is not object:
+            settings.update(constructor_defaults(cls, skip=_RECIPE_LOOP_ARGUMENTS))
+    return settings
+
+
+def recipe_settings(arch: str) -> dict[str, Any]:
+    """`--recipe` settings of an architecture's training recipe (name → default)."""
+    from ..registry import get_recipe
+
+    return recipe_settings_of(get_recipe(arch))
+
+
+def resolve_config(config: TrainConfig, recipe_cls: Any) -> TrainConfig:
+    """A new run's complete config: defaults filled in (the recipe's size, batch and lr, then DEFAULTS),
+    paths absolutised and every value checked (a UsageError naming the flag)."""
+    values = dataclasses.asdict(config)
+    for name in ("model", "data", "out"):
+        if not values[name]:
+            raise UsageError(f"--{name} is required")
+    for name, default in DEFAULTS.items():
+        if values[name] is None:
+            values[name] = default
+    if values["size"] is None:
+        values["size"] = recipe_cls.default_size
+    if values["batch"] is None:
+        values["batch"] = recipe_cls.default_batch
+    values["lr"] = float(values["lr"] if values["lr"] is not None else recipe_cls.default_lr)
+    if values["preview_every"] is None:
+        values["preview_every"] = values["val_every"]
+    values["model_config"] = dict(values["model_config"] or {})
+    values["recipe_config"] = dict(values["recipe_config"] or {})
+    known = recipe_settings_of(recipe_cls)
+    unknown = sorted(set(values["recipe_config"]) - set(known))
+    if unknown:
+        raise UsageError(
+            f"--recipe {unknown[0]}: not a setting of the {values['model']} recipe; known: {', '.join(known) or 'none'}"
+        )
+    for name in PATH_FIELDS:
+        if values[name]:
+            values[name] = str(Path(values[name]).expanduser().resolve())
+    for name in ("size", "batch", "steps", "val_every", "save_every", "log_every", "preview_every"):
+        if int(values[name]) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1 (got {values[name]})")
+    if values["short_side"] is not None and values["short_side"] < values["size"]:
+        raise UsageError(f"--short-side {values['short_side']} is below --size {values['size']}; crops would not fit")
+    for name in ("workers", "val_count"):
+        if int(values[name]) < 0:
+            raise UsageError(f"--{name.replace('_', '-')} cannot be negative (got {values[name]})")
+    if not values["lr"] > 0:
+        raise UsageError(f"--lr must be positive (got {values['lr']})")
+    if values["masks"] not in MASK_KINDS:
+        raise UsageError(f"--masks {values['masks']}: expected one of {', '.join(MASK_KINDS)}")
+    if values["val"] and values["val_list"]:
+        raise UsageError("--val and --val-list are exclusive; pass a folder or a list, not both")
+    return TrainConfig(**values)
+
+
+def merge_for_resume(saved: TrainConfig, given: TrainConfig, state_path: Path) -> TrainConfig:
+    """The saved config with the changes a resume may make; anything else that differs is refused."""
+    merged = dataclasses.asdict(saved)
+    for name, value in dataclasses.asdict(given).items():
+        if value is None or name == "resume":
+            continue
+        if name in PATH_FIELDS:
+            value = str(Path(value).expanduser().resolve())
+        if name == "out":  # the run directory may have been moved; it is where the state was found
+            merged[name] = value
+            continue
+        if name == "lr":
+            value = float(value)
+        if name in RESUME_MUTABLE:
+            merged[name] = value
+        elif value != merged[name]:
+            flag = FLAG_NAMES.get(name, name.replace("_", "-"))
+            raise UsageError(
+                f"--resume: --{flag} {value!r} differs from {merged[name]!r} in {state_path}; a resumed run "
+                f"keeps its config (only steps, workers, device and the val/save/log/preview intervals may "
+                f"change) — drop --{flag} or start a new run with another --out"
+            )
+    merged["resume"] = True
+    return TrainConfig(**merged)
