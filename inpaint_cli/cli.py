@@ -159,11 +159,13 @@ def _parse_settings(settings: list[str] | None, flag: str = "--set") -> dict:
 
 
 def _make_inpainter(model: str | None, device: str, half: bool, settings: list[str] | None = None):
+    from .convert.licence import warn_if_non_commercial
     from .engine import Inpainter, pick_device
     from .weights import load_model
 
     target = pick_device(device)
     loaded = load_model(model, device=target, overrides=_parse_settings(settings))
+    warn_if_non_commercial(model, loaded.checkpoint_name)
     return Inpainter(loaded, device=target, half=half), loaded.checkpoint_name
 
 
