@@ -1,4 +1,4 @@
-"""DeepFill v1 and v2 from the authors' TensorFlow 1 checkpoints (JiahuiYu/generative_inpainting).
+"""DeepFill v2 from the authors' TensorFlow 1 checkpoints (JiahuiYu/generative_inpainting).
 
 The generator's variables live under `inpaint_net/`: one `kernel` (kh, kw, in, out) and `bias` per
 layer, named as below; the "deconvs" nest their conv one scope deeper (`conv13_upsample/conv13_upsample_conv`).
@@ -10,7 +10,8 @@ positional and every shape is checked.
 What the released graphs compute differently from our defaults, set in the converted config: TF's SAME
 padding at stride 2 (`tf_padding`), TF's align_corners nearest resizes around contextual attention
 (`tf_resize`), and BGR input (`channel_order`: the training data was read with OpenCV). v1's released
-`inpaint_net` has the same names with cnum 32 and plain ELU convs.
+`inpaint_net` has the same names with cnum 32 and plain ELU convs; its converter needs the same three keys
+on `DeepFillV1` first (not done yet).
 """
 
 from __future__ import annotations
@@ -115,10 +116,6 @@ def convert_deepfill_v2(src: Path) -> tuple[dict[str, Any], dict[str, Any], list
     return _convert("deepfill_v2", src)
 
 
-def convert_deepfill_v1(src: Path) -> tuple[dict[str, Any], dict[str, Any], list[Path]]:
-    return _convert("deepfill_v1", src)
-
-
 SOURCES = [
     Source(
         arch="deepfill_v2",
@@ -127,13 +124,5 @@ SOURCES = [
         origin="JiahuiYu/generative_inpainting v2.0.0 (official TensorFlow checkpoint)",
         data="Places2 or CelebA-HQ (the authors' release)",
         convert=convert_deepfill_v2,
-    ),
-    Source(
-        arch="deepfill_v1",
-        format="tf",
-        licence="CC BY-NC 4.0",
-        origin="JiahuiYu/generative_inpainting v1.0.0 (official TensorFlow checkpoint)",
-        data="Places2, CelebA, CelebA-HQ or ImageNet (the authors' release)",
-        convert=convert_deepfill_v1,
     ),
 ]
