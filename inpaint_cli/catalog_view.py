@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+from pathlib import Path
 from typing import Any
 
 from .registry import ArchSpec, get_arch, list_archs
@@ -77,8 +78,36 @@ def model_rows(pattern: str = "*") -> list[dict[str, Any]]:
     return rows
 
 
+def checkpoint_file_info(path: Path) -> dict[str, Any]:
+    """What a checkpoint file says of itself: arch, config, and the licence, origin and source sha256s that
+    `inpaint models convert` recorded."""
+    import json
+
+    from .weights import read_checkpoint_metadata, sha256_file
+
+    metadata = read_checkpoint_metadata(path)
+    spec = get_arch(metadata.get("arch", ""))
+    provenance = json.loads(metadata.get("provenance", "{}") or "{}")
+    converted = provenance.get("converted_from") or {}
+    return {
+        "name": str(path),
+        "arch": spec.name,
+        "summary": spec.summary,
+        "path": str(path),
+        "sha256": sha256_file(path),
+        "size": path.stat().st_size,
+        "licence": provenance.get("licence", ""),
+        "data": provenance.get("data", ""),
+        "config": json.loads(metadata.get("config", "{}") or "{}"),
+        **({"origin": converted.get("origin", ""), "source_files": converted.get("files", {})} if converted else {}),
+        **_capabilities(spec),
+    }
+
+
 def model_info(name: str) -> dict[str, Any]:
     catalog = load_catalog()
+    if name not in catalog.entries and name.endswith(".safetensors") and Path(name).expanduser().is_file():
+        return checkpoint_file_info(Path(name).expanduser())
     if name in catalog.entries:
         entry = catalog.entries[name]
     else:

@@ -167,12 +167,14 @@ def _parse_settings(settings: list[str] | None, flag: str = "--set") -> dict:
 
 
 def _make_inpainter(model: str | None, device: str, half: bool, settings: list[str] | None = None):
+    from .convert.licence import warn_if_non_commercial
     from .devices import pick_device
     from .engine import Inpainter
     from .weights import load_model
 
     target = pick_device(device)
     loaded = load_model(model, device=target, overrides=_parse_settings(settings))
+    warn_if_non_commercial(model, loaded.checkpoint_name)
     return Inpainter(loaded, device=target, half=half), loaded.checkpoint_name
 
 
@@ -604,6 +606,36 @@ def models_export(
     except InpaintError as error:
         raise _fail(error) from None
     err.print(f"wrote {dst} ({dtype}, {_human_size(entry['size'])})", highlight=False)
+    if as_json:
+        print(json.dumps(entry), flush=True)
+    else:
+        print(entry_to_toml(entry), end="", flush=True)
+
+
+@models_app.command("convert")
+def models_convert(
+    src: Annotated[str, typer.Argument(help="The released checkpoint: a TF checkpoint directory or prefix, a .t7, "
+                                            "or a PyTorch state dict.")],
+    arch: Annotated[str, typer.Option("--arch", help="deepfill_v2 (from tf) or glcic (from state-dict).")],
+    dst: Annotated[str, typer.Option("--out", "-o", help="The new .safetensors file.")],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="tf, t7 or state-dict (default: from the file).")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Catalog name ARCH.TAG (default: TAG = the --out file's stem).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the entry as one JSON object.")] = False,
+) -> None:
+    """Convert the authors' released weights (DeepFill v2 TensorFlow, otenim's GLCIC state dict) into an
+    inpaint checkpoint, and print its weights.toml entry. Needs `pip install 'inpaint-cli[convert]'` for TF."""
+    from .convert import convert_checkpoint
+    from .weights import entry_to_toml
+
+    try:
+        entry = convert_checkpoint(src, arch=arch, out=dst, fmt=fmt, name=name)
+    except InpaintError as error:
+        raise _fail(error) from None
+    err.print(f"wrote {dst} ({_human_size(entry['size'])}; licence: {entry['licence']})", highlight=False)
     if as_json:
         print(json.dumps(entry), flush=True)
     else:

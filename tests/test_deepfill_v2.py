@@ -21,7 +21,7 @@ def model() -> DeepFillV2:
 def test_registered_with_its_contract() -> None:
     spec = get_arch("deepfill_v2")
     assert spec.cls is DeepFillV2
-    assert spec.default_config == {"cnum": 48}
+    assert spec.default_config == {"cnum": 48, "tf_padding": False, "tf_resize": False, "channel_order": "rgb"}
     assert spec.contract.pad_multiple == 8 and spec.contract.comfortable_size == 512
     assert spec.contract.trainable and spec.contract.needs_weights and not spec.contract.can_sample
 
@@ -33,7 +33,7 @@ def test_parameter_counts(model: DeepFillV2) -> None:
     assert total == pytest.approx(4.05e6, rel=0.005)
     assert coarse == pytest.approx(1.63e6, rel=0.005)
     assert discriminator == pytest.approx(5.95e6, rel=0.005)
-    assert model.arch_config == {"cnum": 48}
+    assert model.arch_config == {"cnum": 48, "tf_padding": False, "tf_resize": False, "channel_order": "rgb"}
 
 
 def test_gated_widths_are_half_of_cnum(model: DeepFillV2) -> None:

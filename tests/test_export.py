@@ -81,7 +81,8 @@ def test_fp16_export_keeps_metadata_and_prints_an_entry_fill_loads(
     assert exported.extra_tensors["train.step"].dtype == torch.int64
     assert torch.equal(exported.extra_tensors["train.step"], torch.tensor([40]))
     # The metadata: arch, config and the training provenance, with a record of the export.
-    assert (exported.arch, exported.config) == ("deepfill_v2", {"cnum": 8})
+    defaults = {"tf_padding": False, "tf_resize": False, "channel_order": "rgb"}
+    assert (exported.arch, exported.config) == ("deepfill_v2", {"cnum": 8, **defaults})
     export = exported.provenance.pop("export")
     assert exported.provenance == json.loads(json.dumps(PROVENANCE))
     assert export == {"dtype": "fp16", "source_sha256": hashlib.sha256(trained.read_bytes()).hexdigest()}

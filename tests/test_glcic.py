@@ -27,7 +27,12 @@ def model() -> GLCIC:
 def test_registered_with_its_contract() -> None:
     spec = get_arch("glcic")
     assert spec.cls is GLCIC
-    assert spec.default_config == {"mean": (0.485, 0.456, 0.406), "postprocess": "none", "padding": "zeros"}
+    assert spec.default_config == {
+        "mean": (0.485, 0.456, 0.406),
+        "postprocess": "none",
+        "padding": "zeros",
+        "layer_order": "conv-bn-relu",
+    }
     assert spec.contract.pad_multiple == 4 and spec.contract.comfortable_size == 512
     assert spec.contract.trainable and spec.contract.needs_weights and not spec.contract.can_sample
 
@@ -95,7 +100,12 @@ def test_mean_and_padding_survive_a_checkpoint_round_trip(tmp_path: Path) -> Non
     save_checkpoint(path, model)
     loaded = load_model(path)
     assert isinstance(loaded, GLCIC)
-    assert loaded.arch_config == {"mean": pytest.approx((0.2, 0.4, 0.6)), "postprocess": "poisson", "padding": "mirror"}
+    assert loaded.arch_config == {
+        "mean": pytest.approx((0.2, 0.4, 0.6)),
+        "postprocess": "poisson",
+        "padding": "mirror",
+        "layer_order": "conv-bn-relu",
+    }
     torch.testing.assert_close(loaded.mean, torch.tensor([0.2, 0.4, 0.6]).view(1, 3, 1, 1))
     image, mask = torch.rand(1, 3, 16, 16), box_mask(1, 16, 16)
     with torch.no_grad():

@@ -11,8 +11,9 @@ Implementation notes:
   transposed-conv paste with `F.fold`.
 - The known-patch mask `mm` is computed per sample. The official code uses the first sample's mask
   for the whole batch (§3.8), which is wrong for batches with different masks.
-- Downscaling is strided slicing (`[..., ::rate, ::rate]`), not TF's align_corners nearest resize, so
-  the chosen pixels differ by up to one; irrelevant because we train our own weights.
+- Downscaling is strided slicing (`[..., ::rate, ::rate]`) by default, not TF's align_corners nearest
+  resize, so the chosen pixels differ by up to one; irrelevant for weights trained here. `tf_resize=True`
+  uses TF's resize (`blocks.resize_nearest_tf`), as the converted official checkpoints record.
 - It always runs in float32, also under autocast: the logits (unnormalised-foreground scores × 10,
   summed over up to 9 fused terms) can overflow fp16 (§3.8). The result is cast back to f's dtype.
 """
@@ -22,6 +23,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .blocks import resize_nearest_tf
 
 _TINY = torch.finfo(torch.float32).tiny
 
@@ -52,7 +55,8 @@ class ContextualAttention(nn.Module):
     ksize: matching patch size (at 1/rate resolution). stride: matching stride (only 1 is supported,
     as used everywhere). rate: downscaling before matching; raw patches are 2·rate wide, taken every
     rate·stride pixels. fuse_k: size of the identity kernel that propagates scores along diagonals.
-    softmax_scale: logit scale (10). fuse: apply the propagation step.
+    softmax_scale: logit scale (10). fuse: apply the propagation step. tf_resize: downscale with TF's
+    align_corners nearest resize instead of strided slicing (for weights trained in TF).
     """
 
     def __init__(
@@ -63,6 +67,7 @@ class ContextualAttention(nn.Module):
         fuse_k: int = 3,
         softmax_scale: float = 10.0,
         fuse: bool = True,
+        tf_resize: bool = False,
     ) -> None:
         super().__init__()
         if stride != 1:
@@ -78,6 +83,7 @@ class ContextualAttention(nn.Module):
         self.fuse_k = fuse_k
         self.softmax_scale = softmax_scale
         self.fuse = fuse
+        self.tf_resize = tf_resize
 
     def forward(
         self, f: torch.Tensor, b: torch.Tensor, mask: torch.Tensor, return_attention: bool = False
@@ -98,8 +104,12 @@ class ContextualAttention(nn.Module):
             b32 = _flush_denormals(b.float())
             mask32 = mask.float().expand(batch, 1, height, width)
             raw_patches = self._raw_patches(b32)
-            # Downscale by `rate` (nearest via strided slicing).
-            f_small, b_small, mask_small = (x[..., ::rate, ::rate] for x in (f32, b32, mask32))
+            # Downscale by `rate`: nearest via strided slicing, or TF's align-corners resize.
+            if self.tf_resize:
+                small = (height // rate, width // rate)
+                f_small, b_small, mask_small = (resize_nearest_tf(x, small) for x in (f32, b32, mask32))
+            else:
+                f_small, b_small, mask_small = (x[..., ::rate, ::rate] for x in (f32, b32, mask32))
             scores = self._match_scores(f_small, b_small)
             if self.fuse:
                 scores = self._fuse_scores(scores, *f_small.shape[-2:])

@@ -3,8 +3,10 @@
 Padding follows TF "SAME" (MODELS.md, Notation): `same_padding` gives the symmetric PyTorch padding
 that produces the same output *size* as TF. At stride 1 it is also the same alignment. At stride 2 TF
 pads asymmetrically (the extra row/column goes bottom/right), so a stride-2 layer here sees the image
-shifted by one pixel compared with TF. That only matters when porting TF weights, which we do not load;
-our weights are trained with this padding.
+shifted by one pixel compared with TF. That only matters for weights trained in TF: `set_tf_padding`
+switches every `SameConv2d` under a module to TF's own SAME padding (the extra pixel after, as TF does),
+which the converted official DeepFill checkpoints record in their config (`tf_padding`). Weights
+trained here keep the symmetric padding.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -43,6 +46,52 @@ def make_activation(name: ActivationName) -> nn.Module:
     raise ValueError(f"unknown activation {name!r}")
 
 
+def tf_same_pads(size: int, kernel_size: int, stride: int, dilation: int) -> tuple[int, int]:
+    """TF "SAME" zero padding of one spatial dim: (before, after). The odd pixel goes after, so a 3×3
+    stride-2 conv on an even size pads 0 before and 1 after."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + dilation * (kernel_size - 1) + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+class SameConv2d(nn.Conv2d):
+    """An `nn.Conv2d` with "same" output size: symmetric padding by default, TF's own SAME padding
+    (computed per input size, the odd pixel after) when `tf_padding` is set. The parameters are
+    `nn.Conv2d`'s either way, so the state dict does not change."""
+
+    tf_padding: bool = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.tf_padding:
+            return super().forward(x)
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.stride, self.dilation
+        top, bottom = tf_same_pads(x.shape[-2], kh, sh, dh)
+        left, right = tf_same_pads(x.shape[-1], kw, sw, dw)
+        x = F.pad(x, (left, right, top, bottom))
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+def set_tf_padding(module: nn.Module, enabled: bool) -> None:
+    """Pad every `SameConv2d` under `module` as TF's SAME does (`enabled`) or symmetrically."""
+    for layer in module.modules():
+        if isinstance(layer, SameConv2d):
+            layer.tf_padding = enabled
+
+
+def resize_nearest_tf(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """TF1's `resize_nearest_neighbor(x, size, align_corners=True)` on (B, C, H, W): output index j reads
+    input round(j·(in−1)/(out−1)), computed in float32 as TF does. Halving a 64-pixel side picks pixels
+    0, 2, …, 30, 33, 35, …, 63, where strided slicing picks 0, 2, …, 62."""
+
+    def indices(n_in: int, n_out: int) -> torch.Tensor:
+        scale = np.float32((n_in - 1) / (n_out - 1)) if n_out > 1 else np.float32(0.0)
+        picked = np.floor(np.arange(n_out, dtype=np.float32) * scale + np.float32(0.5)).astype(np.int64)
+        return torch.from_numpy(np.minimum(picked, n_in - 1)).to(x.device)
+
+    rows, cols = indices(x.shape[-2], size[0]), indices(x.shape[-1], size[1])
+    return x.index_select(-2, rows).index_select(-1, cols)
+
+
 def conv2d_same(
     in_channels: int,
     out_channels: int,
@@ -50,9 +99,9 @@ def conv2d_same(
     stride: int = 1,
     dilation: int = 1,
     bias: bool = True,
-) -> nn.Conv2d:
-    """A plain (linear) conv with TF-SAME padding, e.g. the RGB output layer of a generator."""
-    return nn.Conv2d(
+) -> SameConv2d:
+    """A plain (linear) conv with SAME padding, e.g. the RGB output layer of a generator."""
+    return SameConv2d(
         in_channels,
         out_channels,
         kernel_size,
@@ -271,8 +320,9 @@ def signal_preserving_init(module: nn.Module, *, gain: float, gate_bias: float =
 class UpConv(nn.Module):
     """The DeepFill "deconv": ×2 nearest-neighbour upsampling, then `conv` (any block, stride 1).
 
-    TF resizes with align_corners=True, which picks slightly different source pixels than PyTorch's
-    nearest mode; irrelevant for weights trained here.
+    TF resizes with align_corners=True; for an exact ×2 that picks the same source pixels as PyTorch's
+    nearest mode (output j reads round(j·(n−1)/(2n−1)) = floor(j/2)), so converted TF weights need no switch
+    here (tests/test_convert_deepfill.py compares with TF's own resize).
     """
 
     def __init__(self, conv: nn.Module) -> None:

@@ -32,6 +32,15 @@ per step, in D's own step — as the official graph, which computes D's logits o
 Small-budget settings shared by every recipe (`TrainingRecipe`: recon_steps, hole_weight, ema, warmup_steps)
 are off by default; `gan_weight=0` or a warm-up step runs no discriminator at all.
 
+Config keys for the official TF weights (`inpaint models convert`, inpaint_cli/convert/; all off for weights
+trained here, and for checkpoints saved before the keys existed):
+- tf_padding: stride-2 convs pad as TF's SAME (0 before, 1 after on even sizes), not 1 on each side.
+- tf_resize: the nearest resizes of the mask to 1/4 and inside contextual attention use TF's
+  align_corners=True pixel choice, not PyTorch's nearest / strided slicing. (The ×2 nearest upsampling of
+  the "deconvs" picks the same pixels in both.)
+- channel_order: "bgr" for the released checkpoints, which were trained on OpenCV-loaded (BGR) images;
+  `inpaint` flips the channels on the way in and out. Value range ([-1, 1]) and zero hole fill are as here.
+
 Deviation: generator initialisation. With TF's Glorot (or PyTorch's default) init, the output of this stack
 of 20+ gated convolutions does not depend on its input (each gate halves the signal), and a short run learns
 only a flat colour (measured: 250 steps at 128², val hole L1 unchanged). `blocks.signal_preserving_init`
@@ -59,8 +68,12 @@ from .blocks import (
     SNConvLeakyReLU,
     UpConv,
     conv2d_same,
+    resize_nearest_tf,
+    set_tf_padding,
     signal_preserving_init,
 )
+
+CHANNEL_ORDERS = ("rgb", "bgr")
 
 
 def _dilated_stack(width: int) -> list[nn.Module]:
@@ -90,10 +103,14 @@ def _decoder(in_channels: int, cnum: int) -> nn.Sequential:
 class DeepFillV2(InpaintModel):
     """The DeepFill v2 generator (coarse + refine); see the module docstring for the layer table."""
 
-    def __init__(self, cnum: int = 48) -> None:
-        super().__init__(cnum=cnum)
+    def __init__(
+        self, cnum: int = 48, tf_padding: bool = False, tf_resize: bool = False, channel_order: str = "rgb"
+    ) -> None:
+        super().__init__(cnum=cnum, tf_padding=tf_padding, tf_resize=tf_resize, channel_order=channel_order)
         if cnum % 4:
             raise ValueError(f"cnum must be a multiple of 4, got {cnum}")
+        if channel_order not in CHANNEL_ORDERS:
+            raise ValueError(f"channel_order must be one of {CHANNEL_ORDERS}, got {channel_order!r}")
         c1, c2, c4 = cnum // 2, cnum, 2 * cnum  # effective widths after the gate split
 
         # Coarse stage: 5 input channels [x_in, ones, ones·M]; the ones channel marks the image border.
@@ -129,7 +146,7 @@ class DeepFillV2(InpaintModel):
             GatedConv2d(c4, c4, 3, activation="relu"),
         )
         self.contextual_attention = ContextualAttention(
-            ksize=3, stride=1, rate=2, fuse_k=3, softmax_scale=10.0, fuse=True
+            ksize=3, stride=1, rate=2, fuse_k=3, softmax_scale=10.0, fuse=True, tf_resize=tf_resize
         )
         self.refine_attention_decoder = nn.Sequential(GatedConv2d(c4, c4, 3), GatedConv2d(c4, c4, 3))
 
@@ -137,6 +154,7 @@ class DeepFillV2(InpaintModel):
         self.refine_decoder = _decoder(2 * c4, cnum)
         # A deviation: see blocks.signal_preserving_init (with the paper's init the output ignores the input).
         signal_preserving_init(self, gain=GATED_INIT_GAIN, gate_bias=GATED_INIT_GATE_BIAS)
+        set_tf_padding(self, tf_padding)
 
     def forward(self, x_in: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x_in: (B, 3, H, W) in [-1, 1], holes zeroed; mask: (B, 1, H, W), 1 = hole.
@@ -150,7 +168,11 @@ class DeepFillV2(InpaintModel):
         conv_features = self.refine_conv(composite)
         attention_features = self.refine_attention_encoder(composite)
         # Nearest resize of the mask to the 1/4-res features, as the official resize_mask_like.
-        mask_quarter = F.interpolate(mask, size=attention_features.shape[-2:], mode="nearest")
+        quarter = attention_features.shape[-2:]
+        if self.arch_config["tf_resize"]:
+            mask_quarter = resize_nearest_tf(mask, (quarter[0], quarter[1]))
+        else:
+            mask_quarter = F.interpolate(mask, size=quarter, mode="nearest")
         attention_features = self.contextual_attention(attention_features, attention_features, mask_quarter)
         attention_features = self.refine_attention_decoder(attention_features)
 
@@ -161,10 +183,12 @@ class DeepFillV2(InpaintModel):
         self, image: torch.Tensor, mask: torch.Tensor, *, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """image (B, 3, H, W) in [0, 1], mask (B, 1, H, W) 1 = hole → raw prediction in [0, 1]."""
-        x = image * 2.0 - 1.0
+        bgr = self.arch_config["channel_order"] == "bgr"
+        x = (image.flip(1) if bgr else image) * 2.0 - 1.0
         x_in = x * (1.0 - mask)
         _, x2 = self(x_in, mask)
-        return ((x2 + 1.0) / 2.0).clamp(0.0, 1.0)
+        prediction = ((x2 + 1.0) / 2.0).clamp(0.0, 1.0)
+        return prediction.flip(1) if bgr else prediction
 
 
 class DeepFillV2Discriminator(nn.Module):

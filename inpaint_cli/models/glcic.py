@@ -47,7 +47,8 @@ Deviations from MODELS.md:
   at 64² lost 5.7 dB at 128² in eval mode, where the mirrored one lost none. `padding="zeros"` stays the
   default, for the paper's network and for checkpoints saved before the key existed.
 - otenim orders each layer conv → ReLU → BN; we use the paper's conv → BN → ReLU (§2.2). Convs keep their
-  bias before BN (redundant, but it is in the 6.07 M count and in otenim).
+  bias before BN (redundant, but it is in the 6.07 M count and in otenim). `layer_order="conv-relu-bn"`
+  runs otenim's order, for its pretrained model converted by `inpaint models convert` (inpaint_cli/convert/).
 - The Telea fast-marching fill before the Poisson blend is skipped: the clone mask is the hole dilated
   by `POISSON_DILATION` px, so the blend's boundary values come from known pixels and never from the
   hole of the destination, which is all the fast-marching fill would have provided. The blend runs in
@@ -82,6 +83,7 @@ from .blocks import same_padding
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # placeholder until the recipe measures the training set's mean
 POSTPROCESS_MODES = ("none", "poisson")
 PADDING_MODES = ("zeros", "mirror")  # see `SameConv2d`
+LAYER_ORDERS = ("conv-bn-relu", "conv-relu-bn")  # the paper's; otenim's (its converted weights)
 # OpenCV's seamlessClone erodes its mask by 3 px before using the source gradients; 5 px of dilation
 # leaves a ~2 px ring of known pixels around the hole inside the blended region.
 POISSON_DILATION = 5
@@ -124,11 +126,22 @@ class SameConv2d(nn.Conv2d):
         return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
 
+class _Layer(nn.Sequential):
+    """[conv, BN, ReLU], run in the paper's order conv → BN → ReLU, or conv → ReLU → BN (otenim's, for
+    its converted weights) when `relu_before_bn` is set; the state dict is the same either way."""
+
+    relu_before_bn = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        conv, bn, relu = self
+        return bn(relu(conv(x))) if self.relu_before_bn else relu(bn(conv(x)))
+
+
 def _conv_bn_relu(
     in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, dilation: int = 1
 ) -> nn.Sequential:
     """conv → BN → ReLU, the paper's order (§2.2)."""
-    return nn.Sequential(
+    return _Layer(
         SameConv2d(in_channels, out_channels, kernel_size, stride, dilation),
         nn.BatchNorm2d(out_channels),
         nn.ReLU(),
@@ -137,7 +150,7 @@ def _conv_bn_relu(
 
 def _deconv_bn_relu(in_channels: int, out_channels: int) -> nn.Sequential:
     """4×4 stride-2 transposed conv (padding 1: exactly ×2) → BN → ReLU."""
-    return nn.Sequential(
+    return _Layer(
         nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1),
         nn.BatchNorm2d(out_channels),
         nn.ReLU(),
@@ -164,16 +177,24 @@ class GLCIC(InpaintModel):
         until the recipe measures the real one). postprocess: "none" or "poisson" (§2.1, applied in
         `inpaint` only, never during training). padding: how the convs pad, "zeros" (the paper's, and what
         checkpoints without the key were trained with) or "mirror" (what `GLCICRecipe` trains with: batch-norm
-        statistics that hold at every image size; see the module docstring's deviations).
+        statistics that hold at every image size; see the module docstring's deviations). layer_order:
+        "conv-bn-relu" (the paper's) or "conv-relu-bn" (otenim/GLCIC-PyTorch's, set by `inpaint models
+        convert` for its weights).
     """
 
     def __init__(
-        self, mean: tuple[float, float, float] = IMAGENET_MEAN, postprocess: str = "none", padding: str = "zeros"
+        self,
+        mean: tuple[float, float, float] = IMAGENET_MEAN,
+        postprocess: str = "none",
+        padding: str = "zeros",
+        layer_order: str = "conv-bn-relu",
     ) -> None:
         mean = _as_mean(mean)
         if postprocess not in POSTPROCESS_MODES:
             raise ValueError(f"postprocess must be one of {POSTPROCESS_MODES}, got {postprocess!r}")
-        super().__init__(mean=mean, postprocess=postprocess, padding=padding)
+        if layer_order not in LAYER_ORDERS:
+            raise ValueError(f"layer_order must be one of {LAYER_ORDERS}, got {layer_order!r}")
+        super().__init__(mean=mean, postprocess=postprocess, padding=padding, layer_order=layer_order)
         # Not persistent: the mean lives in the config (checkpoint metadata), not among the tensors.
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.net = nn.Sequential(
@@ -193,6 +214,9 @@ class GLCIC(InpaintModel):
             SameConv2d(32, 3, 3),  # 17: output, sigmoid below
         )
         self.set_padding(padding)
+        for module in self.net:
+            if isinstance(module, _Layer):
+                module.relu_before_bn = layer_order == "conv-relu-bn"
 
     def set_padding(self, padding: str) -> None:
         """Pad every conv of the network with "zeros" or by "mirror"ing from now on; saved with the checkpoint
