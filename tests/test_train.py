@@ -694,3 +694,13 @@ def test_channels_last_on_cpu_is_the_recipes_choice_and_changes_no_numbers(tmp_p
     for key in first:  # oneDNN's NHWC kernels sum in another order: equal to rounding, not bit for bit
         torch.testing.assert_close(second[key], first[key], rtol=1e-4, atol=1e-5, msg=key)
     assert_every_file_loads(tmp_path / "nhwc")
+
+
+def test_resuming_logs_the_telea_baseline_once(tmp_path, photos) -> None:
+    run = tmp_path / "run"
+    train(noisy_config(photos, run, steps=3))
+    train(dataclasses.replace(noisy_config(photos, run, steps=6), resume=True))  # an unfinished run goes on
+    train(dataclasses.replace(noisy_config(photos, run, steps=6), resume=True))  # a finished one adds nothing
+    baselines = train_records(run, "baseline")
+    assert len(baselines) == 1 and baselines[0]["step"] == 0
+    assert [r["step"] for r in train_records(run)] == [1, 2, 3, 4, 5, 6]

@@ -337,14 +337,16 @@ class _Trainer:
     def _begin(self) -> None:
         """Write the config, start (or, on resume, trim) the metrics log and log the baseline."""
         self.last_val: dict[str, float] | None = None
+        logged: list[dict[str, Any]] = []
         if self.dist.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             write_atomic(self.out / CONFIG_FILE, config_to_toml(self.config).encode("utf-8"))
             if self.config.resume:
-                train_state.trim_metrics(self.metrics_path, self.start_step)
+                logged = train_state.trim_metrics(self.metrics_path, self.start_step)
             else:
                 self.metrics_path.unlink(missing_ok=True)  # a run that died before its first checkpoint
-        self._baseline()
+        if not any(record.get("kind") == "baseline" for record in logged):  # the val cases do not change
+            self._baseline()
         self.dist.barrier()
 
     def _steps(self, loader: train_data.BatchLoader, stop: StopRequest, bar: ProgressBar) -> None:

@@ -255,14 +255,17 @@ def append_metrics(path: Path, record: dict[str, Any]) -> None:
         f.write(json.dumps(record, default=float) + "\n")
 
 
-def trim_metrics(path: Path, step: int) -> None:
+def trim_metrics(path: Path, step: int) -> list[dict[str, Any]]:
     """Keep only the metrics lines up to `step` (a resume drops what a crashed run logged after its last
-    checkpoint: those steps are redone)."""
+    checkpoint: those steps are redone); returns the records kept."""
     if not path.is_file():
-        return
-    kept = []
+        return []
+    kept, records = [], []
     for line in path.read_text(encoding="utf-8").splitlines():
         with contextlib.suppress(json.JSONDecodeError):
-            if json.loads(line).get("step", 0) <= step:
+            record = json.loads(line)
+            if record.get("step", 0) <= step:
                 kept.append(line)
+                records.append(record)
     write_atomic(path, ("\n".join(kept) + "\n" if kept else "").encode())
+    return records
