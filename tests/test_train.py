@@ -550,8 +550,8 @@ def test_bad_runs_are_refused_with_one_line(tmp_path, photos, run_cli) -> None:
     train(noisy_config(photos, run, steps=1), progress=False)
     with pytest.raises(UsageError, match="already holds a run"):
         train(noisy_config(photos, run, steps=1), progress=False)
-    with pytest.raises(UsageError, match=r"--lr 0\.5 differs"):
-        train(TrainConfig(out=str(run), resume=True, lr=0.5), progress=False)
+    with pytest.raises(UsageError, match=r"--batch 3 differs"):
+        train(TrainConfig(out=str(run), resume=True, batch=3), progress=False)
     assert run_cli(["train", "--model", "nope", "--data", str(photos), "--out", str(tmp_path / "b")]) == 2
 
 
@@ -704,3 +704,14 @@ def test_resuming_logs_the_telea_baseline_once(tmp_path, photos) -> None:
     baselines = train_records(run, "baseline")
     assert len(baselines) == 1 and baselines[0]["step"] == 0
     assert [r["step"] for r in train_records(run)] == [1, 2, 3, 4, 5, 6]
+
+
+def test_resume_with_a_new_lr_scales_every_optimiser(tmp_path, photos) -> None:
+    run = tmp_path / "run"
+    train(noisy_config(photos, run, steps=3, lr=1e-2))
+    train(dataclasses.replace(noisy_config(photos, run, steps=5, lr=2.5e-3), resume=True))
+    train(dataclasses.replace(noisy_config(photos, run, steps=6), resume=True))  # the new rate is kept
+    rates = {r["step"]: (r["lr_generator"], r["lr_critic"]) for r in train_records(run)}
+    assert rates[3] == (1e-2, 1e-2)
+    assert [rates[step] for step in (4, 5, 6)] == [(2.5e-3, 2.5e-3)] * 3
+    assert load_config(run / "config.toml")["lr"] == 2.5e-3

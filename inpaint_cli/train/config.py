@@ -113,7 +113,7 @@ FLAG_NAMES = {"model_config": "set", "recipe_config": "recipe"}  # fields whose 
 # What a resumed run may change: when and how often things happen and where, never what is trained. (A
 # different device, e.g. a CUDA run continued on a CPU, resumes correctly but not bit for bit.)
 RESUME_MUTABLE = frozenset(
-    {"steps", "val_every", "save_every", "log_every", "preview_every", "workers", "resume", "device"}
+    {"steps", "lr", "val_every", "save_every", "log_every", "preview_every", "workers", "resume", "device"}
 )
 
 
@@ -267,7 +267,7 @@ def merge_for_resume(saved: TrainConfig, given: TrainConfig, state_path: Path) -
             flag = FLAG_NAMES.get(name, name.replace("_", "-"))
             raise UsageError(
                 f"--resume: --{flag} {value!r} differs from {merged[name]!r} in {state_path}; a resumed run "
-                f"keeps its config (only steps, workers, device and the val/save/log/preview intervals may "
+                f"keeps its config (only steps, lr, workers, device and the val/save/log/preview intervals may "
                 f"change) — drop --{flag} or start a new run with another --out"
             )
     merged["resume"] = True

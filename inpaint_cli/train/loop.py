@@ -163,6 +163,7 @@ class _Trainer:
                 recipe=self.recipe, networks=self.raw_networks, ema_generator=self.ema_generator, dist=self.dist
             )
             self.start_step, self.best, self.wall_before = resumed.step, resumed.best, resumed.wall_seconds
+            self._rescale_learning_rates(float(self.saved_state.config.lr), float(cfg.lr))
         if self.dist.enabled:
             distribute(self.recipe, self.raw_networks, self.dist)
 
@@ -270,6 +271,19 @@ class _Trainer:
             "config": config,
             "torch": torch.__version__,
         }
+
+    def _rescale_learning_rates(self, saved_lr: float, lr: float) -> None:
+        """`--resume --lr X`: scale every optimiser's rate (and its warm-up base) by X / the run's old lr, so
+        recipes with several rates (e.g. a slower discriminator) keep their ratios."""
+        if lr == saved_lr:
+            return
+        factor = lr / saved_lr
+        for optimizer in self.recipe.optimizers.values():
+            for group in optimizer.param_groups:
+                group["lr"] *= factor
+                if "base_lr" in group:
+                    group["base_lr"] *= factor
+        log.info("--lr %g: every learning rate scaled by %g from step %d on", lr, factor, self.start_step)
 
     def _log(self, record: dict[str, Any]) -> None:
         if self.dist.is_main:
