@@ -410,8 +410,8 @@ def fit_mask(
     if mask.shape[:2] == (height, width):
         return mask
     mask_height, mask_width = mask.shape[:2]
-    if not resize:
-        raise UsageError(
+    if not resize:  # a fact about the two files, found once the work started: a runtime failure
+        raise InpaintError(
             f"{mask_name}: {mask_width}x{mask_height} does not match {image_name} ({width}x{height}); "
             "pass --resize-mask to scale it (nearest)"
         )

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import io
 from .engine import FillResult, Inpainter, Strategy
-from .errors import UsageError
+from .errors import InpaintError, UsageError
 from .fill import STDIO, FillOptions, read_pair
 from .grid import contact_sheet, masked_input
 
@@ -90,7 +90,7 @@ def plural_files(
     ("-" = stdout). Every file is complete or absent (atomic writes)."""
     image, mask = read_pair(image_path, mask_path, options)
     if not mask.any():
-        raise UsageError(f"{mask_path}: the mask has no hole pixels, so there is nothing to sample")
+        raise InpaintError(f"{mask_path}: the mask has no hole pixels, so there is nothing to sample")
     results = sample_fills(inpainter, image.rgb(), mask, n, seed, options.strategy)
     stem = "stdin" if image_path == STDIO else Path(image_path).stem
     outputs: list[str | None] = []

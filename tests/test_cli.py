@@ -189,7 +189,7 @@ def test_fully_masked_image(tmp_path, photo, capsys, run_cli):
 def test_mask_size_mismatch_and_resize_mask(tmp_path, photo, capsys, run_cli):
     small = write(tmp_path / "small.png", np.pad(np.full((4, 4), 255, np.uint8), 10))
     out = tmp_path / "o.png"
-    assert run_cli(["fill", str(photo), "--mask", str(small), "--out", str(out)]) == 2
+    assert run_cli(["fill", str(photo), "--mask", str(small), "--out", str(out)]) == 1  # found by reading
     _assert_one_line_error(capsys, "small.png", "photo.png", "--resize-mask")
     assert not out.exists()
     assert run_cli(["fill", str(photo), "--mask", str(small), "--out", str(out), "--resize-mask"]) == 0
