@@ -110,21 +110,26 @@ def _root(
 def fill(
     images: Annotated[list[str], typer.Argument(help="Image files or directories; '-' reads one image from stdin.")],
     mask: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--mask",
             "-m",
-            help="Mask file (used for every image) or directory (paired by file stem). White = hole.",
+            help="Mask file (used for every image) or directory (paired by file stem). White = hole. 'alpha': "
+            "the image's transparent pixels (the default for an image that has some).",
         ),
-    ],
+    ] = None,
     output: Annotated[
         str | None,
         typer.Option(
             "--out",
             "-o",
-            help="Output file, directory, or '-' (PNG on stdout). Default: <stem>_filled.png beside each input.",
+            help="Output file, directory, or '-' (PNG on stdout). Default: <stem>_filled.png beside each input "
+            "(stdout for stdin).",
         ),
     ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing <stem>_filled.png (default: refuse).")
+    ] = False,
     model: Annotated[
         str | None,
         typer.Option(
@@ -159,11 +164,14 @@ def fill(
     """Fill the masked holes of one or more images."""
     from .engine import check_strategy
     from .fill import STDIO, FillOptions, plan_jobs
+    from .io import refuse_terminal_stdout
 
     try:
-        jobs = plan_jobs(images, mask, output)
-        if as_json and any(job.output == STDIO for job in jobs):
-            raise UsageError("--json and PNG on stdout would mix; give --out a file or directory")
+        jobs = plan_jobs(images, mask, output, overwrite=overwrite)
+        if any(job.output == STDIO for job in jobs):
+            if as_json:
+                raise UsageError("--json and PNG on stdout would mix; give --out a file or directory")
+            refuse_terminal_stdout()
         options = FillOptions(
             invert_mask=invert_mask,
             resize_mask=resize_mask,
@@ -237,7 +245,7 @@ def _run_fill_jobs(jobs, inpainter, model_name: str, options, as_json: bool) -> 
                 if as_json:
                     record = {
                         "input": job.image,
-                        "mask": job.mask,
+                        "mask": job.mask or "alpha",  # None: the alpha was the mask
                         "output": job.output,
                         "model": model_name,
                         "seconds": round(outcome.seconds, 4),
@@ -264,7 +272,8 @@ def plural(
     n: Annotated[int, typer.Option("--n", min=1, max=256, help="Number of samples.")] = 8,
     seed: Annotated[int | None, typer.Option(help="Sample i uses seed + i (default: a random seed, reported).")] = None,
     out_dir: Annotated[
-        str | None, typer.Option("--out-dir", help="Write <stem>_<i>.png per sample (default: <stem>_samples/).")
+        str | None,
+        typer.Option("--out-dir", help="Write <stem>_<seed>.png per sample (default: <stem>_samples/)."),
     ] = None,
     grid: Annotated[
         str | None, typer.Option("--grid", help="Contact sheet (input, mask, samples); '-' = stdout.")
@@ -289,6 +298,7 @@ def plural(
     """Draw N different fills of the same hole from a model that samples (PiiGAN)."""
     from .engine import check_strategy
     from .fill import STDIO, FillOptions
+    from .io import refuse_terminal_stdout
     from .plural import check_can_sample, default_samples_dir, draw_seed, plural_files
 
     try:
@@ -297,6 +307,8 @@ def plural(
         )
         if grid == STDIO and as_json:
             raise UsageError("--json and a grid on stdout would mix; give --grid a file")
+        if grid == STDIO:
+            refuse_terminal_stdout()
         inpainter, model_name = _make_inpainter(model, device, half, settings)
         check_can_sample(inpainter, model_name)
         if seed is None:
@@ -314,11 +326,13 @@ def plural(
         elif output is not None:
             _emit(output)
     if as_json:
-        _emit(json.dumps({"diversity": round(outcome.diversity, 6), "n": n, "seed": seed, "grid": grid}))
+        diversity = None if outcome.diversity is None else round(outcome.diversity, 6)
+        _emit(json.dumps({"diversity": diversity, "n": n, "seed": seed, "grid": grid}))
     else:
         if grid not in (None, STDIO):
             _emit(grid)
-        err.print(f"diversity (mean pairwise L1 over the hole, 0-1 scale): {outcome.diversity:.4f}", highlight=False)
+        shown = "n/a (one sample)" if outcome.diversity is None else f"{outcome.diversity:.4f}"
+        err.print(f"diversity (mean pairwise L1 over the hole, 0-1 scale): {shown}", highlight=False)
 
 
 # -- train --------------------------------------------------------------------------------------------

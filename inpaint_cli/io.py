@@ -39,6 +39,7 @@ __all__ = [
     "read_image",
     "read_mask",
     "read_rgb",
+    "refuse_terminal_stdout",
     "scale_short_side",
     "short_side_size",
     "write_image",
@@ -529,6 +530,17 @@ def _encode(name: str, ext: str, pixels: np.ndarray, quality: int) -> bytes:
             f"{name}: could not encode the image as {_FORMAT_NAMES[ext]}; try another format such as .png"
         )
     return buffer.tobytes()
+
+
+def refuse_terminal_stdout() -> None:
+    """UsageError when standard output is a terminal: image bytes there are noise, never what was meant.
+    Checked before any work, for every output that goes to stdout ("-", or stdin's default)."""
+    with contextlib.suppress(AttributeError, ValueError, OSError):
+        if sys.stdout.isatty():
+            raise UsageError(
+                "<stdout>: standard output is a terminal, and a PNG there is binary noise; "
+                "redirect it (> filled.png) or pass --out FILE"
+            )
 
 
 def _write_stdout(encoded: bytes) -> None:

@@ -273,7 +273,7 @@ def test_usage_errors_exit_2(photo, mask, capsys, run_cli):
     assert run_cli(["fill", str(photo), "--mask", str(mask), "--strategy", "tiles"]) == 2
     assert run_cli(["fill", str(photo), "--mask", str(mask), "--model", "no_such_model"]) == 2
     assert "unknown model" in capsys.readouterr().err
-    assert run_cli(["fill", str(photo)]) == 2  # --mask missing: click's own usage error
+    assert run_cli(["fill"]) == 2  # the image missing: click's own usage error
 
 
 def test_models_list_and_info_json(capsys, run_cli):
