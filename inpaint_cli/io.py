@@ -18,6 +18,7 @@ import pathlib
 import stat
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -230,17 +231,45 @@ def _read_bytes(path: str | os.PathLike) -> tuple[str, bytes]:
 
 @contextlib.contextmanager
 def _quiet_cv2() -> Iterator[None]:
-    """Silence cv2's codec warnings while we work: we report problems ourselves, in one line."""
+    """Silence the codecs while we work: we report problems ourselves, in one line. cv2's own logging
+    (imdecode's and libtiff's errors reach it at ERROR level) is switched off, and libpng and libjpeg,
+    which print their complaints to stderr themselves, get /dev/null for the call."""
     logging = getattr(getattr(cv2, "utils", None), "logging", None)
     if logging is None:
-        yield
+        with _stderr_to_devnull():
+            yield
         return
     previous = logging.getLogLevel()
-    logging.setLogLevel(logging.LOG_LEVEL_ERROR)
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
     try:
-        yield
+        with _stderr_to_devnull():
+            yield
     finally:
         logging.setLogLevel(previous)
+
+
+@contextlib.contextmanager
+def _stderr_to_devnull() -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null for the block. In the main thread only: the descriptor is the
+    whole process's, and worker threads (training's data loaders) decode concurrently; what another
+    thread writes to stderr meanwhile (a progress-bar frame) is lost, which a redraw makes good."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no stderr descriptor: nothing to silence
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _decode(name: str, data: bytes, max_pixels: int) -> np.ndarray:
