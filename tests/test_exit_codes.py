@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -152,3 +153,37 @@ def test_folder_fill_into_a_closed_pipe_still_fills_every_image(pair, tmp_path):
     done = _run_with_closed_stdout("fill", str(folder), "--mask", str(mask), "--out", str(outs))
     assert (done.returncode, done.stderr) == (0, "")
     assert sorted(p.name for p in outs.iterdir()) == ["a.png", "b.png", "c.png"]
+
+
+# -- global options --------------------------------------------------------------------------------------
+
+
+def test_verbose_works_after_the_subcommand_and_an_option_value_stays_put(pair, run_cli, capsys):
+    from inpaint_cli.cli import _hoist_verbose
+
+    photo, mask = pair
+    assert _hoist_verbose(["fill", str(photo), "-v", "--mask", str(mask)]) == [
+        "--verbose", "fill", str(photo), "--mask", str(mask)
+    ]
+    assert _hoist_verbose(["models", "list", "--verbose"]) == ["--verbose", "models", "list"]
+    assert _hoist_verbose(["fill", str(photo), "--mask", "-v"]) == ["fill", str(photo), "--mask", "-v"]
+    assert _hoist_verbose(["fill", "--", "-v"]) == ["fill", "--", "-v"]  # after --, a file named -v
+    # End to end: a subcommand's -v is accepted (it was "No such option: -v").
+    assert run_cli(["models", "list", "telea", "-v"]) == 0
+    assert "telea" in capsys.readouterr().out
+
+
+def test_help_is_fast_and_offers_completion():
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "inpaint_cli", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200"},
+        timeout=60,
+    )
+    elapsed = time.perf_counter() - started
+    assert done.returncode == 0
+    assert "--install-completion" in done.stdout and "--show-completion" in done.stdout
+    # 0.5 s on an idle machine; the bound leaves room for a shared CI runner (it measures interpreter start too).
+    assert elapsed < 1.5, elapsed

@@ -138,3 +138,16 @@ def test_installed_wheel_fills_outside_the_repository(wheel, tmp_path):
     assert done.returncode == 0, done.stderr
     first, second = (cv2.imread(str(p)) for p in sorted(samples.glob("*.png")))
     assert not np.array_equal(first, second), "two PiiGAN samples should differ in the hole"
+
+
+def test_readme_cites_only_files_in_the_repository():
+    """The repository stands alone: every local link and every *.md file the README names exists."""
+    import re
+
+    readme = (REPO / "README.md").read_text()
+    links = re.findall(r"\]\(([^)#\s]+)", readme)
+    named = re.findall(r"\b([\w./-]+\.md)\b", readme)
+    local = {target for target in [*links, *named] if "://" not in target}
+    assert local, "the README links its own files"
+    missing = sorted(target for target in local if not (REPO / target).exists())
+    assert missing == [], f"the README cites files that are not in the repository: {missing}"
