@@ -62,7 +62,7 @@ def test_fill_takes_a_glob_that_matches_one_model(tmp_path, run_cli, capsys):
     hole[4:8, 4:8] = 255
     cv2.imwrite(str(tmp_path / "a.png"), image)
     cv2.imwrite(str(tmp_path / "m.png"), hole)
-    base = ["fill", str(tmp_path / "a.png"), "--mask", str(tmp_path / "m.png"), "--json"]
+    base = ["fill", str(tmp_path / "a.png"), "--mask", str(tmp_path / "m.png"), "--json", "--overwrite"]
     assert run_cli([*base, "--model", "tel*"]) == 0
     assert _json_lines(capsys)[0]["model"] == "telea"
     assert run_cli([*base, "--model", "deepfill*"]) == 2
