@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .registry import ArchSpec, get_arch, list_archs
-from .weights import WeightEntry, load_catalog, local_path
+from .weights import Catalog, WeightEntry, load_catalog, local_path
 
 
 def _capabilities(spec: ArchSpec) -> dict[str, Any]:
@@ -28,6 +28,12 @@ def _status(entry: WeightEntry) -> str:
     if local_path(entry) is not None:
         return entry.kind if entry.kind != "hf" else "cached"
     return "remote" if entry.kind == "hf" else "missing"
+
+
+def _is_arch_default(entry: WeightEntry, catalog: Catalog) -> bool:
+    """Whether `entry` is what its architecture's name means (`--model ARCH`): marked `default`, or the
+    architecture's only entry (telea, ns)."""
+    return catalog.default_for(entry.arch) == entry
 
 
 def name_pattern(text: str) -> str:
@@ -51,7 +57,7 @@ def model_rows(pattern: str = "*") -> list[dict[str, Any]]:
             {
                 "name": entry.name,
                 "arch": entry.arch,
-                "default": entry.default or entry.name == catalog.global_default,
+                "default": _is_arch_default(entry, catalog),
                 "global_default": entry.name == catalog.global_default,
                 "status": _status(entry),
                 "size": entry.size,
@@ -104,17 +110,18 @@ def checkpoint_file_info(path: Path) -> dict[str, Any]:
     }
 
 
-def model_info(name: str) -> dict[str, Any]:
+def model_infos(name: str) -> list[dict[str, Any]]:
+    """Everything known about the models `name` selects (`Catalog.select`: an entry, an architecture's
+    default checkpoint, or every entry a glob matches); an architecture without any entry is described
+    from the registry alone."""
+    if name.endswith(".safetensors") and Path(name).expanduser().is_file():
+        return [checkpoint_file_info(Path(name).expanduser())]
     catalog = load_catalog()
-    if name not in catalog.entries and name.endswith(".safetensors") and Path(name).expanduser().is_file():
-        return checkpoint_file_info(Path(name).expanduser())
-    if name in catalog.entries:
-        entry = catalog.entries[name]
-    else:
-        spec = get_arch(name)  # raises a UsageError naming known archs
-        entry = catalog.default_for(name)
-        if entry is None:
-            return {
+    has_entry = name in catalog.entries or any(e.arch == name for e in catalog.entries.values())
+    if not has_entry and name in {spec.name for spec in list_archs()}:
+        spec = get_arch(name)
+        return [
+            {
                 "name": name,
                 "arch": name,
                 "summary": spec.summary,
@@ -123,6 +130,11 @@ def model_info(name: str) -> dict[str, Any]:
                 "config": spec.default_config,
                 **_capabilities(spec),
             }
+        ]
+    return [_entry_info(entry, catalog) for entry in catalog.select(name)]
+
+
+def _entry_info(entry: WeightEntry, catalog: Catalog) -> dict[str, Any]:
     spec = get_arch(entry.arch)
     path = local_path(entry)
     return {
@@ -130,7 +142,7 @@ def model_info(name: str) -> dict[str, Any]:
         "arch": entry.arch,
         "summary": spec.summary,
         "paper": spec.paper,
-        "default": entry.default,
+        "default": _is_arch_default(entry, catalog),
         "global_default": entry.name == catalog.global_default,
         "source": entry.source,
         "status": _status(entry),

@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from .errors import InpaintError, UsageError
+from .errors import EXIT_FAILURE, EXIT_INTERRUPTED, InpaintError, UsageError
 
 app = typer.Typer(
     name="inpaint",
     help="Fill holes in images with the classic inpainting GANs and OpenCV's fills; train and benchmark them.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion, as Typer provides them
     pretty_exceptions_enable=False,
 )
 models_app = typer.Typer(help="List, inspect, download, verify and export checkpoints.", no_args_is_help=True)
@@ -46,8 +47,42 @@ def _setup_logging(verbose: bool = False) -> None:
 
 
 def _fail(error: InpaintError) -> typer.Exit:
-    err.print(f"[red]error:[/] {error.message}", highlight=False)
+    _report(error)
     return typer.Exit(error.exit_code)
+
+
+def _report(error: InpaintError) -> None:
+    err.print(f"[red]error:[/] {error.message}", highlight=False)
+
+
+def _emit(line: str) -> None:
+    """One line of data on stdout. When its reader has gone (`| head -3`) the rest of the data is dropped
+    quietly and the work goes on: a closed stdout is neither an error nor a reason to stop filling."""
+    try:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _drop_stdout()
+
+
+def _emit_rich(renderable) -> None:
+    """A rich table (or markup text) on stdout, rendered here and written by `_emit` (rich's own handling
+    of a closed pipe would exit 1 without a word)."""
+    # Data on stdout is never wrapped or cut: a pipe gets the table at its natural width.
+    console = out if out.is_terminal else Console(width=1000)
+    with console.capture() as captured:
+        console.print(renderable, highlight=False)
+    _emit(captured.get().rstrip("\n"))
+
+
+def _drop_stdout() -> None:
+    """Send whatever is still written to stdout (and Python's flush at exit) to /dev/null."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # not a real file (in-process capture): nothing to do
+        pass
 
 
 def _print_version(value: bool) -> None:
@@ -75,21 +110,26 @@ def _root(
 def fill(
     images: Annotated[list[str], typer.Argument(help="Image files or directories; '-' reads one image from stdin.")],
     mask: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--mask",
             "-m",
-            help="Mask file (used for every image) or directory (paired by file stem). White = hole.",
+            help="Mask file (used for every image) or directory (paired by file stem). White = hole. 'alpha': "
+            "the image's transparent pixels (the default for an image that has some).",
         ),
-    ],
+    ] = None,
     output: Annotated[
         str | None,
         typer.Option(
             "--out",
             "-o",
-            help="Output file, directory, or '-' (PNG on stdout). Default: <stem>_filled.png beside each input.",
+            help="Output file, directory, or '-' (PNG on stdout). Default: <stem>_filled.png beside each input "
+            "(stdout for stdin).",
         ),
     ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an existing <stem>_filled.png (default: refuse).")
+    ] = False,
     model: Annotated[
         str | None,
         typer.Option(
@@ -124,11 +164,14 @@ def fill(
     """Fill the masked holes of one or more images."""
     from .engine import check_strategy
     from .fill import STDIO, FillOptions, plan_jobs
+    from .io import refuse_terminal_stdout
 
     try:
-        jobs = plan_jobs(images, mask, output)
-        if as_json and any(job.output == STDIO for job in jobs):
-            raise UsageError("--json and PNG on stdout would mix; give --out a file or directory")
+        jobs = plan_jobs(images, mask, output, overwrite=overwrite)
+        if any(job.output == STDIO for job in jobs):
+            if as_json:
+                raise UsageError("--json and PNG on stdout would mix; give --out a file or directory")
+            refuse_terminal_stdout()
         options = FillOptions(
             invert_mask=invert_mask,
             resize_mask=resize_mask,
@@ -148,8 +191,7 @@ def fill(
                 f"[red]{len(failures)} of {len(jobs)} image(s) failed[/]; the others were written",
                 highlight=False,
             )
-        # Usage mistakes (a mask of the wrong size) keep exit code 2 when they are all that went wrong.
-        raise typer.Exit(2 if all(isinstance(f, UsageError) for f in failures) else 1)
+        raise typer.Exit(EXIT_FAILURE)  # the work had started: whatever went wrong is a runtime failure
 
 
 def _parse_settings(settings: list[str] | None, flag: str = "--set") -> dict:
@@ -191,7 +233,7 @@ def _run_fill_jobs(jobs, inpainter, model_name: str, options, as_json: bool) -> 
         TimeRemainingColumn(),
         console=err,
         transient=True,
-        disable=len(jobs) < 2,
+        disable=len(jobs) < 2 or not err.is_terminal,  # a bar is for people, not for logs
     )
     with progress:
         task = progress.add_task("filling", total=len(jobs))
@@ -205,7 +247,7 @@ def _run_fill_jobs(jobs, inpainter, model_name: str, options, as_json: bool) -> 
                 if as_json:
                     record = {
                         "input": job.image,
-                        "mask": job.mask,
+                        "mask": job.mask or "alpha",  # None: the alpha was the mask
                         "output": job.output,
                         "model": model_name,
                         "seconds": round(outcome.seconds, 4),
@@ -215,9 +257,9 @@ def _run_fill_jobs(jobs, inpainter, model_name: str, options, as_json: bool) -> 
                         "width": outcome.width,
                         "height": outcome.height,
                     }
-                    print(json.dumps(record), flush=True)
+                    _emit(json.dumps(record))
                 elif job.output != STDIO:
-                    print(job.output, flush=True)
+                    _emit(job.output)
             progress.advance(task)
     return failures
 
@@ -232,7 +274,8 @@ def plural(
     n: Annotated[int, typer.Option("--n", min=1, max=256, help="Number of samples.")] = 8,
     seed: Annotated[int | None, typer.Option(help="Sample i uses seed + i (default: a random seed, reported).")] = None,
     out_dir: Annotated[
-        str | None, typer.Option("--out-dir", help="Write <stem>_<i>.png per sample (default: <stem>_samples/).")
+        str | None,
+        typer.Option("--out-dir", help="Write <stem>_<seed>.png per sample (default: <stem>_samples/)."),
     ] = None,
     grid: Annotated[
         str | None, typer.Option("--grid", help="Contact sheet (input, mask, samples); '-' = stdout.")
@@ -257,6 +300,7 @@ def plural(
     """Draw N different fills of the same hole from a model that samples (PiiGAN)."""
     from .engine import check_strategy
     from .fill import STDIO, FillOptions
+    from .io import refuse_terminal_stdout
     from .plural import check_can_sample, default_samples_dir, draw_seed, plural_files
 
     try:
@@ -265,6 +309,8 @@ def plural(
         )
         if grid == STDIO and as_json:
             raise UsageError("--json and a grid on stdout would mix; give --grid a file")
+        if grid == STDIO:
+            refuse_terminal_stdout()
         inpainter, model_name = _make_inpainter(model, device, half, settings)
         check_can_sample(inpainter, model_name)
         if seed is None:
@@ -278,15 +324,17 @@ def plural(
     for index, (output, result) in enumerate(zip(outcome.outputs, outcome.results, strict=True)):
         if as_json:
             record = {"sample": index, "seed": seed + index, "output": output, "model": model_name}
-            print(json.dumps({**record, "seconds": round(result.seconds, 4)}), flush=True)
+            _emit(json.dumps({**record, "seconds": round(result.seconds, 4)}))
         elif output is not None:
-            print(output, flush=True)
+            _emit(output)
     if as_json:
-        print(json.dumps({"diversity": round(outcome.diversity, 6), "n": n, "seed": seed, "grid": grid}), flush=True)
+        diversity = None if outcome.diversity is None else round(outcome.diversity, 6)
+        _emit(json.dumps({"diversity": diversity, "n": n, "seed": seed, "grid": grid}))
     else:
         if grid not in (None, STDIO):
-            print(grid, flush=True)
-        err.print(f"diversity (mean pairwise L1 over the hole, 0-1 scale): {outcome.diversity:.4f}", highlight=False)
+            _emit(grid)
+        shown = "n/a (one sample)" if outcome.diversity is None else f"{outcome.diversity:.4f}"
+        err.print(f"diversity (mean pairwise L1 over the hole, 0-1 scale): {shown}", highlight=False)
 
 
 # -- train --------------------------------------------------------------------------------------------
@@ -396,7 +444,7 @@ def masks_generate(
         raise _fail(error) from None
     mean = sum(record["hole_ratio"] for record in records) / len(records)
     err.print(f"{len(records)} {kind} masks, mean hole {mean:.1%}", highlight=False)
-    print(out_dir, flush=True)
+    _emit(out_dir)
 
 
 @app.command()
@@ -484,7 +532,7 @@ def models_list(
         raise _fail(error) from None
     if as_json:
         for row in rows:
-            print(json.dumps(row))
+            _emit(json.dumps(row))
         return
     from rich.table import Table
 
@@ -503,64 +551,86 @@ def models_list(
             "yes" if row["can_sample"] else "",
             "yes" if row["trainable"] else "",
         )
-    # Data on stdout is never wrapped or cut: a pipe gets the table at its natural width.
-    (out if out.is_terminal else Console(width=1000)).print(table)
+    _emit_rich(table)
+
+
+_MODEL_NAMES_HELP = "Checkpoint names, architectures (their default checkpoint) or globs such as 'deepfill*'."
+
+
+def _select_models(names: list[str]) -> list:
+    """Every catalog entry the NAME arguments select (`Catalog.select`), each once, in the order named.
+    Resolved before any work, so an unknown name is a usage error and nothing has been done."""
+    from .weights import load_catalog
+
+    catalog = load_catalog()
+    chosen = {entry.name: entry for name in names for entry in catalog.select(name)}
+    return list(chosen.values())
 
 
 @models_app.command("info")
 def models_info(
-    name: Annotated[str, typer.Argument(help="Checkpoint name or architecture.")],
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    name: Annotated[str, typer.Argument(help="Checkpoint name, architecture (its default) or glob.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per model.")] = False,
 ) -> None:
-    """Everything known about one checkpoint: source, checksum, licence, data, metrics, capabilities."""
-    from .catalog_view import model_info
+    """Everything known about a checkpoint: source, checksum, licence, data, metrics, capabilities."""
+    from .catalog_view import model_infos
 
     try:
-        info = model_info(name)
+        infos = model_infos(name)
     except InpaintError as error:
         raise _fail(error) from None
-    if as_json:
-        print(json.dumps(info))
-        return
-    for key, value in info.items():
-        if isinstance(value, dict):
-            value = ", ".join(f"{k}={v}" for k, v in value.items())
-        out.print(f"[bold]{key:>16}[/]  {value}", highlight=False)
+    for index, info in enumerate(infos):
+        if as_json:
+            _emit(json.dumps(info))
+            continue
+        if index:
+            _emit("")
+        for key, value in info.items():
+            if isinstance(value, dict):
+                value = ", ".join(f"{k}={v}" for k, v in value.items())
+            _emit_rich(f"[bold]{key:>16}[/]  {value}")
 
 
 @models_app.command("download")
 def models_download(
-    names: Annotated[list[str], typer.Argument(help="Checkpoint names.")],
+    names: Annotated[list[str], typer.Argument(help=_MODEL_NAMES_HELP)],
     force: Annotated[bool, typer.Option("--force", help="Download again even if cached.")] = False,
 ) -> None:
-    """Download checkpoints into the Hugging Face cache and verify their sha256; print their paths."""
-    from .weights import fetch, load_catalog
+    """Download checkpoints into the Hugging Face cache and verify their sha256; print their paths.
+    Models without weights (telea, ns) are skipped."""
+    from .weights import fetch
 
+    try:
+        entries = _select_models(names)
+    except InpaintError as error:
+        raise _fail(error) from None
     failed = 0
-    for name in names:
+    for entry in entries:
+        if entry.kind == "none":
+            err.print(f"{entry.name}: no weights to download (built in)", highlight=False)
+            continue
         try:
-            path = fetch(load_catalog().get(name), force=force)
+            path = fetch(entry, force=force)
         except InpaintError as error:
             failed += 1
-            err.print(f"[red]error:[/] {error.message}", highlight=False)
+            _report(error)
         else:
-            print(path, flush=True)
+            _emit(str(path))
     if failed:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILURE)
 
 
 @models_app.command("verify")
 def models_verify(
-    names: Annotated[list[str] | None, typer.Argument(help="Checkpoint names (default: all).")] = None,
+    names: Annotated[list[str] | None, typer.Argument(help=f"{_MODEL_NAMES_HELP} Default: all.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Check the sha256 of checkpoints that are present (never downloads). Exit 1 on a mismatch, or
     when a checkpoint named explicitly is missing."""
-    from .weights import load_catalog, verify
+    from .weights import verify
 
     try:
-        catalog = load_catalog()
-        entries = [catalog.get(name) for name in names] if names else catalog.find("*")
+        entries = _select_models(names or ["*"])
     except InpaintError as error:
         raise _fail(error) from None
     bad = 0
@@ -569,7 +639,7 @@ def models_verify(
         if result.status == "mismatch" or (names and result.status == "missing"):
             bad += 1
         if as_json:
-            print(
+            _emit(
                 json.dumps(
                     {
                         "name": entry.name,
@@ -582,9 +652,9 @@ def models_verify(
             )
         else:
             colour = {"ok": "green", "mismatch": "red", "missing": "yellow"}.get(result.status, "dim")
-            out.print(f"[{colour}]{result.status:>10}[/]  {entry.name}  {result.path or ''}", highlight=False)
+            _emit_rich(f"[{colour}]{result.status:>10}[/]  {entry.name}  {result.path or ''}")
     if bad:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILURE)
 
 
 @models_app.command("export")
@@ -607,9 +677,9 @@ def models_export(
         raise _fail(error) from None
     err.print(f"wrote {dst} ({dtype}, {_human_size(entry['size'])})", highlight=False)
     if as_json:
-        print(json.dumps(entry), flush=True)
+        _emit(json.dumps(entry))
     else:
-        print(entry_to_toml(entry), end="", flush=True)
+        _emit(entry_to_toml(entry).rstrip("\n"))
 
 
 @models_app.command("convert")
@@ -652,12 +722,12 @@ def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
     info = report()
     if as_json:
-        print(json.dumps(info))
+        _emit(json.dumps(info))
         return
     for section, values in info.items():
-        out.print(f"[bold]{section}[/]")
+        _emit_rich(f"[bold]{section}[/]")
         for key, value in values.items():
-            out.print(f"  {key:<22} {value}", highlight=False)
+            _emit_rich(f"  {key:<22} {value}")
 
 
 def _human_size(size: int | None) -> str:
@@ -671,13 +741,52 @@ def _human_size(size: int | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: exit codes 0 ok, 1 runtime failure, 2 usage error, 130 interrupted."""
+    """Console entry point. Every command's exit code follows the rule in `inpaint_cli.errors`: 0 ok (also
+    when stdout's reader left early), 1 runtime failure, 2 usage error, 130 interrupted."""
+    args = _hoist_verbose(list(sys.argv[1:] if argv is None else argv))
     try:
-        app(args=argv)  # standalone: usage errors exit 2, Ctrl-C exits 130
+        app(args=args)  # standalone: click's own usage errors exit 2, Ctrl-C exits 130
     except SystemExit as done:
-        if done.code == 130:
+        if done.code == EXIT_INTERRUPTED:
             err.print("interrupted")
         raise
     except InpaintError as error:
-        err.print(f"[red]error:[/] {error.message}", highlight=False)
+        _report(error)
         sys.exit(error.exit_code)
+
+
+_VERBOSE_FLAGS = ("-v", "--verbose")
+
+
+def _hoist_verbose(args: list[str]) -> list[str]:
+    """`-v` / `--verbose` anywhere on the command line (before `--`) means the root option: click alone only
+    takes it before the subcommand. A token that is the value of an option (`--out -v`) stays where it is."""
+    if not any(token in _VERBOSE_FLAGS for token in args[1:]):
+        return args
+    command = typer.main.get_command(app)
+    hoisted: list[str] = []
+    kept: list[str] = []
+    tokens = iter(args)
+    for token in tokens:
+        if token == "--":
+            kept.extend([token, *tokens])
+            break
+        if token in _VERBOSE_FLAGS:
+            hoisted.append("--verbose")
+            continue
+        kept.append(token)
+        if token in getattr(command, "commands", {}):  # a group's subcommand
+            command = command.commands[token]
+        elif token.startswith("-") and "=" not in token and _takes_value(command, token):
+            value = next(tokens, None)  # the option's value, whatever it looks like
+            if value is not None:
+                kept.append(value)
+    return hoisted + kept
+
+
+def _takes_value(command, option: str) -> bool:
+    """Whether `option` of the click `command` is followed by a value (not a flag)."""
+    for param in command.params:
+        if option in (*param.opts, *param.secondary_opts):
+            return not getattr(param, "is_flag", False) and not getattr(param, "count", False)
+    return False

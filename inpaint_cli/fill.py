@@ -14,18 +14,19 @@ import numpy as np
 
 from . import io
 from .engine import Inpainter, Strategy
-from .errors import UsageError
+from .errors import InpaintError, UsageError
 
 log = logging.getLogger("inpaint_cli")
 
 STDIO = "-"
+ALPHA = "alpha"  # --mask alpha: the image's own transparency is the hole
 _EXTENSIONS = ", ".join(sorted(io.SUPPORTED_EXTENSIONS))
 
 
 @dataclass(frozen=True)
 class FillJob:
     image: str  # a path, or "-" for stdin
-    mask: str
+    mask: str | None  # a path, "-", ALPHA, or None: the alpha if it has transparent pixels, else an error
     output: str  # a path, or "-" for stdout
 
 
@@ -66,9 +67,9 @@ def _expand_images(images: list[str]) -> list[str]:
     return expanded
 
 
-def _mask_for(image: str, mask: str) -> str:
+def _mask_for(image: str, mask: str | None) -> str | None:
     """A mask directory pairs by file stem (photo.jpg -> masks/photo.png or masks/photo_mask.png)."""
-    if mask == STDIO or not Path(mask).is_dir():
+    if mask in (None, ALPHA, STDIO) or not Path(mask).is_dir():
         return mask
     if image == STDIO:
         raise UsageError("with an image from stdin, --mask must be a file, not a directory")
@@ -90,12 +91,14 @@ def _same_file(a: str, b: str) -> bool:
         return os.path.abspath(a) == os.path.abspath(b)
 
 
-def plan_jobs(images: list[str], mask: str, out: str | None) -> list[FillJob]:
+def plan_jobs(images: list[str], mask: str | None, out: str | None, *, overwrite: bool = False) -> list[FillJob]:
     """Expand directories, pair masks, and decide every output path before any work starts.
 
-    out: None writes `<stem>_filled.png` beside each input (stdout for stdin); "-" is stdout (one input
-    only); an existing directory, a path ending in a separator, or several inputs mean a directory
-    receiving `<stem>.png`; anything else is the output file of the single input.
+    mask: a file, a directory, "-", ALPHA, or None (each image's alpha, when it has transparent pixels).
+    out: None writes `<stem>_filled.png` beside each input (stdout for stdin), refusing to replace an
+    existing one unless `overwrite`; "-" is stdout (one input only); an existing directory, a path ending
+    in a separator, or several inputs mean a directory receiving `<stem>.png`; anything else is the
+    output file of the single input.
     """
     inputs = _expand_images(images)
     if mask == STDIO and STDIO in inputs:
@@ -110,6 +113,8 @@ def plan_jobs(images: list[str], mask: str, out: str | None) -> list[FillJob]:
     for image in inputs:
         if out is None:
             output = STDIO if image == STDIO else str(Path(image).with_name(f"{Path(image).stem}_filled.png"))
+            if output != STDIO and not overwrite and Path(output).exists():
+                raise UsageError(f"{output}: already exists; pass --overwrite to replace it, or --out another path")
         elif out_is_dir:
             stem = "stdin" if image == STDIO else Path(image).stem
             output = str(Path(out) / f"{stem}.png")
@@ -123,7 +128,7 @@ def plan_jobs(images: list[str], mask: str, out: str | None) -> list[FillJob]:
 
 
 def _check_outputs(jobs: list[FillJob]) -> None:
-    inputs = {path for job in jobs for path in (job.image, job.mask)}
+    inputs = {path for job in jobs for path in (job.image, job.mask) if path not in (None, ALPHA)}
     seen: dict[str, str] = {}
     for job in jobs:
         if job.output == STDIO:
@@ -142,14 +147,33 @@ def _check_outputs(jobs: list[FillJob]) -> None:
         seen[key] = job.image
 
 
-def read_pair(image_path: str, mask_path: str, options: FillOptions) -> tuple[io.Image, np.ndarray]:
-    """The image and its hole mask as the options say: polarity, resizing, dilation, size limit."""
+def read_pair(image_path: str, mask_path: str | None, options: FillOptions) -> tuple[io.Image, np.ndarray]:
+    """The image and its hole mask as the options say: polarity, resizing, dilation, size limit.
+    mask_path ALPHA or None: the image's transparent pixels are the hole (FillJob.mask)."""
     image = io.read_image(image_path, max_pixels=options.max_pixels)
+    if mask_path in (None, ALPHA):
+        return image, io.dilate_mask(_alpha_hole(image, mask_path), options.dilate)
     mask = io.read_mask(mask_path, invert=options.invert_mask, max_pixels=options.max_pixels)
     mask = io.fit_mask(
         mask, image.height, image.width, resize=options.resize_mask, mask_name=mask_path, image_name=image_path
     )
     return image, io.dilate_mask(mask, options.dilate)
+
+
+def _alpha_hole(image: io.Image, mask_path: str | None) -> np.ndarray:
+    """Pixels under half opacity are the hole; said on stderr, since no mask file was read."""
+    alpha = image.alpha()
+    hole = np.zeros((image.height, image.width), bool) if alpha is None else alpha < np.iinfo(alpha.dtype).max / 2
+    if not hole.any():
+        if mask_path == ALPHA:
+            raise InpaintError(f"{image.source}: --mask alpha, but the image has no transparent pixels")
+        raise InpaintError(
+            f"{image.source}: no --mask given, and the image has no transparent pixels to use as the hole; "
+            "pass --mask MASK"
+        )
+    how = "--mask alpha" if mask_path == ALPHA else "no --mask given"
+    log.info("%s: %s; the hole is its transparent pixels (%d), filled opaque", image.source, how, hole.sum())
+    return hole
 
 
 def fill_file(inpainter: Inpainter, job: FillJob, options: FillOptions) -> FillOutcome:
@@ -162,7 +186,10 @@ def fill_file(inpainter: Inpainter, job: FillJob, options: FillOptions) -> FillO
         io.write_image(job.output, image.pixels, quality=options.quality)
         return FillOutcome(job, 0.0, "none", "-", 0.0, image.height, image.width)
     result = inpainter.fill(image.rgb(), mask, strategy=options.strategy, seed=options.seed, source=job.image)
-    io.write_image(job.output, io.compose_output(image, result.rgb, mask), quality=options.quality)
+    pixels = io.compose_output(image, result.rgb, mask)
+    if job.mask in (None, ALPHA):  # the hole was transparent: a fill nobody could see is no fill
+        pixels[:, :, 3][mask] = np.iinfo(pixels.dtype).max
+    io.write_image(job.output, pixels, quality=options.quality)
     return FillOutcome(
         job, result.seconds, result.strategy, result.precision, float(mask.mean()), image.height, image.width
     )

@@ -18,6 +18,7 @@ import pathlib
 import stat
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -39,6 +40,7 @@ __all__ = [
     "read_image",
     "read_mask",
     "read_rgb",
+    "refuse_terminal_stdout",
     "scale_short_side",
     "short_side_size",
     "write_image",
@@ -229,17 +231,45 @@ def _read_bytes(path: str | os.PathLike) -> tuple[str, bytes]:
 
 @contextlib.contextmanager
 def _quiet_cv2() -> Iterator[None]:
-    """Silence cv2's codec warnings while we work: we report problems ourselves, in one line."""
+    """Silence the codecs while we work: we report problems ourselves, in one line. cv2's own logging
+    (imdecode's and libtiff's errors reach it at ERROR level) is switched off, and libpng and libjpeg,
+    which print their complaints to stderr themselves, get /dev/null for the call."""
     logging = getattr(getattr(cv2, "utils", None), "logging", None)
     if logging is None:
-        yield
+        with _stderr_to_devnull():
+            yield
         return
     previous = logging.getLogLevel()
-    logging.setLogLevel(logging.LOG_LEVEL_ERROR)
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
     try:
-        yield
+        with _stderr_to_devnull():
+            yield
     finally:
         logging.setLogLevel(previous)
+
+
+@contextlib.contextmanager
+def _stderr_to_devnull() -> Iterator[None]:
+    """Point file descriptor 2 at /dev/null for the block. In the main thread only: the descriptor is the
+    whole process's, and worker threads (training's data loaders) decode concurrently; what another
+    thread writes to stderr meanwhile (a progress-bar frame) is lost, which a redraw makes good."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no stderr descriptor: nothing to silence
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def _decode(name: str, data: bytes, max_pixels: int) -> np.ndarray:
@@ -410,8 +440,8 @@ def fit_mask(
     if mask.shape[:2] == (height, width):
         return mask
     mask_height, mask_width = mask.shape[:2]
-    if not resize:
-        raise UsageError(
+    if not resize:  # a fact about the two files, found once the work started: a runtime failure
+        raise InpaintError(
             f"{mask_name}: {mask_width}x{mask_height} does not match {image_name} ({width}x{height}); "
             "pass --resize-mask to scale it (nearest)"
         )
@@ -529,6 +559,17 @@ def _encode(name: str, ext: str, pixels: np.ndarray, quality: int) -> bytes:
             f"{name}: could not encode the image as {_FORMAT_NAMES[ext]}; try another format such as .png"
         )
     return buffer.tobytes()
+
+
+def refuse_terminal_stdout() -> None:
+    """UsageError when standard output is a terminal: image bytes there are noise, never what was meant.
+    Checked before any work, for every output that goes to stdout ("-", or stdin's default)."""
+    with contextlib.suppress(AttributeError, ValueError, OSError):
+        if sys.stdout.isatty():
+            raise UsageError(
+                "<stdout>: standard output is a terminal, and a PNG there is binary noise; "
+                "redirect it (> filled.png) or pass --out FILE"
+            )
 
 
 def _write_stdout(encoded: bytes) -> None:

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import io
 from .engine import FillResult, Inpainter, Strategy
-from .errors import UsageError
+from .errors import InpaintError, UsageError
 from .fill import STDIO, FillOptions, read_pair
 from .grid import contact_sheet, masked_input
 
@@ -31,10 +31,13 @@ def sample_fills(
     return [inpainter.fill(rgb, mask, strategy=strategy, seed=seed + i) for i in range(n)]
 
 
-def hole_diversity(samples: list[np.ndarray], mask: np.ndarray) -> float:
+def hole_diversity(samples: list[np.ndarray], mask: np.ndarray) -> float | None:
     """Mean pairwise L1 distance between samples over the hole pixels, on the [0, 1] scale
-    (0 = identical answers; the mean absolute difference of two unrelated images is about 0.2-0.3)."""
-    if len(samples) < 2 or not mask.any():
+    (0 = identical answers; the mean absolute difference of two unrelated images is about 0.2-0.3).
+    None (not applicable) for fewer than two samples: one answer is not "no diversity"."""
+    if len(samples) < 2:
+        return None
+    if not mask.any():
         return 0.0
     holes = [sample[mask] for sample in samples]
     return float(np.mean([np.abs(a - b).mean() for a, b in itertools.combinations(holes, 2)]))
@@ -72,7 +75,7 @@ class PluralOutcome:
     seed: int
     results: list[FillResult]
     outputs: list[str | None]  # one file per sample, or None without an output directory
-    diversity: float
+    diversity: float | None  # None for a single sample
 
 
 def plural_files(
@@ -86,16 +89,17 @@ def plural_files(
     out_dir: str | None,
     grid: str | None,
 ) -> PluralOutcome:
-    """Sample n fills of one image: `out_dir/<stem>_<i>.png` per sample and/or a contact sheet at `grid`
-    ("-" = stdout). Every file is complete or absent (atomic writes)."""
+    """Sample n fills of one image: `out_dir/<stem>_<seed>.png` per sample (sample i has seed + i, so a
+    file's name says how to reproduce it alone) and/or a contact sheet at `grid` ("-" = stdout). Every
+    file is complete or absent (atomic writes)."""
     image, mask = read_pair(image_path, mask_path, options)
     if not mask.any():
-        raise UsageError(f"{mask_path}: the mask has no hole pixels, so there is nothing to sample")
+        raise InpaintError(f"{mask_path}: the mask has no hole pixels, so there is nothing to sample")
     results = sample_fills(inpainter, image.rgb(), mask, n, seed, options.strategy)
     stem = "stdin" if image_path == STDIO else Path(image_path).stem
     outputs: list[str | None] = []
     for index, result in enumerate(results):
-        output = None if out_dir is None else str(Path(out_dir) / f"{stem}_{index}.png")
+        output = None if out_dir is None else str(Path(out_dir) / f"{stem}_{seed + index}.png")
         if output is not None:
             io.write_image(output, io.compose_output(image, result.rgb, mask))
         outputs.append(output)

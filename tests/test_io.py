@@ -510,14 +510,15 @@ def test_fit_mask_same_size_is_untouched():
 
 
 def test_fit_mask_mismatch_names_both_files():
-    with pytest.raises(UsageError) as err:
+    with pytest.raises(InpaintError) as err:
         io.fit_mask(
             np.zeros((480, 640), bool), 600, 800, resize=False, mask_name="mask.png", image_name="photo.png"
         )
     assert err.value.message == (
         "mask.png: 640x480 does not match photo.png (800x600); pass --resize-mask to scale it (nearest)"
     )
-    assert isinstance(err.value, InpaintError)
+    # Found by reading both files, so a runtime failure (exit 1), not a usage error.
+    assert not isinstance(err.value, UsageError) and err.value.exit_code == 1
 
 
 def test_fit_mask_resize_is_nearest():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import site
 import subprocess
 import sys
 import venv
@@ -12,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import typer
 
 from inpaint_cli.weights import read_toml
 
@@ -66,11 +68,30 @@ def test_wheel_contains_catalog_and_bundled_weights(wheel):
     assert not any(name.startswith("tests/") for name in names)
 
 
+def lend_dependencies(python: Path) -> None:
+    """Let the new venv at `python` import this interpreter's packages (torch & co., no download).
+
+    `system_site_packages=True` would lend the *base* interpreter's site-packages, which inside a venv
+    (the README's setup) lacks typer and the rest. A .pth file of plain paths appends the site-packages
+    this test runs with after the new venv's own, so the installed wheel wins over the editable checkout
+    (plain paths: the .pth files in them, such as the editable install's, are not run).
+    """
+    user_site = [site.getusersitepackages()] if site.ENABLE_USER_SITE else []
+    lent = [path for path in (*site.getsitepackages(), *user_site) if os.path.isdir(path)]
+    target = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    (Path(target) / "_lent_test_dependencies.pth").write_text("".join(f"{path}\n" for path in lent))
+
+
 def test_installed_wheel_fills_outside_the_repository(wheel, tmp_path):
     env_dir = tmp_path / "venv"
-    # System site-packages provide torch & co. (no download); the venv's own copy of the package wins.
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+    venv.EnvBuilder(with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
+    lend_dependencies(python)
     subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
         check=True,
@@ -78,14 +99,17 @@ def test_installed_wheel_fills_outside_the_repository(wheel, tmp_path):
     )
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "INPAINT_WEIGHTS")}
     where = subprocess.run(
-        [str(python), "-c", "import inpaint_cli; print(inpaint_cli.__file__)"],
+        [str(python), "-c", "import inpaint_cli, typer; print(inpaint_cli.__file__); print(typer.__file__)"],
         capture_output=True,
         text=True,
         cwd=tmp_path,
         env=env,
         check=True,
     )
-    assert str(env_dir) in where.stdout
+    package_file, typer_file = where.stdout.splitlines()
+    assert str(env_dir) in package_file
+    # The dependencies are the ones this test runs with (inside a venv: that venv's, not the base Python's).
+    assert Path(typer_file) == Path(typer.__file__)
     env["HF_HUB_OFFLINE"] = "1"  # everything below must work without a network
     env["HF_HOME"] = str(tmp_path / "empty-hf-home")
     inpaint = env_dir / "bin" / "inpaint"
@@ -114,3 +138,16 @@ def test_installed_wheel_fills_outside_the_repository(wheel, tmp_path):
     assert done.returncode == 0, done.stderr
     first, second = (cv2.imread(str(p)) for p in sorted(samples.glob("*.png")))
     assert not np.array_equal(first, second), "two PiiGAN samples should differ in the hole"
+
+
+def test_readme_cites_only_files_in_the_repository():
+    """The repository stands alone: every local link and every *.md file the README names exists."""
+    import re
+
+    readme = (REPO / "README.md").read_text()
+    links = re.findall(r"\]\(([^)#\s]+)", readme)
+    named = re.findall(r"\b([\w./-]+\.md)\b", readme)
+    local = {target for target in [*links, *named] if "://" not in target}
+    assert local, "the README links its own files"
+    missing = sorted(target for target in local if not (REPO / target).exists())
+    assert missing == [], f"the README cites files that are not in the repository: {missing}"

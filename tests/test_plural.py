@@ -44,7 +44,7 @@ def test_samples_are_different_reproducible_and_seeded_per_sample(tmp_path, scen
     assert [line["seed"] for line in lines[:4]] == [3, 4, 5, 6]
     summary = lines[4]
     assert summary["n"] == 4 and summary["diversity"] > 0.2  # uniform noise: mean |a-b| is 1/3
-    files = [tmp_path / "a" / f"scene_{i}.png" for i in range(4)]
+    files = [tmp_path / "a" / f"scene_{seed}.png" for seed in range(3, 7)]  # named by seed
     samples = [cv2.imread(str(f)) for f in files]
     assert all(not np.array_equal(samples[0][hole], s[hole]) for s in samples[1:])
     original = cv2.imread(str(image))
@@ -54,8 +54,10 @@ def test_samples_are_different_reproducible_and_seeded_per_sample(tmp_path, scen
     assert run_cli([*args, "--out-dir", str(tmp_path / "b")]) == 0
     assert all(f.read_bytes() == (tmp_path / "b" / f.name).read_bytes() for f in files)
     single = ["plural", str(image), "--mask", str(mask), "--model", "test_sampler", "--n", "1", "--seed", "5"]
-    assert run_cli([*single, "--out-dir", str(tmp_path / "c")]) == 0
-    assert (tmp_path / "c" / "scene_0.png").read_bytes() == files[2].read_bytes()
+    assert run_cli([*single, "--out-dir", str(tmp_path / "c"), "--json"]) == 0
+    assert [p.name for p in (tmp_path / "c").iterdir()] == ["scene_5.png"]
+    assert (tmp_path / "c" / "scene_5.png").read_bytes() == files[2].read_bytes()
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["diversity"] is None  # n/a, not 0
 
     grid = cv2.imread(str(tmp_path / "grid.png"))
     assert grid.shape[0] > 2 * 192  # header row + one row of samples
@@ -81,7 +83,7 @@ def test_hole_diversity_known_values():
     assert hole_diversity([zeros, zeros], mask) == 0.0
     assert hole_diversity([zeros, ones], mask) == 1.0
     assert hole_diversity([zeros, ones, half], mask) == pytest.approx((1 + 0.5 + 0.5) / 3)
-    assert hole_diversity([zeros], mask) == 0.0
+    assert hole_diversity([zeros], mask) is None  # one sample: not applicable
 
 
 def test_contact_sheet_layout():
@@ -108,6 +110,6 @@ def test_piigan_checkpoint_samples_through_plural(tmp_path, scene, run_cli, caps
     assert run_cli([*args, "--out-dir", str(tmp_path / "p"), "--json"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert lines[-1]["diversity"] > 0  # z changes the fill even with untrained weights
-    first = (tmp_path / "p" / "scene_0.png").read_bytes()
+    first = (tmp_path / "p" / "scene_11.png").read_bytes()
     assert run_cli([*args, "--out-dir", str(tmp_path / "q")]) == 0
-    assert (tmp_path / "q" / "scene_0.png").read_bytes() == first
+    assert (tmp_path / "q" / "scene_11.png").read_bytes() == first

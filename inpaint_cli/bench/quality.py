@@ -101,7 +101,7 @@ def _fill_and_score(
         first_seed = config.seed + case.index * config.samples
         output = _fill(inpainter, truth, case, first_seed)
         record = score_fill(output, truth, case.mask)
-        if sampling:
+        if sampling and config.samples > 1:  # diversity needs two samples
             others = [_fill(inpainter, truth, case, first_seed + i) for i in range(1, config.samples)]
             record[DIVERSITY] = hole_diversity([output, *others], case.mask)
         scores.append(record)

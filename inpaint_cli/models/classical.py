@@ -1,7 +1,8 @@
 """OpenCV's classical inpainting as registry architectures: `telea` and `ns`.
 
 telea: fast marching (Telea 2004), cv2.INPAINT_TELEA. ns: Navier–Stokes based (Bertalmio et al. 2001),
-cv2.INPAINT_NS. No parameters and no weights; they run on the CPU with numpy whatever the input device.
+cv2.INPAINT_NS. No parameters and no weights; they run on the CPU with numpy whatever the input device,
+in float32 whatever the source's bit depth.
 
 In: image (B, C, H, W) in [0, 1], mask (B, 1, H, W), > 0.5 = hole. Out: (B, C, H, W) in [0, 1] on the
 input's device and dtype; known pixels come back unchanged.
@@ -20,17 +21,6 @@ from .base import InpaintModel
 
 _CONTRACT = InputContract(pad_multiple=1, comfortable_size=None, trainable=False, needs_weights=False)
 
-# An image is treated as 8-bit when every value·255 is this close to an integer (0–255 scale).
-# float32 rounding of k/255 alone is up to ~1.5e-5 off, while 16-bit data that is not on the 8-bit
-# grid lies at least 1/257 ≈ 0.004 away, so 1e-3 separates the two cleanly.
-_EIGHT_BIT_TOLERANCE = 1e-3
-
-
-def _is_eight_bit(image: np.ndarray) -> bool:
-    scaled = image * 255.0
-    return bool(np.all(np.abs(scaled - np.rint(scaled)) <= _EIGHT_BIT_TOLERANCE))
-
-
 class _OpenCVInpaint(InpaintModel):
     """Shared implementation; subclasses pick the cv2 flag."""
 
@@ -41,33 +31,21 @@ class _OpenCVInpaint(InpaintModel):
         self.radius = float(radius)
 
     def _fill_one(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
-        """image: (H, W, C) float64 in [0, 1]; hole: (H, W) uint8, non-zero = hole."""
-        channels = image.shape[2]
-        if _is_eight_bit(image):
-            # Standard path: the data came from an 8-bit file, so uint8 loses nothing.
-            as_uint8 = np.rint(image * 255.0).clip(0, 255).astype(np.uint8)
-            if channels in (1, 3):
-                filled = cv2.inpaint(as_uint8, hole, self.radius, self.cv2_flag).reshape(image.shape)
-            else:
-                filled = np.stack(
-                    [
-                        cv2.inpaint(as_uint8[..., c], hole, self.radius, self.cv2_flag)
-                        for c in range(channels)
-                    ],
-                    axis=-1,
-                )
-            return filled.astype(np.float64) / 255.0
-        # Higher bit depth: cv2 takes 1-channel float32, so fill each channel separately, on the 0–255
-        # scale so both paths feed cv2 the same value range.
+        """image: (H, W, C) float64 in [0, 1]; hole: (H, W) uint8, non-zero = hole.
+
+        Always in float32, one channel at a time (what cv2.inpaint takes beside 8-bit), on the 0–255
+        scale: the fill is not rounded to 8 bits, so a 16-bit image is quantised once, at its own depth,
+        when the output is composed (an earlier 8-bit path rounded every filled pixel to 1/255)."""
         scaled = np.ascontiguousarray(image * 255.0, dtype=np.float32)
         filled = np.stack(
             [
                 cv2.inpaint(np.ascontiguousarray(scaled[..., c]), hole, self.radius, self.cv2_flag)
-                for c in range(channels)
+                for c in range(image.shape[2])
             ],
             axis=-1,
         )
-        return (filled.astype(np.float64) / 255.0).clip(0.0, 1.0)
+        filled = (filled.astype(np.float64) / 255.0).clip(0.0, 1.0)
+        return np.where(hole[..., None] > 0, filled, image)  # known pixels exactly as given
 
     @torch.no_grad()
     def inpaint(

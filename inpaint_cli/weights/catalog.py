@@ -90,6 +90,30 @@ class Catalog:
     def find(self, pattern: str = "*") -> list[WeightEntry]:
         return [e for name, e in sorted(self.entries.items()) if fnmatch.fnmatchcase(name, pattern)]
 
+    def select(self, name: str) -> list[WeightEntry]:
+        """What a model NAME means in every command: an entry's name; an architecture (its default
+        checkpoint); or a glob such as 'deepfill*' (every entry whose name matches, in name order).
+        UsageError when nothing matches, or for an architecture with several checkpoints and no default."""
+        if name in self.entries:
+            return [self.entries[name]]
+        if is_glob(name):
+            found = self.find(name)
+            if not found:
+                raise UsageError(f"no model matches {name!r}; `inpaint models list` shows them all")
+            return found
+        default = self.default_for(name)
+        if default is not None:
+            return [default]
+        of_arch = sorted(e.name for e in self.entries.values() if e.arch == name)
+        if of_arch:
+            raise UsageError(f"{name} has no default checkpoint; name one of {', '.join(of_arch)}")
+        raise UsageError(f"unknown model {name!r}{did_you_mean(name, self.entries)}")
+
+
+def is_glob(text: str) -> bool:
+    """Whether a model name is a wildcard pattern (fnmatch's *, ? or [...])."""
+    return any(c in text for c in "*?[")
+
 
 def did_you_mean(name: str, known: Any) -> str:
     """The end of an "unknown model" message: close matches among `known`, and where to see every name."""

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import InpaintError, UsageError
 from . import hub
-from .catalog import WeightEntry, declared_path, did_you_mean, load_catalog
+from .catalog import WeightEntry, declared_path, did_you_mean, is_glob, load_catalog
 from .checkpoint import CHECKPOINT_SUFFIXES, load_state_strict, read_checkpoint, read_checkpoint_metadata
 from .hashes import remember_sha256, sha256_cached, sha256_file
 
@@ -37,8 +37,9 @@ def resolve(name_or_path: str | os.PathLike[str] | None, *, download: bool = Tru
     """Turn what the user typed into an entry and a file.
 
     None -> the catalog's global default. Then: "hf://..." (ad-hoc, unverified); a file path (anything
-    with a checkpoint suffix or a slash must exist); a catalog entry name; a bare arch name (its default
-    checkpoint, or no weights for weightless archs). download=False never touches the network (path is
+    with a checkpoint suffix or a slash must exist); what `Catalog.select` takes (an entry name, an arch
+    for its default checkpoint, or a glob that must match exactly one entry); a bare arch with no entry
+    (no weights for weightless archs). download=False never touches the network (path is
     None when the file is not available locally).
     """
     catalog = load_catalog()
@@ -57,7 +58,13 @@ def resolve(name_or_path: str | os.PathLike[str] | None, *, download: bool = Tru
         arch = read_checkpoint_metadata(as_path).get("arch", "")  # also the "does not exist" error
         return Resolved(str(as_path), arch, None, as_path)
 
-    entry = catalog.entries.get(text) or catalog.default_for(text)
+    entry = None
+    if text in catalog.entries or catalog.default_for(text) is not None or is_glob(text):
+        matches = catalog.select(text)
+        if len(matches) > 1:
+            names = ", ".join(e.name for e in matches)
+            raise UsageError(f"{text!r} matches {len(matches)} models ({names}); name one")
+        entry = matches[0]
     if entry is not None:
         path = None
         if entry.kind != "none":
