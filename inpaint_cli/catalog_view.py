@@ -1,15 +1,18 @@
-"""What `inpaint models list/info` show: checkpoints joined with their architecture's capabilities."""
+"""What `inpaint models list/info` show: checkpoints joined with their architecture's capabilities.
+
+Architectures come from `registry.arch_infos`, which does not import the models (nor torch), so both
+commands answer at once."""
 
 from __future__ import annotations
 
 import fnmatch
 from typing import Any
 
-from .registry import ArchSpec, get_arch, list_archs
+from .registry import ArchInfo, arch_info, arch_infos
 from .weights import WeightEntry, load_catalog, local_path
 
 
-def _capabilities(spec: ArchSpec) -> dict[str, Any]:
+def _capabilities(spec: ArchInfo) -> dict[str, Any]:
     contract = spec.contract
     return {
         "pad_multiple": contract.pad_multiple,
@@ -56,10 +59,10 @@ def model_rows(pattern: str = "*") -> list[dict[str, Any]]:
                 "size": entry.size,
                 "licence": entry.licence,
                 "source": entry.source,
-                **_capabilities(get_arch(entry.arch)),
+                **_capabilities(arch_info(entry.arch)),
             }
         )
-    for spec in list_archs(pattern):
+    for spec in arch_infos(pattern):
         if spec.name not in archs_with_entries:
             rows.append(
                 {
@@ -82,7 +85,7 @@ def model_info(name: str) -> dict[str, Any]:
     if name in catalog.entries:
         entry = catalog.entries[name]
     else:
-        spec = get_arch(name)  # raises a UsageError naming known archs
+        spec = arch_info(name)  # raises a UsageError naming known archs
         entry = catalog.default_for(name)
         if entry is None:
             return {
@@ -94,7 +97,7 @@ def model_info(name: str) -> dict[str, Any]:
                 "config": spec.default_config,
                 **_capabilities(spec),
             }
-    spec = get_arch(entry.arch)
+    spec = arch_info(entry.arch)
     path = local_path(entry)
     return {
         "name": entry.name,
