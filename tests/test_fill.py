@@ -27,7 +27,7 @@ def test_a_folder_is_filled_in_batches_in_order_with_its_mask_read_once(tmp_path
     real_read_mask = io.read_mask
     monkeypatch.setattr(io, "read_mask", lambda *a, **k: reads.append(a) or real_read_mask(*a, **k))
     model = create_model("test_probe")
-    inpainter = Inpainter(model, device="cpu")
+    inpainter = Inpainter(model, device="cpu", batch_pixels=3 * 48 * 40)  # three images per call
     jobs = plan_jobs([str(folder)], str(tmp_path / "mask.png"), str(tmp_path / "out"))
     options = FillOptions(resize_mask=True)
     results = list(fill_files(inpainter, jobs, options))
