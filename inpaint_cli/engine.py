@@ -38,7 +38,7 @@ def check_strategy(name: str) -> Strategy:
 
 @dataclass
 class FillResult:
-    rgb: np.ndarray  # float32 (H, W, 3) in [0, 1]: the input with its holes filled
+    rgb: np.ndarray  # (H, W, 3), the input's dtype (float32 in [0, 1], uint8 or uint16): its holes filled
     strategy: str  # the strategy actually used
     precision: str  # "fp32", "bf16" or "fp16" — the one that produced the output
     seconds: float  # wall time; a batched call's time is shared out evenly over its images
@@ -124,7 +124,8 @@ class Inpainter:
         seed: int | None = None,
         source: str = "image",
     ) -> FillResult:
-        """Fill the True pixels of `mask` in `rgb` (float32 (H, W, 3) in [0, 1])."""
+        """Fill the True pixels of `mask` in `rgb`: float32 (H, W, 3) in [0, 1], or uint8/uint16 (full scale
+        = 1), which is filled in its own dtype (holes rounded half up) and converted only window by window."""
         check_strategy(strategy)
         if rgb.shape[:2] != mask.shape:
             raise UsageError(f"{source}: mask shape {mask.shape} does not match image {rgb.shape[:2]}")
@@ -197,17 +198,18 @@ class Inpainter:
         take one mask shared by the whole stack (samples of one fill), since windows follow the holes."""
         start = time.perf_counter()
         run = _FillRun(seeds)
-        stack = np.stack(rgbs)
-        hole = np.stack(masks)
-        # Windows read the untouched input and paste their holes into this copy: the one full-size
-        # float copy a fill makes.
+        stack = rgbs[0][None] if len(rgbs) == 1 else np.stack(rgbs)
+        hole = masks[0][None] if len(masks) == 1 else np.stack(masks)
+        # Windows read the untouched input and paste their holes into this copy, in the input's dtype: the
+        # one full-size copy a fill makes (a 4000×3000 uint8 photo is 36 MB, 144 MB as float32). Only the
+        # windows are converted to float32.
         out = stack.copy()
         if self.contract.fixed_size is not None and chosen != "resize":
             self._fill_fixed_windows(stack, hole, out, run)
         elif chosen in ("full", "resize"):
             size = self._working_size() if chosen == "resize" else None
-            filled = self._fill_window(stack, hole, size, run)
-            np.copyto(out, filled, where=hole[..., None])
+            filled = self._fill_window(to_float(stack), hole, size, run)
+            np.copyto(out, from_float(filled, out.dtype), where=hole[..., None])
         else:
             self._fill_crops(stack, hole, out, run)
         import torch
@@ -223,9 +225,9 @@ class Inpainter:
         comfortable (or fixed) size is filled at that size (composited there, then scaled back up)."""
         for top, left, bottom, right, region in hole_windows(masks[0], self._working_size()):
             window = (slice(None), slice(top, bottom), slice(left, right))
-            filled = self._fill_window(rgbs[window], masks[window], self._working_size(), run)
+            filled = self._fill_window(to_float(rgbs[window]), masks[window], self._working_size(), run)
             target = out[window]
-            target[:, region] = filled[:, region]
+            target[:, region] = from_float(filled[:, region], out.dtype)
 
     def _fill_fixed_windows(self, rgbs: np.ndarray, masks: np.ndarray, out: np.ndarray, run: _FillRun) -> None:
         """For fixed-size models: a square window centred on each hole, large enough that the hole spans
@@ -238,7 +240,7 @@ class Inpainter:
             side = max(size, int(np.ceil(max(bottom - top, right - left) / self.contract.hole_fraction)))
             centre_y, centre_x = (top + bottom) // 2, (left + right) // 2
             win_top, win_left = centre_y - side // 2, centre_x - side // 2
-            window_rgb = np.stack([_reflect_window(rgb, win_top, win_left, side) for rgb in rgbs])
+            window_rgb = to_float(np.stack([_reflect_window(rgb, win_top, win_left, side) for rgb in rgbs]))
             window_mask = np.stack(
                 [_reflect_window(mask.view(np.uint8), win_top, win_left, side) > 0 for mask in masks]
             )
@@ -250,7 +252,7 @@ class Inpainter:
             own = np.zeros((height, width), bool)
             own[top:bottom, left:right] = region
             own = own[y0:y1, x0:x1]
-            out[:, y0:y1, x0:x1][:, own] = inside[:, own]
+            out[:, y0:y1, x0:x1][:, own] = from_float(inside[:, own], out.dtype)
 
     # -- one window ---------------------------------------------------------------------------------
 
@@ -347,6 +349,30 @@ class Inpainter:
         generator = None if generators[0] is None else generators[0] if len(generators) == 1 else generators
         with torch.inference_mode():
             return model.inpaint(image, hole, generator=generator)
+
+
+def to_float(rgb: np.ndarray) -> np.ndarray:
+    """float32 in [0, 1] of a float, uint8 or uint16 array (as `io.Image.rgb` converts)."""
+    if np.issubdtype(rgb.dtype, np.floating):
+        return rgb.astype(np.float32, copy=False)
+    return rgb.astype(np.float32) / np.float32(_full_scale(rgb.dtype))
+
+
+def from_float(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """float32 values in [0, 1] as `dtype`: unchanged for float32, else rounded half up to full scale
+    (as `io.compose_output` quantises)."""
+    if np.issubdtype(dtype, np.floating):
+        return values.astype(dtype, copy=False)
+    full = np.float32(_full_scale(dtype))
+    return np.floor(np.clip(values, 0.0, 1.0) * full + np.float32(0.5)).astype(dtype)
+
+
+def _full_scale(dtype: np.dtype) -> int:
+    if dtype == np.uint8:
+        return 255
+    if dtype == np.uint16:
+        return 65535
+    raise UsageError(f"images must be float32 in [0, 1], uint8 or uint16; got {dtype}")
 
 
 def _check_not_all_hole(mask: np.ndarray, source: str) -> None:

@@ -185,6 +185,13 @@ class _Loaded:
     error: InpaintError | None = None
 
 
+def _engine_pixels(image: io.Image) -> np.ndarray:
+    """What the engine fills: a colour image's RGB planes in their own dtype (a view, no float32 copy of a
+    large photo: the engine converts window by window), a gray one as float RGB (its fill is turned
+    into luma before quantising, so it must not be quantised per channel first)."""
+    return image.rgb() if image.is_gray else image.pixels[:, :, :3]
+
+
 def _load(job: FillJob, masks: MaskCache) -> _Loaded:
     try:
         image = io.read_image(job.image, max_pixels=masks.options.max_pixels)
@@ -214,7 +221,7 @@ def fill_files(
             return
         try:
             filled = inpainter.fill_batch(
-                [loaded.image.rgb() for loaded in group],  # type: ignore[union-attr]
+                [_engine_pixels(loaded.image) for loaded in group],  # type: ignore[arg-type]
                 [loaded.mask for loaded in group],  # type: ignore[misc]
                 seed=options.seed,
             )
@@ -231,7 +238,7 @@ def fill_files(
         assert image is not None and mask is not None
         try:
             result = inpainter.fill(
-                image.rgb(), mask, strategy=options.strategy, seed=options.seed, source=loaded.job.image
+                _engine_pixels(image), mask, strategy=options.strategy, seed=options.seed, source=loaded.job.image
             )
         except InpaintError as error:
             results.append((loaded.job, None, error))
