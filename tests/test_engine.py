@@ -343,3 +343,19 @@ def test_one_inpainter_fills_from_two_threads_at_once(rng):
     for seed in (1, 2):
         assert np.array_equal(results[seed].rgb, expected[seed].rgb)
         assert results[seed].windows == expected[seed].windows == 2
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_integer_images_are_filled_in_their_own_dtype(rng, dtype):
+    from inpaint_cli.engine import from_float, to_float
+
+    full = np.iinfo(dtype).max
+    pixels = rng.integers(0, full, (300, 400, 3), dtype=dtype, endpoint=True)
+    mask = np.zeros((300, 400), bool)
+    mask[10:40, 10:50] = mask[200:260, 300:380] = True
+    inpainter = Inpainter(create_model("test_probe"), device="cpu")
+    result = inpainter.fill(pixels, mask)  # crop windows, scaled: converted to float32 one by one
+    assert result.rgb.dtype == dtype
+    assert np.array_equal(result.rgb[~mask], pixels[~mask])
+    as_float = inpainter.fill(to_float(pixels), mask)
+    assert np.array_equal(result.rgb, from_float(as_float.rgb, np.dtype(dtype)))
