@@ -30,6 +30,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "meadow.png"
 # Runs inside the tree under test: load once (warm-up), then time one `inpaint fill` of the folder.
 RUN = r"""
 import json, sys, time
+import inpaint_cli
 from inpaint_cli import cli
 from inpaint_cli.weights import load_model
 load_model("deepfill_v2", device="cpu")
@@ -39,7 +40,8 @@ try:
     cli.main(["fill", folder, "--mask", mask, "--out", out, "--model", "deepfill_v2", "--device", "cpu"])
 except SystemExit as exit:
     assert not exit.code, exit.code
-print(json.dumps({"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu}))
+timing = {"seconds": time.perf_counter() - start, "cpu_seconds": time.process_time() - cpu}
+print(json.dumps({**timing, "package": inpaint_cli.__file__}))
 """
 
 
@@ -75,16 +77,19 @@ def main() -> None:
         cpu_rates: dict[str, list[float]] = {tree: [] for tree in args.tree}
         for round_index in range(args.rounds):
             for tree in args.tree:
-                env = {**os.environ, "PYTHONPATH": str(Path(tree).resolve())}
+                root = Path(tree).resolve()
+                env = {**os.environ, "PYTHONPATH": str(root)}
                 out = Path(scratch) / f"out_{round_index}_{len(rates[tree])}_{Path(tree).name}"
                 done = subprocess.run(
                     [sys.executable, "-c", RUN, str(folder), str(mask), str(out)],
                     env=env,
+                    cwd=scratch,  # not a tree: `python -c` puts the cwd first on sys.path, ahead of PYTHONPATH
                     capture_output=True,
                     text=True,
                     check=True,
                 )
                 timing = json.loads(done.stdout.strip().splitlines()[-1])
+                assert Path(timing["package"]).is_relative_to(root), f"{tree}: ran {timing['package']}"
                 rates[tree].append(args.n / timing["seconds"])
                 cpu_rates[tree].append(args.n / timing["cpu_seconds"])
                 record = {"tree": tree, "round": round_index, "images_per_s": round(args.n / timing["seconds"], 3)}
