@@ -64,7 +64,9 @@ def main() -> int:
     except Exception as error:  # no checkpoint: time the architecture with random weights
         print(f"{args.model}: {error}; timing random weights", file=sys.stderr)
         model = create_model(args.model)
-    image = cv2.resize(read_image(EXAMPLE).rgb(), (4000, 3000), interpolation=cv2.INTER_CUBIC)
+    # The 8-bit RGB planes, as `inpaint fill` hands a colour photo to the engine (filled in uint8; only the
+    # windows around the holes are converted to float32).
+    image = cv2.resize(read_image(EXAMPLE).pixels[:, :, :3], (4000, 3000), interpolation=cv2.INTER_CUBIC)
     mask = large_hole(3000, 4000, 0.05, np.random.default_rng(0))
     inpainter = Inpainter(model, device="cpu")
     inpainter.fill(image, mask, strategy=args.strategy)  # warm-up

@@ -1,4 +1,7 @@
-"""What `inpaint models list/info` show: checkpoints joined with their architecture's capabilities."""
+"""What `inpaint models list/info` show: checkpoints joined with their architecture's capabilities.
+
+Architectures come from `registry.arch_infos`, which does not import the models (nor torch), so both
+commands answer at once."""
 
 from __future__ import annotations
 
@@ -6,11 +9,11 @@ import fnmatch
 from pathlib import Path
 from typing import Any
 
-from .registry import ArchSpec, get_arch, list_archs
+from .registry import ArchInfo, arch_info, arch_infos
 from .weights import Catalog, WeightEntry, load_catalog, local_path
 
 
-def _capabilities(spec: ArchSpec) -> dict[str, Any]:
+def _capabilities(spec: ArchInfo) -> dict[str, Any]:
     contract = spec.contract
     return {
         "pad_multiple": contract.pad_multiple,
@@ -63,10 +66,10 @@ def model_rows(pattern: str = "*") -> list[dict[str, Any]]:
                 "size": entry.size,
                 "licence": entry.licence,
                 "source": entry.source,
-                **_capabilities(get_arch(entry.arch)),
+                **_capabilities(arch_info(entry.arch)),
             }
         )
-    for spec in list_archs(pattern):
+    for spec in arch_infos(pattern):
         if spec.name not in archs_with_entries:
             rows.append(
                 {
@@ -92,7 +95,7 @@ def checkpoint_file_info(path: Path) -> dict[str, Any]:
     from .weights import read_checkpoint_metadata, sha256_file
 
     metadata = read_checkpoint_metadata(path)
-    spec = get_arch(metadata.get("arch", ""))
+    spec = arch_info(metadata.get("arch", ""))
     provenance = json.loads(metadata.get("provenance", "{}") or "{}")
     converted = provenance.get("converted_from") or {}
     return {
@@ -118,8 +121,8 @@ def model_infos(name: str) -> list[dict[str, Any]]:
         return [checkpoint_file_info(Path(name).expanduser())]
     catalog = load_catalog()
     has_entry = name in catalog.entries or any(e.arch == name for e in catalog.entries.values())
-    if not has_entry and name in {spec.name for spec in list_archs()}:
-        spec = get_arch(name)
+    if not has_entry and name in {spec.name for spec in arch_infos()}:
+        spec = arch_info(name)
         return [
             {
                 "name": name,
@@ -135,7 +138,7 @@ def model_infos(name: str) -> list[dict[str, Any]]:
 
 
 def _entry_info(entry: WeightEntry, catalog: Catalog) -> dict[str, Any]:
-    spec = get_arch(entry.arch)
+    spec = arch_info(entry.arch)
     path = local_path(entry)
     return {
         "name": entry.name,

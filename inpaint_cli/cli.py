@@ -223,7 +223,7 @@ def _make_inpainter(model: str | None, device: str, half: bool, settings: list[s
 def _run_fill_jobs(jobs, inpainter, model_name: str, options, as_json: bool) -> list[InpaintError]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from .fill import STDIO, fill_file
+    from .fill import STDIO, fill_files
 
     failures: list[InpaintError] = []
     progress = Progress(
@@ -237,12 +237,10 @@ def _run_fill_jobs(jobs, inpainter, model_name: str, options, as_json: bool) -> 
     )
     with progress:
         task = progress.add_task("filling", total=len(jobs))
-        for job in jobs:
-            try:
-                outcome = fill_file(inpainter, job, options)
-            except InpaintError as error:
-                failures.append(error)
-                err.print(f"[red]error:[/] {error.message}", highlight=False)
+        for job, outcome in fill_files(inpainter, jobs, options):
+            if isinstance(outcome, InpaintError):
+                failures.append(outcome)
+                err.print(f"[red]error:[/] {outcome.message}", highlight=False)
             else:
                 if as_json:
                     record = {

@@ -1,4 +1,5 @@
-"""Batch filling: pair images with masks, plan output paths, fill each file and write it atomically.
+"""Batch filling: pair images with masks, plan output paths, fill the files (same-size images batched,
+encoding and writing overlapped with the model) and write each atomically.
 
 This is the library behind `inpaint fill`; the CLI only parses arguments and reports.
 """
@@ -7,13 +8,16 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import io
-from .engine import Inpainter, Strategy
+from .engine import FillResult, Inpainter, Strategy
 from .errors import InpaintError, UsageError
 
 log = logging.getLogger("inpaint_cli")
@@ -76,9 +80,7 @@ def _mask_for(image: str, mask: str | None) -> str | None:
     stem = Path(image).stem
     candidates = [path for path in io.image_files(mask) if path.stem in (stem, f"{stem}_mask")]
     if not candidates:
-        raise UsageError(
-            f"{image}: no mask named {stem}.* or {stem}_mask.* in {mask}; add one or pass a mask file"
-        )
+        raise UsageError(f"{image}: no mask named {stem}.* or {stem}_mask.* in {mask}; add one or pass a mask file")
     return str(candidates[0])
 
 
@@ -141,8 +143,7 @@ def _check_outputs(jobs: list[FillJob]) -> None:
         key = os.path.abspath(job.output)
         if key in seen:
             raise UsageError(
-                f"{seen[key]} and {job.image} would both be written to {job.output}; "
-                "give the inputs distinct names"
+                f"{seen[key]} and {job.image} would both be written to {job.output}; give the inputs distinct names"
             )
         seen[key] = job.image
 
@@ -153,11 +154,7 @@ def read_pair(image_path: str, mask_path: str | None, options: FillOptions) -> t
     image = io.read_image(image_path, max_pixels=options.max_pixels)
     if mask_path in (None, ALPHA):
         return image, io.dilate_mask(_alpha_hole(image, mask_path), options.dilate)
-    mask = io.read_mask(mask_path, invert=options.invert_mask, max_pixels=options.max_pixels)
-    mask = io.fit_mask(
-        mask, image.height, image.width, resize=options.resize_mask, mask_name=mask_path, image_name=image_path
-    )
-    return image, io.dilate_mask(mask, options.dilate)
+    return image, MaskCache(options).get(mask_path, image.height, image.width, image_path)
 
 
 def _alpha_hole(image: io.Image, mask_path: str | None) -> np.ndarray:
@@ -176,20 +173,160 @@ def _alpha_hole(image: io.Image, mask_path: str | None) -> np.ndarray:
     return hole
 
 
-def fill_file(inpainter: Inpainter, job: FillJob, options: FillOptions) -> FillOutcome:
-    """Read, fill and write one image. Nothing is written unless the whole fill succeeded."""
-    image, mask = read_pair(job.image, job.mask, options)
-    if not mask.any():
-        log.warning(
-            "%s: the mask %s has no hole pixels; the image is copied through unchanged", job.image, job.mask
+class MaskCache:
+    """Masks as the options say, each decoded, fitted and dilated once per (file, image size): one mask
+    file given for a folder of images is read once, not once per image. Not thread-safe; the folder
+    pipeline reads on its calling thread."""
+
+    def __init__(self, options: FillOptions) -> None:
+        self.options = options
+        self._masks: dict[tuple[str, int, int], np.ndarray] = {}
+        self._decoded: dict[str, np.ndarray] = {}
+
+    def get(self, mask_path: str, height: int, width: int, image_name: str) -> np.ndarray:
+        key = (mask_path, height, width)
+        if key in self._masks:
+            return self._masks[key]
+        options = self.options
+        decoded = self._decoded.get(mask_path)
+        if decoded is None:
+            decoded = io.read_mask(mask_path, invert=options.invert_mask, max_pixels=options.max_pixels)
+        fitted = io.fit_mask(
+            decoded, height, width, resize=options.resize_mask, mask_name=mask_path, image_name=image_name
         )
-        io.write_image(job.output, image.pixels, quality=options.quality)
-        return FillOutcome(job, 0.0, "none", "-", 0.0, image.height, image.width)
-    result = inpainter.fill(image.rgb(), mask, strategy=options.strategy, seed=options.seed, source=job.image)
-    pixels = io.compose_output(image, result.rgb, mask)
-    if job.mask in (None, ALPHA):  # the hole was transparent: a fill nobody could see is no fill
-        pixels[:, :, 3][mask] = np.iinfo(pixels.dtype).max
-    io.write_image(job.output, pixels, quality=options.quality)
-    return FillOutcome(
-        job, result.seconds, result.strategy, result.precision, float(mask.mean()), image.height, image.width
-    )
+        mask = io.dilate_mask(fitted, options.dilate)
+        if mask_path != STDIO:  # stdin is read once anyway; a file may serve many images
+            self._decoded[mask_path] = decoded
+            self._masks[key] = mask
+        return mask
+
+
+@dataclass
+class _Loaded:
+    job: FillJob
+    image: io.Image | None = None
+    mask: np.ndarray | None = None
+    error: InpaintError | None = None
+
+
+def _engine_pixels(image: io.Image) -> np.ndarray:
+    """What the engine fills: a colour image's RGB planes in their own dtype (a view, no float32 copy of a
+    large photo: the engine converts window by window), a gray one as float RGB (its fill is turned
+    into luma before quantising, so it must not be quantised per channel first)."""
+    return image.rgb() if image.is_gray else image.pixels[:, :, :3]
+
+
+def _load(job: FillJob, masks: MaskCache) -> _Loaded:
+    try:
+        image = io.read_image(job.image, max_pixels=masks.options.max_pixels)
+        if job.mask in (None, ALPHA):  # the image's own transparent pixels, different for each image
+            return _Loaded(job, image, io.dilate_mask(_alpha_hole(image, job.mask), masks.options.dilate))
+        return _Loaded(job, image, masks.get(job.mask, image.height, image.width, job.image))
+    except InpaintError as error:
+        return _Loaded(job, error=error)
+
+
+def fill_files(
+    inpainter: Inpainter, jobs: list[FillJob], options: FillOptions
+) -> Iterator[tuple[FillJob, FillOutcome | InpaintError]]:
+    """Read, fill and write every job; yields (job, outcome or error) in job order as each completes.
+
+    Same-size images the engine fills whole are batched into one model call (`Inpainter.fill_batch`,
+    up to `inpainter.batch_pixels` per call). Images are decoded here, one at a time; a writer thread
+    encodes and writes finished ones while the model runs. Nothing is written unless an image's whole fill
+    succeeded, and each file appears complete or not at all."""
+    masks = MaskCache(options)
+    writer = ThreadPoolExecutor(1, thread_name_prefix="inpaint-write")
+    # (job, pending write or None, outcome or error), in job order
+    results: deque[tuple[FillJob, Future | None, FillOutcome | InpaintError]] = deque()
+    group: list[_Loaded] = []
+
+    def flush_group() -> None:
+        if not group:
+            return
+        try:
+            filled = inpainter.fill_batch(
+                [_engine_pixels(loaded.image) for loaded in group],  # type: ignore[arg-type]
+                [loaded.mask for loaded in group],  # type: ignore[misc]
+                seed=options.seed,
+            )
+        except InpaintError:  # find out which image it was, and fill the others
+            for loaded in group:
+                fill_one(loaded)
+        else:
+            for loaded, result in zip(group, filled, strict=True):
+                write(loaded, result)
+        group.clear()
+
+    def fill_one(loaded: _Loaded) -> None:
+        image, mask = loaded.image, loaded.mask
+        assert image is not None and mask is not None
+        try:
+            result = inpainter.fill(
+                _engine_pixels(image), mask, strategy=options.strategy, seed=options.seed, source=loaded.job.image
+            )
+        except InpaintError as error:
+            results.append((loaded.job, None, error))
+        else:
+            write(loaded, result)
+
+    def write(loaded: _Loaded, result: FillResult | None) -> None:
+        image, mask, job = loaded.image, loaded.mask, loaded.job
+        assert image is not None and mask is not None
+        if result is None:  # no holes: copied through
+            pixels = image.pixels
+            outcome = FillOutcome(job, 0.0, "none", "-", 0.0, image.height, image.width)
+        else:
+            pixels = io.compose_output(image, result.rgb, mask)
+            if job.mask in (None, ALPHA):  # the hole was transparent: a fill nobody could see is no fill
+                pixels[:, :, 3][mask] = np.iinfo(pixels.dtype).max
+            outcome = FillOutcome(
+                job, result.seconds, result.strategy, result.precision, float(mask.mean()), image.height, image.width
+            )
+        results.append((job, writer.submit(io.write_image, job.output, pixels, quality=options.quality), outcome))
+
+    def finished(wait: bool) -> Iterator[tuple[FillJob, FillOutcome | InpaintError]]:
+        while results and (wait or results[0][1] is None or results[0][1].done()):
+            job, pending, outcome = results.popleft()
+            if pending is not None:
+                try:
+                    pending.result()
+                except InpaintError as error:
+                    outcome = error
+            yield job, outcome
+
+    # Decoding stays on this thread: the codecs are silenced by pointing the process's stderr at /dev/null
+    # for each decode (io), which would swallow this thread's own log lines if a reader thread did it.
+    try:
+        for job in jobs:
+            loaded = _load(job, masks)
+            image, mask = loaded.image, loaded.mask
+            batchable = (
+                image is not None
+                and mask is not None
+                and mask.any()
+                and not mask.all()
+                and inpainter.batches(image.height, image.width, options.strategy)
+            )
+            if group and (not batchable or group[0].mask.shape != mask.shape):  # type: ignore[union-attr]
+                flush_group()
+            if loaded.error is not None:
+                results.append((loaded.job, None, loaded.error))
+            elif batchable:
+                group.append(loaded)
+                if len(group) >= max(1, inpainter.batch_pixels // mask.size):  # type: ignore[union-attr]
+                    flush_group()
+            elif not mask.any():  # type: ignore[union-attr]
+                log.warning(
+                    "%s: the mask %s has no hole pixels; the image is copied through unchanged",
+                    loaded.job.image,
+                    loaded.job.mask,
+                )
+                write(loaded, None)
+            else:
+                fill_one(loaded)
+            yield from finished(wait=False)
+        flush_group()
+        yield from finished(wait=True)
+    finally:
+        writer.shutdown(wait=True)

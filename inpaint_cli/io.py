@@ -473,7 +473,8 @@ def dilate_mask(mask: np.ndarray, pixels: int) -> np.ndarray:
 def compose_output(original: Image, filled_rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The image to write: the fill in the holes, the original everywhere else, in the original layout.
 
-    filled_rgb: float32 (H, W, 3) in [0, 1]. It is quantised to the original bit depth (round half up),
+    filled_rgb: float32 (H, W, 3) in [0, 1], quantised to the original bit depth (round half up), or, for
+    colour originals, already in the original's dtype (the engine fills 8/16-bit RGB in place). It is
     turned back into one channel for gray originals (BT.601 luma), and never touches alpha.
     """
     pixels = original.pixels
@@ -482,12 +483,15 @@ def compose_output(original: Image, filled_rgb: np.ndarray, mask: np.ndarray) ->
         raise ValueError(f"filled_rgb must be {(height, width, 3)}, got {filled_rgb.shape}")
     if mask.shape != (height, width):
         raise ValueError(f"mask must be {(height, width)}, got {mask.shape}")
-    fill = np.nan_to_num(np.asarray(filled_rgb, dtype=np.float32), nan=0.0)
-    if original.is_gray:
-        fill = fill @ np.array([[0.299], [0.587], [0.114]], dtype=np.float32)
-    full = _full_scale(pixels.dtype)
-    quantised = np.floor(np.clip(fill, 0.0, 1.0) * np.float32(full) + np.float32(0.5))
-    quantised = np.clip(quantised, 0, full).astype(pixels.dtype)
+    if filled_rgb.dtype == pixels.dtype and not original.is_gray:
+        quantised = filled_rgb  # filled in the image's own dtype (the engine does that for 8/16-bit input)
+    else:
+        fill = np.nan_to_num(np.asarray(filled_rgb, dtype=np.float32), nan=0.0)
+        if original.is_gray:
+            fill = fill @ np.array([[0.299], [0.587], [0.114]], dtype=np.float32)
+        full = _full_scale(pixels.dtype)
+        quantised = np.floor(np.clip(fill, 0.0, 1.0) * np.float32(full) + np.float32(0.5))
+        quantised = np.clip(quantised, 0, full).astype(pixels.dtype)
     colour_channels = 1 if original.is_gray else 3
     out = pixels.copy()
     out[:, :, :colour_channels] = np.where(mask[:, :, None], quantised, pixels[:, :, :colour_channels])

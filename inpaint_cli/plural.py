@@ -27,8 +27,9 @@ def check_can_sample(inpainter: Inpainter, name: str) -> None:
 def sample_fills(
     inpainter: Inpainter, rgb: np.ndarray, mask: np.ndarray, n: int, seed: int, strategy: Strategy = "auto"
 ) -> list[FillResult]:
-    """n fills; sample i is drawn with seed + i, so any one of them can be reproduced alone."""
-    return [inpainter.fill(rgb, mask, strategy=strategy, seed=seed + i) for i in range(n)]
+    """n fills; sample i is drawn with seed + i, so any one of them can be reproduced alone. All n run
+    through each window together, in batches that fit `inpainter.batch_pixels`."""
+    return inpainter.fill_samples(rgb, mask, [seed + i for i in range(n)], strategy=strategy)
 
 
 def hole_diversity(samples: list[np.ndarray], mask: np.ndarray) -> float | None:

@@ -4,16 +4,23 @@ An architecture is a class (a `torch.nn.Module`) that declares its own input con
 IOPaint: the engine reads the contract to pad, crop or resize an image before calling the model, so no
 model-specific branch lives in the engine. Model modules under `inpaint_cli/models/` register themselves
 when imported; `_discover()` imports every module in that package, so adding a model is one new file.
+
+Importing the model modules imports torch (seconds). What `models list/info` show about an architecture
+(contract, summary, config) is therefore also kept in `bundled/archs.json`, which `arch_infos` reads;
+`python -m inpaint_cli.registry` rewrites it after a model changes, and a test checks it matches.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import importlib
 import inspect
+import json
 import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
@@ -134,6 +141,69 @@ def list_archs(pattern: str = "*") -> list[ArchSpec]:
     return [spec for name, spec in sorted(_ARCHS.items()) if fnmatch.fnmatchcase(name, pattern)]
 
 
+ARCH_MANIFEST = Path(__file__).resolve().parent / "bundled" / "archs.json"
+
+
+@dataclass(frozen=True)
+class ArchInfo:
+    """An architecture as `models list/info` describe it: an `ArchSpec` without its class."""
+
+    name: str
+    contract: InputContract
+    summary: str
+    paper: str
+    default_config: dict[str, Any]
+
+
+def _info_of(spec: ArchSpec) -> ArchInfo:
+    return ArchInfo(spec.name, spec.contract, spec.summary, spec.paper, spec.default_config)
+
+
+def arch_infos(pattern: str = "*") -> list[ArchInfo]:
+    """Every architecture matching `pattern`, without importing the model modules (nor torch): the
+    shipped ones from `bundled/archs.json`, plus any registered in this process already."""
+    if not ARCH_MANIFEST.is_file():  # a source tree that never wrote it: ask the classes
+        _discover()
+    infos = {name: _info_of(spec) for name, spec in _ARCHS.items()}
+    if ARCH_MANIFEST.is_file():
+        for name, data in json.loads(ARCH_MANIFEST.read_text(encoding="utf-8")).items():
+            if name not in infos:
+                contract = InputContract(**data["contract"])
+                infos[name] = ArchInfo(name, contract, data["summary"], data["paper"], data["default_config"])
+    return [info for name, info in sorted(infos.items()) if fnmatch.fnmatchcase(name, pattern)]
+
+
+def arch_info(name: str) -> ArchInfo:
+    """One architecture's description (as `arch_infos`); UsageError naming the known ones."""
+    found = arch_infos(name) if not any(c in name for c in "*?[") else []
+    if not found:
+        known = ", ".join(info.name for info in arch_infos())
+        raise UsageError(f"unknown architecture {name!r}; known: {known}")
+    return found[0]
+
+
+def arch_manifest() -> dict[str, Any]:
+    """What `bundled/archs.json` holds, built from the registered classes of `inpaint_cli/models/`."""
+    _discover()
+    from . import models
+
+    shipped = f"{models.__name__}."
+    return {
+        name: {
+            "contract": dataclasses.asdict(spec.contract),
+            "summary": spec.summary,
+            "paper": spec.paper,
+            "default_config": spec.default_config,
+        }
+        for name, spec in sorted(_ARCHS.items())
+        if spec.cls.__module__.startswith(shipped)
+    }
+
+
+def write_arch_manifest() -> None:
+    ARCH_MANIFEST.write_text(json.dumps(arch_manifest(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
 def create_model(arch: str, **config: Any) -> Any:
     """Build an architecture with its default config updated by `config` (random init, eval mode)."""
     spec = get_arch(arch)
@@ -144,3 +214,11 @@ def create_model(arch: str, **config: Any) -> Any:
         )
     model = spec.cls(**{**spec.default_config, **config})
     return model.eval()
+
+
+if __name__ == "__main__":
+    # Run as a script this file is `__main__`; the models register into the package's module.
+    from inpaint_cli import registry
+
+    registry.write_arch_manifest()
+    print(registry.ARCH_MANIFEST)

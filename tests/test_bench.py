@@ -363,3 +363,20 @@ def test_markdown_fills_the_marked_block_of_a_page(report, tmp_path) -> None:
 def test_all_models_expands_to_the_catalog() -> None:
     assert {"telea", "ns"} <= set(bench.expand_models(["all"]))
     assert bench.expand_models(["ns", "telea", "ns"]) == ["ns", "telea"]
+
+
+def test_gpu_check_runs_its_checks_on_a_cpu() -> None:
+    # benchmarks/gpu_check.py is meant for a CUDA machine; its checks run the same on a CPU.
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
+    spec = importlib.util.spec_from_file_location("gpu_check", path)
+    gpu_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_check)
+    assert gpu_check.check_fallback("cpu") == {"precision": "fp32", "ok": True}
+    record = gpu_check.check_model("glcic", "cpu", 64)
+    assert record["ok"] and record["half"]["precision"] == "bf16" and record["fp32"]["channels_last"]
+    assert record["half_vs_fp32_hole_psnr_db"] > 20
+    row = gpu_check.time_model("telea", "cpu", 64, False, 1)
+    assert row["median_s"] > 0 and row["peak_memory_mb"] is None

@@ -101,9 +101,12 @@ def test_inference_matches_the_plain_formula(activation, memory_format):
     with torch.inference_mode():
         fused = layer(x)
         plain = reference_forward(layer, x)
-    torch.testing.assert_close(fused, plain, rtol=0.0, atol=0.0)
+    # Channels-last inference runs the two halves as two convs (dense outputs, no copies): oneDNN may pick
+    # another kernel for half the output channels, so equal up to fp32 rounding; NCHW is bit-exact.
+    tolerance = {"rtol": 1e-5, "atol": 1e-6} if memory_format == torch.channels_last else {"rtol": 0.0, "atol": 0.0}
+    torch.testing.assert_close(fused, plain, **tolerance)
     with torch.no_grad():
-        torch.testing.assert_close(layer(x.requires_grad_()), plain, rtol=0.0, atol=0.0)
+        torch.testing.assert_close(layer(x.requires_grad_()), plain, **tolerance)
 
 
 def test_parameters_names_and_init_are_unchanged():

@@ -263,7 +263,7 @@ def test_ctrl_c_exits_130_without_partial_output(tmp_path, photo, mask, monkeypa
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(fill_module, "fill_file", interrupted)
+    monkeypatch.setattr(fill_module, "fill_files", interrupted)
     out = tmp_path / "o.png"
     assert run_cli(["fill", str(photo), "--mask", str(mask), "--out", str(out)]) == 130
     assert not out.exists() and "interrupted" in capsys.readouterr().err

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from inpaint_cli.engine import Inpainter, hole_windows, pad_to_multiple
+from inpaint_cli.engine import Inpainter, hole_windows, pad_bottom_right
 from inpaint_cli.errors import InpaintError, UsageError
 from inpaint_cli.models.base import InpaintModel
 from inpaint_cli.registry import InputContract, create_model, register
@@ -45,14 +45,16 @@ def test_reflect_padding_mirrors_holes_at_the_border():
     rgb = np.zeros((6, 6, 3), np.float32)
     mask = np.zeros((6, 6), bool)
     mask[5, 0] = True  # touches the bottom edge
-    padded_rgb, padded_mask = pad_to_multiple(rgb, mask, 8)
+    padded_rgb, padded_mask = pad_bottom_right(rgb[None], mask[None], 2, 2)
+    padded_rgb, padded_mask = padded_rgb[0], padded_mask[0]
     assert padded_rgb.shape == (8, 8, 3)
     assert padded_mask[5, 0] and padded_mask.sum() == 1  # rows/cols 6, 7 mirror 4, 3: row 5, col 0 stay single
     # REFLECT_101: row 6 mirrors row 4, row 7 mirrors row 3 -> the hole at row 5 is not duplicated,
     # but a hole at row 4 would be; check that case explicitly.
     mask[:] = False
     mask[4, 2] = True
-    _, padded_mask = pad_to_multiple(rgb, mask, 8)
+    _, padded = pad_bottom_right(rgb[None], mask[None], 2, 2)
+    padded_mask = padded[0]
     assert padded_mask[6, 2] and padded_mask.sum() == 2
 
 
@@ -69,7 +71,9 @@ def test_auto_crops_around_each_hole_on_large_images(rng):
         assert max(image.shape[-2:]) <= 64  # each window was resized down to the comfortable size
         assert hole.sum() > 0
     assert np.array_equal(result.rgb[~mask], rgb[~mask])
-    assert np.allclose(result.rgb[mask], 0.25, atol=1e-6)
+    # Away from the hole's border the fill is the model's; along it, it blends into the known pixels.
+    assert np.allclose(result.rgb[14:16, 14:16], 0.25, atol=1e-6)
+    assert np.allclose(result.rgb[258:262, 362:368], 0.25, atol=1e-6)
 
 
 def test_hole_windows_group_close_holes_and_cover_every_hole():
@@ -162,7 +166,10 @@ def test_fixed_size_models_get_a_window_centred_on_each_hole(rng, hole, window_s
         assert abs((rows.min() + rows.max()) / 2 - 15.5) <= 2 and abs((cols.min() + cols.max()) / 2 - 15.5) <= 2
         assert rows.max() - rows.min() + 1 <= 16 + 2 * scale
     assert np.array_equal(result.rgb[~mask], rgb[~mask])
-    assert np.allclose(result.rgb[mask], 0.75, atol=1e-6)
+    if window_side == 32:  # run at native size: the whole hole is the model's
+        assert np.allclose(result.rgb[mask], 0.75, atol=1e-6)
+    else:  # scaled: the hole's border blends into the known pixels, its inside is the model's
+        assert np.allclose(result.rgb[30:50, 40:60], 0.75, atol=1e-6)
 
 
 def test_same_seed_same_fill_and_windows_draw_from_one_stream():
@@ -184,3 +191,171 @@ def test_same_seed_same_fill_and_windows_draw_from_one_stream():
     first, second, again_first, again_second, other, _ = seen
     assert torch.equal(first, again_first) and torch.equal(second, again_second)
     assert not torch.equal(first, second) and not torch.equal(first, other)
+
+
+# -- holes survive scaling, seams, aspect, latents per window, re-entrancy -----------------------------
+
+
+class HoleAware(InpaintModel):
+    """A well-behaved model: it ignores what lies under the hole, returns `known` at known pixels (the
+    network's unconstrained output there) and `hole` in the holes, and records the masks it saw."""
+
+    def __init__(self, known: float = 0.0, hole: float = 0.5) -> None:
+        super().__init__()
+        self.known, self.hole = known, hole
+        self.masks: list[torch.Tensor] = []
+
+    def inpaint(self, image, mask, *, generator=None):
+        self.masks.append(mask.clone())
+        return torch.full_like(image, self.known) * (1 - mask) + self.hole * mask
+
+
+class FixedHoleAware(HoleAware):
+    contract = InputContract(fixed_size=32, hole_fraction=0.5, trainable=False, needs_weights=False)
+
+
+class ComfortableHoleAware(HoleAware):
+    contract = InputContract(pad_multiple=8, comfortable_size=64, trainable=False, needs_weights=False)
+
+
+def test_resize_hole_mask_keeps_every_hole_pixel(rng):
+    from inpaint_cli.engine import resize_hole_mask
+
+    for _ in range(20):
+        src_h, src_w = (int(v) for v in rng.integers(5, 300, 2))
+        height, width = (int(v) for v in rng.integers(1, 200, 2))
+        mask = rng.random((src_h, src_w)) < 0.01
+        small = resize_hole_mask(mask, height, width)
+        rows, cols = np.nonzero(mask)
+        # the target pixel each source hole pixel lands in is a hole
+        assert small[rows * height // src_h, cols * width // src_w].all()
+    assert not resize_hole_mask(np.zeros((50, 70), bool), 20, 30).any()
+
+
+def test_a_thin_hole_survives_the_fixed_size_window(rng):
+    rgb = rng.random((300, 300, 3), dtype=np.float32)
+    mask = np.zeros((300, 300), bool)
+    mask[100:200, 150] = mask[100:200, 154] = True  # 1-px lines: their window is 210 px, shrunk to 32
+    model = FixedHoleAware()
+    result = Inpainter(model, device="cpu").fill(rgb, mask)
+    (seen,) = model.masks
+    assert seen[0, 0].numpy().any(axis=0).sum() >= 2  # both lines are still holes at 32²
+    assert seen[0, 0].numpy().any(axis=1).sum() >= 100 * 32 // 210
+    # What lies under the hole never reaches the output: nothing of it entered as known.
+    garbage = rgb.copy()
+    garbage[mask] = rng.random((int(mask.sum()), 3), dtype=np.float32)
+    again = Inpainter(FixedHoleAware(), device="cpu").fill(garbage, mask)
+    assert np.array_equal(result.rgb, again.rgb)
+
+
+@pytest.mark.parametrize("strategy", ["crop", "resize"])
+@pytest.mark.parametrize("hole", [(slice(100, 140), slice(90, 150)), (slice(101, 141), slice(93, 151))])
+def test_scaled_windows_composite_before_upscaling_so_no_seam(strategy, hole):
+    # Known pixels are 1.0 and the model fills its holes with 1.0 too, but answers 0 at known pixels (its
+    # unconstrained output there). Compositing at the working size first leaves nothing but 1.0 to
+    # upscale; pasting the raw upscaled output would pull the hole's border towards 0 (a dark seam).
+    rgb = np.ones((256, 256, 3), np.float32)
+    mask = np.zeros((256, 256), bool)
+    mask[hole] = True
+    result = Inpainter(ComfortableHoleAware(known=0.0, hole=1.0), device="cpu").fill(rgb, mask, strategy=strategy)
+    assert np.allclose(result.rgb, 1.0, atol=1e-6)
+
+
+def test_resize_keeps_the_aspect_for_fixed_size_models():
+    rgb = np.full((100, 200, 3), 0.3, np.float32)
+    mask = np.zeros((100, 200), bool)
+    mask[30:70, 80:120] = True  # a square hole
+    model = FixedHoleAware()
+    result = Inpainter(model, device="cpu").fill(rgb, mask, strategy="resize")
+    (seen,) = model.masks
+    assert seen.shape[-2:] == (32, 32)
+    rows, cols = np.nonzero(seen[0, 0, :16].numpy())  # 100x200 -> 16x32, reflect-padded to 32x32
+    assert (rows.min(), rows.max()) == (4, 11) and (cols.min(), cols.max()) == (12, 19)  # square, not 2:1
+    assert np.array_equal(result.rgb[~mask], rgb[~mask])
+
+
+class SeededNanInHalf(InpaintModel):
+    """Draws a value per window from the generator; NaN in low precision (after drawing)."""
+
+    contract = InputContract(pad_multiple=1, comfortable_size=64, trainable=False, needs_weights=False)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.ones(()))
+
+    def inpaint(self, image, mask, *, generator=None):
+        value = torch.rand((), generator=generator).item()
+        if image.dtype != torch.float32:
+            value = float("nan")
+        return torch.full_like(image, value) * self.weight
+
+
+def test_the_fp32_retry_draws_the_same_latent_in_every_window(rng):
+    rgb = rng.random((300, 300, 3), dtype=np.float32)
+    mask = np.zeros((300, 300), bool)
+    mask[10:20, 10:20] = mask[250:270, 250:270] = True  # two windows
+    fp32 = Inpainter(SeededNanInHalf(), device="cpu").fill(rgb, mask, seed=3)
+    half = Inpainter(SeededNanInHalf(), device="cpu", half=True).fill(rgb, mask, seed=3)
+    assert half.precision == "fp32" and half.windows == 2
+    assert np.array_equal(half.rgb, fp32.rgb)
+
+
+def test_fill_samples_equal_single_seeded_fills_of_piigan(rng):
+    inpainter = Inpainter(create_model("piigan"), device="cpu", batch_pixels=2 * 64 * 64)  # chunks of 2
+    rgb = rng.random((64, 64, 3), dtype=np.float32)
+    mask = np.zeros((64, 64), bool)
+    mask[20:40, 16:48] = True
+    samples = inpainter.fill_samples(rgb, mask, [5, 6, 7])
+    for seed, sample in zip([5, 6, 7], samples, strict=True):
+        assert np.allclose(sample.rgb, inpainter.fill(rgb, mask, seed=seed).rgb, atol=1e-5)
+    assert not np.allclose(samples[0].rgb, samples[1].rgb)
+
+
+def test_one_inpainter_fills_from_two_threads_at_once(rng):
+    import threading
+
+    barrier = threading.Barrier(2, timeout=10)
+
+    class Interleaving(FixedProbe):
+        def inpaint(self, image, mask, *, generator=None):
+            if threading.current_thread().name.startswith("fill-") and not getattr(self._local, "waited", False):
+                self._local.waited = True
+                barrier.wait()  # both threads are inside their first window here
+            return torch.full_like(image, torch.rand((), generator=generator).item())
+
+    model = Interleaving()
+    model._local = threading.local()
+    inpainter = Inpainter(model, device="cpu")
+    rgb = rng.random((100, 120, 3), dtype=np.float32)
+    mask = np.zeros((100, 120), bool)
+    mask[5:10, 5:10] = mask[80:90, 100:110] = True
+    expected = {seed: inpainter.fill(rgb, mask, seed=seed) for seed in (1, 2)}
+    results: dict[int, object] = {}
+
+    def work(seed: int) -> None:
+        results[seed] = inpainter.fill(rgb, mask, seed=seed)
+
+    threads = [threading.Thread(target=work, args=(seed,), name=f"fill-{seed}") for seed in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for seed in (1, 2):
+        assert np.array_equal(results[seed].rgb, expected[seed].rgb)
+        assert results[seed].windows == expected[seed].windows == 2
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_integer_images_are_filled_in_their_own_dtype(rng, dtype):
+    from inpaint_cli.engine import from_float, to_float
+
+    full = np.iinfo(dtype).max
+    pixels = rng.integers(0, full, (300, 400, 3), dtype=dtype, endpoint=True)
+    mask = np.zeros((300, 400), bool)
+    mask[10:40, 10:50] = mask[200:260, 300:380] = True
+    inpainter = Inpainter(create_model("test_probe"), device="cpu")
+    result = inpainter.fill(pixels, mask)  # crop windows, scaled: converted to float32 one by one
+    assert result.rgb.dtype == dtype
+    assert np.array_equal(result.rgb[~mask], pixels[~mask])
+    as_float = inpainter.fill(to_float(pixels), mask)
+    assert np.array_equal(result.rgb, from_float(as_float.rgb, np.dtype(dtype)))

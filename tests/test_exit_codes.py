@@ -94,7 +94,7 @@ def test_ctrl_c_exits_130(pair, monkeypatch, capsys, run_cli):
         raise KeyboardInterrupt
 
     photo, mask = pair
-    monkeypatch.setattr(fill_module, "fill_file", interrupted)
+    monkeypatch.setattr(fill_module, "fill_files", interrupted)
     assert run_cli(["fill", str(photo), "--mask", str(mask)]) == EXIT_INTERRUPTED
     assert capsys.readouterr().err.strip().splitlines()[-1] == "interrupted"
 

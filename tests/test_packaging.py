@@ -61,6 +61,7 @@ def wheel(tmp_path_factory) -> Path:
 def test_wheel_contains_catalog_and_bundled_weights(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "inpaint_cli/bundled/weights.toml" in names
+    assert "inpaint_cli/bundled/archs.json" in names  # `models list` reads it instead of importing torch
     bundled = sorted(p.name for p in (REPO / "inpaint_cli" / "bundled").glob("*.safetensors"))
     assert bundled, "no bundled checkpoint in the source tree"
     for name in bundled:
@@ -151,3 +152,25 @@ def test_readme_cites_only_files_in_the_repository():
     assert local, "the README links its own files"
     missing = sorted(target for target in local if not (REPO / target).exists())
     assert missing == [], f"the README cites files that are not in the repository: {missing}"
+
+
+def test_the_arch_manifest_matches_the_models():
+    import json
+
+    from inpaint_cli import registry
+
+    assert json.loads(registry.ARCH_MANIFEST.read_text()) == json.loads(json.dumps(registry.arch_manifest())), (
+        "bundled/archs.json is stale: run `python -m inpaint_cli.registry`"
+    )
+
+
+@pytest.mark.parametrize("argv", [["models", "list"], ["models", "info", "deepfill_v2"], ["models", "list", "--json"]])
+def test_models_list_and_info_answer_without_importing_torch(argv):
+    script = (
+        "import sys\nfrom inpaint_cli import cli\ntry:\n    cli.main(sys.argv[1:])\nexcept SystemExit as done:\n"
+        "    assert not done.code\nassert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, "-c", script, *argv], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "deepfill_v2" in done.stdout

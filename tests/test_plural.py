@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from inpaint_cli.grid import contact_sheet
-from inpaint_cli.models.base import InpaintModel
+from inpaint_cli.models.base import InpaintModel, standard_normal
 from inpaint_cli.plural import hole_diversity
 from inpaint_cli.registry import InputContract, register
 
@@ -22,7 +22,8 @@ from inpaint_cli.registry import InputContract, register
 )
 class NoiseSampler(InpaintModel):
     def inpaint(self, image, mask, *, generator=None):
-        return torch.rand(image.shape, generator=generator, device=image.device, dtype=image.dtype)
+        # standard_normal takes the engine's one generator per sample of a batched call
+        return standard_normal(tuple(image.shape), generator, like=image).sigmoid()
 
 
 @pytest.fixture

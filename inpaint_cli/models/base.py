@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from typing import Any, ClassVar
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar, TypeAlias
 
 import torch
 from torch import nn
 
 from ..registry import InputContract
+
+# What `inpaint` takes as randomness: one generator for the batch, one per sample (the engine's batched
+# fills, so sample i draws what it would draw alone), or None for torch's global RNG.
+Generators: TypeAlias = "torch.Generator | Sequence[torch.Generator] | None"
 
 
 class InpaintModel(nn.Module):
@@ -27,17 +31,32 @@ class InpaintModel(nn.Module):
         super().__init__()
         self.arch_config: dict[str, Any] = dict(arch_config)
 
-    def inpaint(
-        self, image: torch.Tensor, mask: torch.Tensor, *, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
+    def inpaint(self, image: torch.Tensor, mask: torch.Tensor, *, generator: Generators = None) -> torch.Tensor:
         """Fill the holes of a batch.
 
         image: float (B, 3, H, W) in [0, 1]; values under the hole are arbitrary (the model must not
             depend on them). mask: float (B, 1, H, W), 1 = hole, 0 = known. H and W satisfy
-            `contract` (the engine pads/crops). generator: randomness for sampling models.
+            `contract` (the engine pads/crops). generator: randomness for sampling models, drawn
+            through `standard_normal`.
         Returns the raw prediction (B, 3, H, W) in [0, 1]; the engine composites known pixels back.
         """
         raise NotImplementedError
+
+
+def standard_normal(shape: tuple[int, ...], generator: Generators, *, like: torch.Tensor) -> torch.Tensor:
+    """z ~ N(0, 1) of `shape` on like's device and dtype. It is drawn in float32 on the generators'
+    device and then cast, so a seed gives the same latent in fp32, bf16 and fp16; with one generator
+    per sample, sample i of a batch draws exactly what a batch of that sample alone draws."""
+    if generator is None or isinstance(generator, torch.Generator):
+        device = like.device if generator is None else generator.device
+        z = torch.randn(shape, generator=generator, device=device, dtype=torch.float32)
+    else:
+        if len(generator) != shape[0]:
+            raise ValueError(f"{len(generator)} generators for a batch of {shape[0]}")
+        z = torch.cat(
+            [torch.randn((1, *shape[1:]), generator=g, device=g.device, dtype=torch.float32) for g in generator]
+        )
+    return z.to(like.device, like.dtype)
 
 
 class TrainingRecipe:

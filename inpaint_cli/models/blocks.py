@@ -144,6 +144,17 @@ def _activation_value(activation: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return x  # nn.Identity
 
 
+def _activation_in_place(activation: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """`activation(x)` written over x (one of `_FUSABLE`; inference only)."""
+    if isinstance(activation, nn.ELU):
+        return F.elu_(x, activation.alpha)
+    if isinstance(activation, nn.ReLU):
+        return F.relu_(x)
+    if isinstance(activation, nn.LeakyReLU):
+        return F.leaky_relu_(x, activation.negative_slope)
+    return x  # nn.Identity
+
+
 def _activation_grad(
     activation: nn.Module, grad: torch.Tensor, result: torch.Tensor, out: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -257,7 +268,29 @@ class GatedConv2d(nn.Module):
         self.activation = make_activation(activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.is_grad_enabled() and _is_channels_last(x) and self._splittable():
+            return self._forward_split(x)
         return gated_activation(self.conv(x), self.out_channels, self.activation)
+
+    def _splittable(self) -> bool:
+        return type(self.activation) in _FUSABLE and self.conv.padding_mode == "zeros" and not _compiling()
+
+    def _forward_split(self, x: torch.Tensor) -> torch.Tensor:
+        """Inference on channels-last input: features and gates as two convs of out_channels each, so both
+        come out dense, and the gate is formed in place (ELU, sigmoid, multiply: three passes).
+
+        The channel halves of one 2·out_channels channels-last output are strided; making them dense costs
+        two copies and the element-wise kernels a new tensor each. Measured on one AVX-512 core, a 24-channel
+        layer at 256²: 37.9 ms as one conv + gate, 14.8 ms split (the conv alone 6.6 ms); 96 channels at
+        64²: 7.7 vs 7.0 ms. Same values (each output channel is the same dot product)."""
+        conv = self.conv
+        weights = conv.weight.split(self.out_channels)
+        biases = (None, None) if conv.bias is None else conv.bias.split(self.out_channels)
+        features, gates = (
+            F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+            for weight, bias in zip(weights, biases, strict=True)
+        )
+        return _activation_in_place(self.activation, features).mul_(gates.sigmoid_())
 
 
 class ConvBlock(nn.Module):

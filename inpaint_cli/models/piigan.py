@@ -75,7 +75,16 @@ from torch import nn
 from ..registry import InputContract, register, register_recipe
 from . import losses
 from .attention import ContextualAttention
-from .base import InpaintModel, TrainingRecipe, composite, crop_boxes, hole_and_known_means, hole_centred_boxes
+from .base import (
+    Generators,
+    InpaintModel,
+    TrainingRecipe,
+    composite,
+    crop_boxes,
+    hole_and_known_means,
+    hole_centred_boxes,
+    standard_normal,
+)
 from .blocks import ELU_STACK_INIT_GAIN, ActivationName, ConvBlock, signal_preserving_init
 from .coarse_to_fine import (
     GlobalCritic,
@@ -165,14 +174,14 @@ class PiiGAN(InpaintModel):
         return x1, x2
 
     def inpaint(
-        self, image: torch.Tensor, mask: torch.Tensor, *, generator: torch.Generator | None = None
+        self, image: torch.Tensor, mask: torch.Tensor, *, generator: Generators = None
     ) -> torch.Tensor:
         """image (B, 3, H, W) in [0, 1], mask (B, 1, H, W) 1 = hole → raw prediction in [0, 1].
 
-        Draws z ~ N(0, 1) with `generator` (on the image's device), so a seed fixes the fill."""
+        Draws z ~ N(0, 1) with `generator` (one, or one per sample), so a seed fixes the fill."""
         x = image * 2.0 - 1.0
         batch, _, height, width = image.shape
-        z = torch.randn((batch, 1, height, width), generator=generator, device=image.device, dtype=image.dtype)
+        z = standard_normal((batch, 1, height, width), generator, like=image)
         _, x2 = self(x * (1.0 - mask), mask, z)
         return ((x2 + 1.0) / 2.0).clamp(0.0, 1.0)
 
