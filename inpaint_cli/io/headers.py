@@ -1,9 +1,9 @@
 """Container headers, read before any decoding: format, pixel size, EXIF orientation, truncation.
 
-`inpaint_cli.io` asks this module first, so an oversized image is refused before cv2 allocates its
-pixels and a cut-short download is named as such instead of as "corrupt". Pure byte parsing of PNG,
-JPEG, WebP, BMP and TIFF (struct only: no numpy, cv2 or torch); a header it cannot parse yields an
-empty `HeaderInfo`, and the decoder has the final word.
+The readers (`read`, `scale`) ask this module first, so an oversized image is refused before cv2
+allocates its pixels and a cut-short download is named as such instead of as "corrupt". Pure byte
+parsing of PNG, JPEG, WebP, BMP and TIFF (struct only: no numpy, cv2 or torch); a header it cannot
+parse yields an empty `HeaderInfo`, and the decoder has the final word.
 """
 
 from __future__ import annotations
