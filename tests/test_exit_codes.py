@@ -159,7 +159,7 @@ def test_folder_fill_into_a_closed_pipe_still_fills_every_image(pair, tmp_path):
 
 
 def test_verbose_works_after_the_subcommand_and_an_option_value_stays_put(pair, run_cli, capsys):
-    from inpaint_cli.cli import _hoist_verbose
+    from inpaint_cli.cli.root import _hoist_verbose
 
     photo, mask = pair
     assert _hoist_verbose(["fill", str(photo), "-v", "--mask", str(mask)]) == [
