@@ -22,7 +22,7 @@ from .errors import InpaintError, UsageError
 
 log = logging.getLogger("inpaint_cli")
 
-STDIO = "-"
+STDIO = io.STDIO  # "-": stdin or stdout
 ALPHA = "alpha"  # --mask alpha: the image's own transparency is the hole
 _EXTENSIONS = ", ".join(sorted(io.SUPPORTED_EXTENSIONS))
 

@@ -134,35 +134,10 @@ class BenchmarkReport:
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(["section", "model", "kind", "bucket", "size", "precision", "n", "metric", "value", "ci95"])
         for row in self.quality:
-            writer.writerow(
-                [
-                    "quality",
-                    row.model,
-                    row.kind,
-                    row.bucket,
-                    self.config.size,
-                    "fp32",
-                    row.n,
-                    "hole_ratio",
-                    _csv_number(row.hole_ratio),
-                    "",
-                ]
-            )
+            where = ["quality", row.model, row.kind, row.bucket, self.config.size, "fp32"]
+            writer.writerow([*where, row.n, "hole_ratio", _csv_number(row.hole_ratio), ""])
             for name, stat in row.metrics.items():
-                writer.writerow(
-                    [
-                        "quality",
-                        row.model,
-                        row.kind,
-                        row.bucket,
-                        self.config.size,
-                        "fp32",
-                        stat.n,
-                        name,
-                        _csv_number(stat.mean),
-                        _csv_number(stat.ci95),
-                    ]
-                )
+                writer.writerow([*where, stat.n, name, _csv_number(stat.mean), _csv_number(stat.ci95)])
         speed_fields = (
             "median_s",
             "p90_s",

@@ -10,12 +10,13 @@ The names other modules use are re-exported here.
 
 from .files import SUPPORTED_EXTENSIONS, image_files, is_image_path
 from .masks import dilate_mask, fit_mask, read_mask
-from .read import DEFAULT_MAX_PIXELS, Image, read_image
+from .read import DEFAULT_MAX_PIXELS, STDIO, Image, read_image
 from .scale import read_rgb, scale_short_side, short_side_size
 from .write import compose_output, refuse_terminal_stdout, write_atomic, write_image
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
+    "STDIO",
     "SUPPORTED_EXTENSIONS",
     "Image",
     "compose_output",
