@@ -44,7 +44,7 @@ def small(request: pytest.FixtureRequest) -> ContextEncoder:
 def test_registered_with_its_contract() -> None:
     spec = get_arch("context_encoder")
     assert spec.cls is ContextEncoder
-    assert spec.default_config == {"bottleneck": 4000, "variant": "random", "width": 64}
+    assert spec.default_config == {"bottleneck": 4000, "variant": "random", "width": 64, "conv_bias": False}
     c = spec.contract
     assert c.fixed_size == 128 and c.pad_multiple == 1 and c.comfortable_size == 128
     assert c.trainable and c.needs_weights and not c.can_sample
@@ -60,7 +60,10 @@ def test_generator_parameter_count_at_4000(variant: str) -> None:
     assert total == _generator_formula(4000, variant)
     if variant == "centre":
         assert total == pytest.approx(71.1e6, rel=0.01)
-    assert model.arch_config == {"bottleneck": 4000, "variant": variant, "width": 64}
+    assert model.arch_config == {"bottleneck": 4000, "variant": variant, "width": 64, "conv_bias": False}
+    # conv_bias (the Lua networks'): one bias per conv/deconv output, 16·64 + 4000 + 15·64 (+ 64 random) + 3.
+    biases = 16 * 64 + 4000 + 15 * 64 + (64 if variant == "random" else 0) + 3
+    assert count_parameters(ContextEncoder(bottleneck=4000, variant=variant, conv_bias=True)) == total + biases
 
 
 def test_reduced_width_and_bottleneck_shrink_the_generator() -> None:

@@ -32,6 +32,7 @@ def test_registered_with_its_contract() -> None:
         "postprocess": "none",
         "padding": "zeros",
         "layer_order": "conv-bn-relu",
+        "subtract_mean": False,
     }
     assert spec.contract.pad_multiple == 4 and spec.contract.comfortable_size == 512
     assert spec.contract.trainable and spec.contract.needs_weights and not spec.contract.can_sample
@@ -105,6 +106,7 @@ def test_mean_and_padding_survive_a_checkpoint_round_trip(tmp_path: Path) -> Non
         "postprocess": "poisson",
         "padding": "mirror",
         "layer_order": "conv-bn-relu",
+        "subtract_mean": False,
     }
     torch.testing.assert_close(loaded.mean, torch.tensor([0.2, 0.4, 0.6]).view(1, 3, 1, 1))
     image, mask = torch.rand(1, 3, 16, 16), box_mask(1, 16, 16)

@@ -44,6 +44,8 @@ Deviations from MODELS.md / the released Lua code:
   20–30 % test. The training loop supplies per-sample masks, whereas the Lua code used one per batch.
 - train_random.lua defaults useOverlapPred = 0 (plain MSE); we always use the 10×-known weighting of §1.4.
 - Training needs batch ≥ 2: BatchNorm on the 1×1 bottleneck has one value per channel otherwise.
+- The Lua convs carry biases that train.lua zeroes before every step (so they hold one Adam step's worth);
+  ours are bias-free unless `conv_bias` is set, which `inpaint models convert` does for the released .t7.
 """
 
 from __future__ import annotations
@@ -92,25 +94,27 @@ def centre_hole(height: int = IMAGE_SIZE, width: int = IMAGE_SIZE, overlap: int 
 # ---- networks (§1.2, §1.3) ----------------------------------------------------------------------
 
 
-def _down(in_channels: int, out_channels: int, batch_norm: bool = True) -> list[nn.Module]:
+def _down(in_channels: int, out_channels: int, batch_norm: bool = True, bias: bool = False) -> list[nn.Module]:
     """conv 4/2/1 (halves the size) [+ BN] + LeakyReLU 0.2: the encoder and D stage."""
-    layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, 4, 2, 1, bias=False)]
+    layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, 4, 2, 1, bias=bias)]
     if batch_norm:
         layers.append(nn.BatchNorm2d(out_channels))
     layers.append(nn.LeakyReLU(0.2))
     return layers
 
 
-def _up(in_channels: int, out_channels: int) -> list[nn.Module]:
+def _up(in_channels: int, out_channels: int, bias: bool = False) -> list[nn.Module]:
     """deconv 4/2/1 (doubles the size) + BN + ReLU: the decoder stage."""
-    return [nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU()]
+    return [nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1, bias=bias), nn.BatchNorm2d(out_channels), nn.ReLU()]
 
 
 def dcgan_init(module: nn.Module) -> None:
-    """DCGAN initialisation of the Lua `weights_init`: convs N(0, 0.02), BN weight N(1, 0.02), BN bias 0."""
+    """DCGAN initialisation of the Lua `weights_init`: convs N(0, 0.02) (bias 0), BN weight N(1, 0.02), BN bias 0."""
     for layer in module.modules():
         if isinstance(layer, nn.Conv2d | nn.ConvTranspose2d):
             nn.init.normal_(layer.weight, 0.0, 0.02)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
         elif isinstance(layer, nn.BatchNorm2d):
             nn.init.normal_(layer.weight, 1.0, 0.02)
             nn.init.zeros_(layer.bias)
@@ -135,10 +139,17 @@ def _check_variant(variant: str) -> None:
     paper="arXiv:1604.07379",
 )
 class ContextEncoder(InpaintModel):
-    """The Context Encoder generator; see the module docstring for the layer table and the two variants."""
+    """The Context Encoder generator; see the module docstring for the layer table and the two variants.
 
-    def __init__(self, bottleneck: int = 4000, variant: str = "random", width: int = BASE_WIDTH) -> None:
-        super().__init__(bottleneck=bottleneck, variant=variant, width=width)
+    conv_bias: give every conv and deconv of the generator a bias, as the authors' Lua networks have
+    (their training zeroes the biases before each step, but the step after moves them; `inpaint models
+    convert` sets it for a released .t7 whose biases are not all zero). Off by default (bias-free, §1.2).
+    """
+
+    def __init__(
+        self, bottleneck: int = 4000, variant: str = "random", width: int = BASE_WIDTH, conv_bias: bool = False
+    ) -> None:
+        super().__init__(bottleneck=bottleneck, variant=variant, width=width, conv_bias=conv_bias)
         _check_variant(variant)
         if width < 1:
             raise ValueError(f"width must be positive, got {width}")
@@ -148,29 +159,29 @@ class ContextEncoder(InpaintModel):
             self.contract = dataclasses.replace(
                 type(self).contract, hole_fraction=(CENTRE_SIZE - 2 * OVERLAP) / IMAGE_SIZE
             )
-        w = width  # 64 in the paper; smaller widths are for a small shipped checkpoint
+        w, b = width, bool(conv_bias)  # width 64 in the paper; smaller widths are for a small shipped checkpoint
         self.encoder = nn.Sequential(
-            *_down(3, w, batch_norm=False),  # E1: no BN on the first layer (DCGAN)
-            *_down(w, w),  # E2
-            *_down(w, 2 * w),  # E3
-            *_down(2 * w, 4 * w),  # E4
-            *_down(4 * w, 8 * w),  # E5 → 512 × 4²
+            *_down(3, w, batch_norm=False, bias=b),  # E1: no BN on the first layer (DCGAN)
+            *_down(w, w, bias=b),  # E2
+            *_down(w, 2 * w, bias=b),  # E3
+            *_down(2 * w, 4 * w, bias=b),  # E4
+            *_down(4 * w, 8 * w, bias=b),  # E5 → 512 × 4²
         )
         # Valid 4×4 conv over the whole 4² map: a dense layer, hence the fixed 128² input.
         self.bottleneck = nn.Sequential(
-            nn.Conv2d(8 * w, bottleneck, 4, 1, 0, bias=False), nn.BatchNorm2d(bottleneck), nn.LeakyReLU(0.2)
+            nn.Conv2d(8 * w, bottleneck, 4, 1, 0, bias=b), nn.BatchNorm2d(bottleneck), nn.LeakyReLU(0.2)
         )
         decoder: list[nn.Module] = [
-            nn.ConvTranspose2d(bottleneck, 8 * w, 4, 1, 0, bias=False),  # D1 → 512 × 4²
+            nn.ConvTranspose2d(bottleneck, 8 * w, 4, 1, 0, bias=b),  # D1 → 512 × 4²
             nn.BatchNorm2d(8 * w),
             nn.ReLU(),
-            *_up(8 * w, 4 * w),  # D2
-            *_up(4 * w, 2 * w),  # D3
-            *_up(2 * w, w),  # D4 → 64 × 32²
+            *_up(8 * w, 4 * w, bias=b),  # D2
+            *_up(4 * w, 2 * w, bias=b),  # D3
+            *_up(2 * w, w, bias=b),  # D4 → 64 × 32²
         ]
         if variant == "random":
-            decoder += _up(w, w)  # D4b → 64 × 64²: mirrors E2 so the output is the full 128² (train_random.lua)
-        decoder += [nn.ConvTranspose2d(w, 3, 4, 2, 1, bias=False), nn.Tanh()]  # D5
+            decoder += _up(w, w, bias=b)  # D4b → 64 × 64²: mirrors E2 so the output is the full 128² (train_random.lua)
+        decoder += [nn.ConvTranspose2d(w, 3, 4, 2, 1, bias=b), nn.Tanh()]  # D5
         self.decoder = nn.Sequential(*decoder)
         dcgan_init(self)
 

@@ -46,6 +46,9 @@ Deviations from MODELS.md:
   train mode gives 0.42 and the truth is 0.47; 0.01 for 0.20 on `examples/meadow.png`), and a C trained
   at 64² lost 5.7 dB at 128² in eval mode, where the mirrored one lost none. `padding="zeros"` stays the
   default, for the paper's network and for checkpoints saved before the key existed.
+- The authors' Lua release (completionnet_*.t7) feeds the image channels as x − mean with zeros in the
+  hole; `subtract_mean=True` runs that input for its converted weights. The default feeds x with the mean
+  in the hole (the same hole value, but the known pixels and the zero padding differ by the mean).
 - otenim orders each layer conv → ReLU → BN; we use the paper's conv → BN → ReLU (§2.2). Convs keep their
   bias before BN (redundant, but it is in the 6.07 M count and in otenim). `layer_order="conv-relu-bn"`
   runs otenim's order, for its pretrained model converted by `inpaint models convert` (inpaint_cli/convert/).
@@ -179,7 +182,9 @@ class GLCIC(InpaintModel):
         checkpoints without the key were trained with) or "mirror" (what `GLCICRecipe` trains with: batch-norm
         statistics that hold at every image size; see the module docstring's deviations). layer_order:
         "conv-bn-relu" (the paper's) or "conv-relu-bn" (otenim/GLCIC-PyTorch's, set by `inpaint models
-        convert` for its weights).
+        convert` for its weights). subtract_mean: feed the image channels as x − mean, zero in the hole, as
+        the authors' Lua release does (set by `inpaint models convert` for its .t7); with zero padding this
+        is not the same network as the default x-with-mean-in-the-hole input.
     """
 
     def __init__(
@@ -188,13 +193,17 @@ class GLCIC(InpaintModel):
         postprocess: str = "none",
         padding: str = "zeros",
         layer_order: str = "conv-bn-relu",
+        subtract_mean: bool = False,
     ) -> None:
         mean = _as_mean(mean)
         if postprocess not in POSTPROCESS_MODES:
             raise ValueError(f"postprocess must be one of {POSTPROCESS_MODES}, got {postprocess!r}")
         if layer_order not in LAYER_ORDERS:
             raise ValueError(f"layer_order must be one of {LAYER_ORDERS}, got {layer_order!r}")
-        super().__init__(mean=mean, postprocess=postprocess, padding=padding, layer_order=layer_order)
+        super().__init__(
+            mean=mean, postprocess=postprocess, padding=padding, layer_order=layer_order, subtract_mean=subtract_mean
+        )
+        self.subtract_mean = bool(subtract_mean)
         # Not persistent: the mean lives in the config (checkpoint metadata), not among the tensors.
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.net = nn.Sequential(
@@ -236,8 +245,11 @@ class GLCIC(InpaintModel):
         self.mean.copy_(torch.tensor(values).view(1, 3, 1, 1))
 
     def mean_filled(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """The network input: [image with hole pixels set to the mean colour, M] (B, 4, H, W)."""
+        """The network input (B, 4, H, W): [image with hole pixels set to the mean colour, M], or with
+        `subtract_mean`, [(image − mean) with hole pixels 0, M] (the same hole, the known pixels shifted)."""
         mean = self.mean.to(image.dtype)
+        if self.subtract_mean:
+            return torch.cat([(image - mean) * (1.0 - mask), mask], dim=1)
         return torch.cat([image * (1.0 - mask) + mean * mask, mask], dim=1)
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
