@@ -184,7 +184,9 @@ def models_export(
 def models_convert(
     src: Annotated[str, typer.Argument(help="The released checkpoint: a TF checkpoint directory or prefix, a .t7, "
                                             "or a PyTorch state dict.")],
-    arch: Annotated[str, typer.Option("--arch", help="deepfill_v2 (from tf) or glcic (from state-dict).")],
+    arch: Annotated[
+        str, typer.Option("--arch", help="deepfill_v2 (from tf), glcic (from t7 or state-dict), context_encoder (t7).")
+    ],
     dst: Annotated[str, typer.Option("--out", "-o", help="The new .safetensors file.")],
     fmt: Annotated[
         str | None, typer.Option("--format", help="tf, t7 or state-dict (default: from the file).")
@@ -194,8 +196,9 @@ def models_convert(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the entry as one JSON object.")] = False,
 ) -> None:
-    """Convert the authors' released weights (DeepFill v2 TensorFlow, otenim's GLCIC state dict) into an
-    inpaint checkpoint, and print its weights.toml entry. Needs `pip install 'inpaint-cli[convert]'` for TF."""
+    """Convert the authors' released weights (DeepFill v2 TensorFlow, GLCIC and Context Encoder Lua Torch
+    .t7, otenim's GLCIC state dict) into an inpaint checkpoint, and print its weights.toml entry. Needs
+    `pip install 'inpaint-cli[convert]'` for TF and .t7 files."""
     from ..convert import convert_checkpoint
     from ..weights import entry_to_toml
 

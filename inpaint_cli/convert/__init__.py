@@ -1,12 +1,13 @@
 """`inpaint models convert`: turn the papers' own released weights into inpaint checkpoints.
 
-One module per source family: `deepfill` (DeepFill v2, TensorFlow 1 checkpoints), `glcic` (otenim's
-PyTorch state dict), with the readers they share in `readers`. Each
+One module per architecture: `deepfill` (DeepFill v2, TensorFlow 1 checkpoints), `glcic` (the authors'
+Lua Torch .t7 and otenim's PyTorch state dict), `context_encoder` (the authors' Lua Torch .t7), with the
+file readers they share in `readers` and the Lua `nn` layer mapping in `torch7`. Each
 converter returns the model's config (what the released graph does differently from our defaults, e.g.
 TF padding, BGR input) and a state dict that `weights.load_state_strict` must accept; `convert_checkpoint`
 builds the model, loads it strictly and writes it with `weights.save_checkpoint`, recording the source's
-licence, origin and sha256 in the provenance. TensorFlow is optional (`inpaint-cli[convert]`) and
-imported only here, never by `fill`.
+licence, origin and sha256 in the provenance. TensorFlow and torchfile are optional (`inpaint-cli[convert]`)
+and imported only here, never by `fill`.
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ class Source:
 
 
 def _sources() -> dict[tuple[str, str], Source]:
-    from . import deepfill, glcic
+    from . import context_encoder, deepfill, glcic
 
-    return {(s.arch, s.format): s for s in (*deepfill.SOURCES, *glcic.SOURCES)}
+    return {(s.arch, s.format): s for s in (*deepfill.SOURCES, *glcic.SOURCES, *context_encoder.SOURCES)}
 
 
 def detect_format(src: Path) -> str:

@@ -3,14 +3,30 @@
 - TF1 checkpoints (name-based, `tf.train.Saver`): through TensorFlow's own checkpoint reader.
 - PyTorch state dicts: `torch.load(weights_only=True)` only, which unpickles tensors and plain
   containers and refuses any other object.
+- Lua Torch `.t7` files (binary `torch.save`): through `torchfile`, which parses the typed objects and
+  never runs the Lua functions a file may hold. Its tensor and storage readers are replaced by ones that
+  check every storage lies inside the file and every tensor inside its storage (torchfile's own view
+  a tensor with `as_strided` unchecked, so a short or crafted file would read past the array).
 """
 
 from __future__ import annotations
 
+import os
+import struct
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..errors import InpaintError
+
+_MAX_TENSOR_DIMS = 8
+# torchfile's tensor and storage class names -> element type (Cuda ones are written as their CPU data).
+_T7_DTYPES = {
+    "Byte": np.uint8, "Char": np.int8, "Short": np.int16, "Int": np.int32, "Long": np.int64,
+    "Float": np.float32, "Double": np.float64, "Cuda": np.float32, "CudaByte": np.uint8, "CudaChar": np.int8,
+    "CudaShort": np.int16, "CudaInt": np.int32, "CudaLong": np.int64, "CudaDouble": np.float64,
+}  # fmt: skip
 
 
 def tf_checkpoint_prefix(src: Path) -> Path:
@@ -69,3 +85,75 @@ def read_torch_state_dict(src: Path) -> dict[str, Any]:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise InpaintError(f"{src}: expected a state dict (name -> tensor), got {type(state).__name__}")
     return state
+
+
+def _read_t7_storage(dtype: Any) -> Any:
+    def read(reader: Any, version: Any) -> np.ndarray:
+        size = reader.read_long()
+        itemsize = np.dtype(dtype).itemsize
+        left = os.fstat(reader.f.fileno()).st_size - reader.f.tell()
+        if not 0 <= size <= left // itemsize:
+            raise ValueError(f"a storage of {size} elements, past the end of the file")
+        return np.frombuffer(reader.f.read(size * itemsize), dtype=dtype)
+
+    return read
+
+
+def _read_t7_tensor(dtype: Any) -> Any:
+    def read(reader: Any, version: Any) -> np.ndarray:
+        ndim = reader.read_int()
+        if not 0 <= ndim <= _MAX_TENSOR_DIMS:
+            raise ValueError(f"a tensor with {ndim} dimensions")
+        size = reader.read_long_array(ndim)
+        stride = reader.read_long_array(ndim)
+        offset = reader.read_long() - 1  # 1-based in the file
+        storage = reader.read_obj()
+        if storage is None or ndim == 0:
+            return np.empty(0, dtype=dtype)
+        if not isinstance(storage, np.ndarray) or storage.dtype != np.dtype(dtype):
+            raise ValueError(f"a {np.dtype(dtype).name} tensor on a storage of another type")
+        if min(size) < 0 or min(stride) < 0 or offset < 0:
+            raise ValueError(f"a tensor of size {size}, stride {stride}, offset {offset + 1}")
+        if 0 in size:
+            return np.empty(size, dtype=dtype)
+        last = offset + sum((n - 1) * step for n, step in zip(size, stride, strict=True))
+        if last >= storage.size:
+            raise ValueError(f"a tensor of size {size} reaching past its storage of {storage.size}")
+        itemsize = storage.dtype.itemsize
+        view = np.lib.stride_tricks.as_strided(
+            storage[offset:], shape=size, strides=[step * itemsize for step in stride], writeable=False
+        )
+        return np.array(view)  # a copy: tensors sharing a storage must not alias
+
+    return read
+
+
+def read_t7(src: Path) -> Any:
+    """The object a Lua Torch `torch.save` wrote (binary, little-endian, 8-byte longs): tables as dicts
+    (lists when keyed 1..n), torch classes as `torchfile.TorchObject`, tensors as numpy arrays."""
+    from . import optional_import
+
+    torchfile = optional_import("torchfile")
+    for name, dtype in _T7_DTYPES.items():
+        torchfile.type_handlers[f"torch.{name}Storage".encode()] = _read_t7_storage(dtype)
+        torchfile.type_handlers[f"torch.{name}Tensor".encode()] = _read_t7_tensor(dtype)
+
+    class Reader(torchfile.T7Reader):  # type: ignore[misc,name-defined]
+        # Longs are 8 bytes in the files Torch wrote on 64-bit Linux and macOS, whatever this platform's C long.
+        def read_long(self) -> int:
+            return int(struct.unpack("<q", self.f.read(8))[0])
+
+        def read_long_array(self, n: int) -> list[int]:
+            return [self.read_long() for _ in range(n)]
+
+    try:
+        with open(src, "rb") as f:
+            return Reader(f, utf8_decode_strings=True).read_obj()
+    except OSError as e:
+        raise InpaintError(f"{src}: cannot read it ({e.strerror or e})") from None
+    except (struct.error, ValueError, TypeError, KeyError, NotImplementedError, RecursionError, MemoryError,
+            torchfile.T7ReaderException) as e:  # fmt: skip
+        reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        if isinstance(e, struct.error):
+            reason = "it ends early"
+        raise InpaintError(f"{src}: not a readable Lua Torch (.t7) file ({reason})") from None
