@@ -194,7 +194,7 @@ def models_convert(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the entry as one JSON object.")] = False,
 ) -> None:
-    """Convert the authors' released weights (DeepFill v2 TensorFlow, otenim's GLCIC state dict) into an
+    """Convert the authors' released weights (DeepFill v1 and v2 TensorFlow, otenim's GLCIC state dict) into an
     inpaint checkpoint, and print its weights.toml entry. Needs `pip install 'inpaint-cli[convert]'` for TF."""
     from ..convert import convert_checkpoint
     from ..weights import entry_to_toml

@@ -1,6 +1,6 @@
 """`inpaint models convert`: turn the papers' own released weights into inpaint checkpoints.
 
-One module per source family: `deepfill` (DeepFill v2, TensorFlow 1 checkpoints), `glcic` (otenim's
+One module per source family: `deepfill` (DeepFill v1 and v2, TensorFlow 1 checkpoints), `glcic` (otenim's
 PyTorch state dict), with the readers they share in `readers`. Each
 converter returns the model's config (what the released graph does differently from our defaults, e.g.
 TF padding, BGR input) and a state dict that `weights.load_state_strict` must accept; `convert_checkpoint`
