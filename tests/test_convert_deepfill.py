@@ -1,22 +1,26 @@
-"""DeepFill v2 (and v1) from the official TensorFlow 1 checkpoints: `inpaint models convert`.
+"""DeepFill v1 and v2 from the official TensorFlow 1 checkpoints: `inpaint models convert`.
 
 Synthetic checkpoints with the official variable names and shapes are written with TF1's Saver; the
 official generator is built independently in TensorFlow from the published structure (inpaint_model.py /
-inpaint_ops.py of JiahuiYu/generative_inpainting: gated `gen_conv`, nearest ×2 `gen_deconv`, contextual
-attention) with the same random weights, and the converted model must match its output.
+inpaint_ops.py of JiahuiYu/generative_inpainting: v2's gated `gen_conv` or v1's plain conv + ELU, nearest
+×2 `gen_deconv`, contextual attention) with the same random weights, and the converted model must match
+its output. v1's graph is built in TF1 graph mode the way its `build_inpaint_net` builds it, so its
+checkpoint's variable names and shapes come from the graph's scopes and data flow, not from our tables.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
 
 from inpaint_cli.convert import convert_checkpoint
-from inpaint_cli.convert.deepfill import LAYERS, SCOPE
+from inpaint_cli.convert.deepfill import LAYERS, SCOPE, tf_layer_names
 from inpaint_cli.errors import InpaintError
+from inpaint_cli.registry import create_model
 from inpaint_cli.weights import load_model, read_checkpoint
 
 tf = pytest.importorskip("tensorflow")
@@ -259,9 +263,218 @@ def test_unknown_variables_under_inpaint_net_are_refused(tmp_path):
         convert_checkpoint(tmp_path, arch="deepfill_v2", out=tmp_path / "x.safetensors")
 
 
+def test_a_conv1_width_no_model_has_is_refused_naming_the_file(tmp_path):
+    variables = random_v2_variables(cnum=8)
+    variables[f"{SCOPE}conv1/kernel"] = np.zeros((5, 5, 5, 7), np.float32)  # v1's c16 needs an even cnum
+    write_tf1_checkpoint(tmp_path, variables)
+    with pytest.raises(InpaintError, match=r"^/.*: conv1 has 7 outputs, not a deepfill_v1 layout"):
+        convert_checkpoint(tmp_path, arch="deepfill_v1", out=tmp_path / "x.safetensors")
+
+
 def test_a_v1_checkpoint_is_not_taken_for_v2(tmp_path):
     variables = random_v2_variables(cnum=8)
     variables[f"{SCOPE}xconv1/kernel"] = np.zeros((5, 5, 5, 8), np.float32)  # v1's refine input: 5 channels
     write_tf1_checkpoint(tmp_path, variables)
     with pytest.raises(InpaintError, match="xconv1: kernel"):
         convert_checkpoint(tmp_path, arch="deepfill_v2", out=tmp_path / "x.safetensors")
+
+
+# ---- DeepFill v1 (tag v1.0.0): the released graph in TF1 graph mode --------------------------------------
+
+V1_CNUM = 32
+V1_GAIN = 1.1  # kernel std gain/sqrt(fan_in): the 30-conv ELU stack's output varies (std 0.2–0.5) and is never clipped
+
+
+class OfficialV1Graph:
+    """v1's `build_inpaint_net` (cnum 32): conv + ELU layers (`gen_conv` is tf.layers.conv2d, so the
+    variables are `<name>/kernel` and `<name>/bias`), `gen_deconv` = align_corners ×2 nearest resize then a
+    conv in the nested scope `<name>/<name>_conv`, both stages on [x, ones, ones·M], outputs clipped to
+    [-1, 1], contextual attention on pmconv6 with the mask resized like conv6's output, rate 2."""
+
+    def __init__(self, rng: np.random.Generator, gain: float = V1_GAIN) -> None:
+        self.rng, self.gain = rng, gain
+
+    def conv(self, x, width, ksize=3, stride=1, rate=1, name="conv", activation=tf.nn.elu):
+        channels = int(x.shape[-1])
+        with tf.compat.v1.variable_scope(name):
+            std = self.gain / np.sqrt(ksize * ksize * channels)
+            kernel = tf.compat.v1.get_variable(
+                "kernel",
+                initializer=(self.rng.standard_normal((ksize, ksize, channels, width)) * std).astype(np.float32),
+            )
+            bias = tf.compat.v1.get_variable(
+                "bias", initializer=(self.rng.standard_normal(width) * 0.1).astype(np.float32)
+            )
+        y = tf.nn.conv2d(x, kernel, strides=stride, padding="SAME", dilations=rate) + bias
+        return y if activation is None else activation(y)
+
+    def deconv(self, x, width, name):
+        with tf.compat.v1.variable_scope(name):
+            up = _nearest_align_corners(x, (2 * int(x.shape[1]), 2 * int(x.shape[2])))
+            return self.conv(up, width, name=f"{name}_conv")
+
+    def decoder(self, x, c, prefix):
+        x = self.deconv(x, 2 * c, f"{prefix}13_upsample")
+        x = self.conv(x, 2 * c, name=f"{prefix}14")
+        x = self.deconv(x, c, f"{prefix}15_upsample")
+        x = self.conv(x, c // 2, name=f"{prefix}16")
+        return tf.clip_by_value(self.conv(x, 3, name=f"{prefix}17", activation=None), -1.0, 1.0)
+
+    def __call__(self, x_in, mask):
+        c = V1_CNUM
+        ones = tf.ones_like(x_in)[:, :, :, 0:1]
+        with tf.compat.v1.variable_scope("inpaint_net"):
+            x = self.conv(tf.concat([x_in, ones, ones * mask], axis=3), c, 5, name="conv1")
+            x = self.conv(x, 2 * c, 3, 2, name="conv2_downsample")
+            x = self.conv(x, 2 * c, name="conv3")
+            x = self.conv(x, 4 * c, 3, 2, name="conv4_downsample")
+            x = self.conv(x, 4 * c, name="conv5")
+            x = self.conv(x, 4 * c, name="conv6")
+            mask_s = _nearest_align_corners(mask, (int(x.shape[1]), int(x.shape[2])))
+            for number, rate in ((7, 2), (8, 4), (9, 8), (10, 16)):
+                x = self.conv(x, 4 * c, rate=rate, name=f"conv{number}_atrous")
+            x = self.conv(self.conv(x, 4 * c, name="conv11"), 4 * c, name="conv12")
+            x1 = self.decoder(x, c, "conv")
+
+            xnow = tf.concat([x1 * mask + x_in * (1.0 - mask), ones, ones * mask], axis=3)
+            x = self.conv(xnow, c, 5, name="xconv1")
+            x = self.conv(x, c, 3, 2, name="xconv2_downsample")
+            x = self.conv(x, 2 * c, name="xconv3")
+            x = self.conv(x, 2 * c, 3, 2, name="xconv4_downsample")
+            x = self.conv(self.conv(x, 4 * c, name="xconv5"), 4 * c, name="xconv6")
+            for number, rate in ((7, 2), (8, 4), (9, 8), (10, 16)):
+                x = self.conv(x, 4 * c, rate=rate, name=f"xconv{number}_atrous")
+            hallucinated = x
+            x = self.conv(xnow, c, 5, name="pmconv1")
+            x = self.conv(x, c, 3, 2, name="pmconv2_downsample")
+            x = self.conv(x, 2 * c, name="pmconv3")
+            x = self.conv(x, 4 * c, 3, 2, name="pmconv4_downsample")
+            x = self.conv(x, 4 * c, name="pmconv5")
+            x = self.conv(x, 4 * c, name="pmconv6", activation=tf.nn.relu)
+            x = contextual_attention(x, x, mask_s)
+            x = self.conv(self.conv(x, 4 * c, name="pmconv9"), 4 * c, name="pmconv10")
+            x = tf.concat([hallucinated, x], axis=3)
+            x = self.conv(self.conv(x, 4 * c, name="allconv11"), 4 * c, name="allconv12")
+            x2 = self.decoder(x, c, "allconv")
+        return x1, x2
+
+
+@pytest.fixture(scope="module")
+def v1_release(tmp_path_factory):
+    """A v1 snapshot as the release has it (checkpoint, snap-0.*: generator, critics, an Adam slot), and the
+    official graph's outputs on a BGR input: (directory, RGB image, mask, x_in, x1, x2), NHWC numpy."""
+    directory = tmp_path_factory.mktemp("deepfill_v1_tf")
+    height, width = 64, 96
+    image = np.random.default_rng(3).random((height, width, 3), dtype=np.float32)  # RGB in [0, 1]
+    mask = _mask(height, width)
+    # The released test graph: x = bgr/127.5 - 1 (here bgr in [0, 1]: 2·bgr - 1), holes zeroed.
+    x_in = (2.0 * image[..., ::-1] - 1.0) * (1.0 - mask[..., None])
+    graph = tf.Graph()
+    with graph.as_default():
+        x1, x2 = OfficialV1Graph(np.random.default_rng(4))(
+            tf.constant(x_in[None].copy()), tf.constant(mask[None, ..., None])
+        )
+        tf.compat.v1.get_variable(
+            "discriminator/discriminator_local/conv1/kernel", initializer=np.zeros((5, 5, 3, 64), np.float32)
+        )
+        tf.compat.v1.get_variable("discriminator/dout_global_fc/bias", initializer=np.zeros(1, np.float32))
+        tf.compat.v1.get_variable(f"{SCOPE}conv1/kernel/Adam", initializer=np.zeros((5, 5, 5, 32), np.float32))
+        saver = tf.compat.v1.train.Saver()
+        with tf.compat.v1.Session(graph=graph) as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            x1_tf, x2_tf = session.run([x1, x2])
+            saver.save(session, str(directory / "snap"), global_step=0)
+    return directory, image, mask, x_in, x1_tf[0], x2_tf[0]
+
+
+def _nchw(array: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))[None]
+
+
+def test_the_v1_graph_has_the_variables_the_converter_reads(v1_release):
+    directory = v1_release[0]
+    reader = tf.train.load_checkpoint(str(directory / "snap-0"))
+    shapes = {k: tuple(v) for k, v in reader.get_variable_to_shape_map().items() if k.startswith(SCOPE)}
+    shapes.pop(f"{SCOPE}conv1/kernel/Adam")
+    assert sorted(shapes) == sorted(tf_layer_names())  # 42 layers, kernel and bias, names as built
+    # The paper's widths (cnum 32) and v1's 5-channel refine input, from the graph's own data flow.
+    assert shapes[f"{SCOPE}conv1/kernel"] == shapes[f"{SCOPE}xconv1/kernel"] == (5, 5, 5, 32)
+    assert shapes[f"{SCOPE}allconv11/kernel"] == (3, 3, 256, 128)
+    assert shapes[f"{SCOPE}conv15_upsample/conv15_upsample_conv/kernel"] == (3, 3, 64, 32)
+    assert shapes[f"{SCOPE}conv17/kernel"] == (3, 3, 16, 3)
+    total = sum(int(np.prod(shape)) for shape in shapes.values())
+    assert total == sum(p.numel() for p in create_model("deepfill_v1").parameters()) == pytest.approx(3.60e6, rel=0.01)
+
+
+def test_deepfill_v1_matches_the_official_tf_graph(v1_release, tmp_path):
+    directory, image, mask, x_in, x1_tf, x2_tf = v1_release
+    out = tmp_path / "deepfill_v1_places2.safetensors"
+    entry = convert_checkpoint(directory, arch="deepfill_v1", out=out, name="deepfill_v1.places2")
+    assert entry["name"] == "deepfill_v1.places2" and entry["licence"] == "CC BY-NC 4.0"
+    assert "v1.0.0" in entry["notes"]
+    ckpt = read_checkpoint(out)
+    assert ckpt.arch == "deepfill_v1"
+    assert ckpt.config == {"cnum": 32, "tf_padding": True, "tf_resize": True, "channel_order": "bgr"}
+    assert set(ckpt.provenance["converted_from"]["files"]) == {"snap-0.index", "snap-0.data-00000-of-00001"}
+
+    model = load_model(out)  # the strict load `fill --model` does
+    with torch.no_grad():
+        x1, x2 = model(_nchw(x_in), torch.from_numpy(mask)[None, None])
+        prediction = model.inpaint(_nchw(image), torch.from_numpy(mask)[None, None])
+    x1_tf, x2_tf = x1_tf.transpose(2, 0, 1), x2_tf.transpose(2, 0, 1)
+    assert np.abs(x1.numpy()[0] - x1_tf).max() <= 1e-4
+    assert np.abs(x2.numpy()[0] - x2_tf).max() <= 1e-4
+    # Not a comparison of two flat or clipped images: the outputs vary and most pixels are inside (-1, 1).
+    assert x1_tf.std() > 0.05 and x2_tf.std() > 0.05, (x1_tf.std(), x2_tf.std())
+    assert (np.abs(x2_tf) < 1.0).mean() > 0.5 and (np.abs(x1_tf) < 1.0).mean() > 0.5
+    # inpaint() takes and returns RGB: the official BGR output, flipped back.
+    expected = np.clip((x2_tf[::-1] + 1.0) / 2.0, 0.0, 1.0)
+    assert np.abs(prediction.numpy()[0] - expected).max() <= 1e-4
+
+
+@pytest.mark.parametrize(
+    ("overrides", "coarse_differs"),
+    [
+        ({"tf_padding": False, "tf_resize": False}, True),  # our defaults
+        ({"tf_padding": False}, True),
+        ({"tf_resize": False}, False),  # the coarse stage has no resize; attention moves x2 only
+    ],
+)
+def test_v1_without_the_tf_keys_does_not_match(v1_release, tmp_path, overrides, coarse_differs):
+    """Why the config keys exist for v1 too: without them the same weights compute something else."""
+    directory, _, mask, x_in, x1_tf, x2_tf = v1_release
+    out = tmp_path / "v1.safetensors"
+    convert_checkpoint(directory, arch="deepfill_v1", out=out)
+    model = load_model(out, overrides=overrides)
+    with torch.no_grad():
+        x1, x2 = model(_nchw(x_in), torch.from_numpy(mask)[None, None])
+    coarse_error = np.abs(x1.numpy()[0] - x1_tf.transpose(2, 0, 1)).max()
+    assert (coarse_error > 1e-2) if coarse_differs else (coarse_error <= 1e-4)
+    assert np.abs(x2.numpy()[0] - x2_tf.transpose(2, 0, 1)).max() > 1e-2
+
+
+def test_v1_and_v2_checkpoints_are_not_taken_for_each_other(v1_release, v2_checkpoint, tmp_path):
+    with pytest.raises(
+        InpaintError, match=r"deepfill_v1_tf\d*: conv2_downsample: kernel \(3, 3, 32, 64\) does not fit deepfill_v2"
+    ):
+        convert_checkpoint(v1_release[0], arch="deepfill_v2", out=tmp_path / "a.safetensors")
+    with pytest.raises(InpaintError, match=r"conv2_downsample: kernel \(3, 3, 24, 96\) does not fit deepfill_v1"):
+        convert_checkpoint(v2_checkpoint[0], arch="deepfill_v1", out=tmp_path / "b.safetensors")
+    assert not list(tmp_path.glob("*.safetensors"))
+
+
+def test_cli_converts_v1_and_fill_uses_it(v1_release, tmp_path, run_cli, capsys, monkeypatch):
+    directory, image, mask = v1_release[:3]
+    monkeypatch.chdir(tmp_path)
+    argv = ["models", "convert", str(directory), "--arch", "deepfill_v1", "--out", "v1.safetensors"]
+    assert run_cli([*argv, "--name", "deepfill_v1.places2"]) == 0
+    printed = capsys.readouterr().out
+    assert '[models."deepfill_v1.places2"]' in printed and 'licence = "CC BY-NC 4.0"' in printed
+    pixels = (image * 255).astype(np.uint8)
+    cv2.imwrite("in.png", pixels)
+    cv2.imwrite("mask.png", (mask * 255).astype(np.uint8))
+    assert run_cli(["fill", "in.png", "--mask", "mask.png", "--model", "v1.safetensors", "--out", "o.png"]) == 0
+    assert "non-commercial" in capsys.readouterr().err
+    filled = cv2.imread("o.png")
+    known = mask == 0
+    assert np.array_equal(filled[known], pixels[known]) and not np.array_equal(filled[~known], pixels[~known])

@@ -15,6 +15,9 @@ from inpaint_cli.models.coarse_to_fine import GlobalCritic, LocalCritic
 from inpaint_cli.models.deepfill_v1 import DeepFillV1, DeepFillV1Recipe
 from inpaint_cli.registry import create_model, get_arch
 
+# The switches for the official TF weights (inpaint models convert): off for weights trained here.
+TF_KEYS_OFF = {"tf_padding": False, "tf_resize": False, "channel_order": "rgb"}
+
 
 @pytest.fixture(scope="module")
 def model() -> DeepFillV1:
@@ -25,7 +28,7 @@ def model() -> DeepFillV1:
 def test_registered_with_its_contract() -> None:
     spec = get_arch("deepfill_v1")
     assert spec.cls is DeepFillV1
-    assert spec.default_config == {"cnum": 32}
+    assert spec.default_config == {"cnum": 32, **TF_KEYS_OFF}
     assert spec.contract.pad_multiple == 8 and spec.contract.comfortable_size == 512
     assert spec.contract.trainable and spec.contract.needs_weights and not spec.contract.can_sample
 
@@ -39,7 +42,7 @@ def test_parameter_counts(model: DeepFillV1) -> None:
     assert coarse == pytest.approx(1.45e6, rel=0.01)
     assert local == pytest.approx(4.34e6, rel=0.01)
     assert global_ == pytest.approx(2.73e6, rel=0.01)
-    assert model.arch_config == {"cnum": 32}
+    assert model.arch_config == {"cnum": 32, **TF_KEYS_OFF}
 
 
 def test_both_stages_take_five_channels_and_p6_is_relu(model: DeepFillV1) -> None:
@@ -81,6 +84,30 @@ def test_inpaint_returns_unit_range(model: DeepFillV1) -> None:
     assert out.shape == image.shape
     assert out.min() >= 0.0 and out.max() <= 1.0
     torch.testing.assert_close(out, garbage)  # values under the hole do not matter
+
+
+def test_tf_keys_change_the_same_weights_output_and_bgr_flips_channels(model: DeepFillV1) -> None:
+    """The keys for converted TF weights (tests/test_convert_deepfill.py checks them against TF itself): each
+    changes what the same weights compute, and "bgr" feeds the network the flipped image and flips back."""
+    torch.manual_seed(3)
+    image, mask = torch.rand(1, 3, 64, 64), box_mask(1, 64, 64)
+    x_in = (image * 2 - 1) * (1 - mask)
+    variants = {}
+    for keys in ({}, {"tf_padding": True}, {"tf_resize": True}):
+        other = DeepFillV1(**keys)
+        other.load_state_dict(model.state_dict())
+        with torch.no_grad():
+            variants[tuple(keys)] = other(x_in, mask)
+    (x1, x2), (x1_pad, x2_pad), (x1_resize, x2_resize) = variants.values()
+    assert (x1_pad - x1).abs().max() > 1e-3 and (x2_pad - x2).abs().max() > 1e-3
+    torch.testing.assert_close(x1_resize, x1)  # the coarse stage has no resize
+    assert (x2_resize - x2).abs().max() > 1e-3
+    bgr = DeepFillV1(channel_order="bgr")
+    bgr.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(bgr.inpaint(image, mask), model.inpaint(image.flip(1), mask).flip(1))
+    with pytest.raises(ValueError, match="channel_order must be one of"):
+        DeepFillV1(channel_order="grb")
 
 
 def test_gradient_reaches_every_parameter() -> None:

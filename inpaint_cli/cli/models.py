@@ -196,8 +196,8 @@ def models_convert(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the entry as one JSON object.")] = False,
 ) -> None:
-    """Convert the authors' released weights (DeepFill v2 TensorFlow, GLCIC and Context Encoder Lua Torch
-    .t7, otenim's GLCIC state dict) into an inpaint checkpoint, and print its weights.toml entry. Needs
+    """Convert the authors' released weights (DeepFill v1 and v2 TensorFlow, GLCIC and Context Encoder Lua
+    Torch .t7, otenim's GLCIC state dict) into an inpaint checkpoint, and print its weights.toml entry. Needs
     `pip install 'inpaint-cli[convert]'` for TF and .t7 files."""
     from ..convert import convert_checkpoint
     from ..weights import entry_to_toml

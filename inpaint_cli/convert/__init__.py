@@ -1,8 +1,8 @@
 """`inpaint models convert`: turn the papers' own released weights into inpaint checkpoints.
 
-One module per architecture: `deepfill` (DeepFill v2, TensorFlow 1 checkpoints), `glcic` (the authors'
-Lua Torch .t7 and otenim's PyTorch state dict), `context_encoder` (the authors' Lua Torch .t7), with the
-file readers they share in `readers` and the Lua `nn` layer mapping in `torch7`. Each
+One module per architecture: `deepfill` (DeepFill v1 and v2, TensorFlow 1 checkpoints), `glcic` (the
+authors' Lua Torch .t7 and otenim's PyTorch state dict), `context_encoder` (the authors' Lua Torch .t7),
+with the file readers they share in `readers` and the Lua `nn` layer mapping in `torch7`. Each
 converter returns the model's config (what the released graph does differently from our defaults, e.g.
 TF padding, BGR input) and a state dict that `weights.load_state_strict` must accept; `convert_checkpoint`
 builds the model, loads it strictly and writes it with `weights.save_checkpoint`, recording the source's

@@ -1,17 +1,18 @@
-"""DeepFill v2 from the authors' TensorFlow 1 checkpoints (JiahuiYu/generative_inpainting).
+"""DeepFill v1 and v2 from the authors' TensorFlow 1 checkpoints (JiahuiYu/generative_inpainting).
 
-The generator's variables live under `inpaint_net/`: one `kernel` (kh, kw, in, out) and `bias` per
-layer, named as below; the "deconvs" nest their conv one scope deeper (`conv13_upsample/conv13_upsample_conv`).
-A DeepFill v2 gated conv is one kernel with 2·C outputs, features first and gates second, exactly
-`GatedConv2d`'s layout, so kernels only change axis order. Our modules list the layers in the same order
-as the official graph builds them (coarse, conv branch, attention branch, merge), so the mapping is
-positional and every shape is checked.
+Both generators' variables live under `inpaint_net/` with the same names: one `kernel` (kh, kw, in, out)
+and `bias` per layer, named as below; the "deconvs" nest their conv one scope deeper
+(`conv13_upsample/conv13_upsample_conv`). v1 (tag v1.0.0) has plain conv + ELU layers, cnum 32 and a
+5-channel refine input; v2 (v2.0.0) has gated convs, cnum 48 and a 3-channel refine input. A v2 gated conv
+is one kernel with 2·C outputs, features first and gates second, exactly `GatedConv2d`'s layout, so in
+both versions kernels only change axis order. Our modules list the layers in the same order as the official
+graphs build them (coarse, conv branch, attention branch, merge), so the mapping is positional and every
+shape is checked (a v1 file given as v2, or the reverse, fails on the first layer whose shape differs).
 
-What the released graphs compute differently from our defaults, set in the converted config: TF's SAME
-padding at stride 2 (`tf_padding`), TF's align_corners nearest resizes around contextual attention
-(`tf_resize`), and BGR input (`channel_order`: the training data was read with OpenCV). v1's released
-`inpaint_net` has the same names with cnum 32 and plain ELU convs; its converter needs the same three keys
-on `DeepFillV1` first (not done yet).
+What the released graphs compute differently from our defaults, set in the converted config (the same
+three keys on `DeepFillV1` and `DeepFillV2`): TF's SAME padding at stride 2 (`tf_padding`), TF's
+align_corners nearest resizes around contextual attention (`tf_resize`), and BGR input (`channel_order`:
+the training data was read with OpenCV).
 """
 
 from __future__ import annotations
@@ -73,14 +74,17 @@ def _generator_variables(variables: dict[str, Any], src: Path) -> dict[str, Any]
     return mine
 
 
-def _state_dict(arch: str, config: dict[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
+def _state_dict(arch: str, config: dict[str, Any], variables: dict[str, Any], src: Path) -> dict[str, Any]:
     """Map the TF layers onto the model's convs in module order: (kh, kw, in, out) -> (out, in, kh, kw)."""
     import torch
     from torch import nn
 
     from .. import registry
 
-    model = registry.create_model(arch, **config)
+    try:
+        model = registry.create_model(arch, **config)
+    except ValueError as e:  # e.g. an odd conv1 width: no checkpoint of this architecture
+        raise InpaintError(f"{src}: conv1 has {config['cnum']} outputs, not a {arch} layout ({e})") from None
     names = {id(m): n for n, m in model.named_modules()}
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     if len(convs) != len(LAYERS):  # a model change this converter has not followed
@@ -94,7 +98,7 @@ def _state_dict(arch: str, config: dict[str, Any], variables: dict[str, Any]) ->
         weight = np.ascontiguousarray(np.transpose(kernel, (3, 2, 0, 1)))
         if weight.shape != tuple(conv.weight.shape) or bias.shape != tuple(conv.bias.shape):
             raise InpaintError(
-                f"{layer}: kernel {kernel.shape} does not fit {arch} cnum={config['cnum']} "
+                f"{src}: {layer}: kernel {kernel.shape} does not fit {arch} cnum={config['cnum']} "
                 f"({tuple(conv.weight.shape)} in our layout); is this a {arch} checkpoint?"
             )
         prefix = names[id(conv)]
@@ -109,7 +113,11 @@ def _convert(arch: str, src: Path) -> tuple[dict[str, Any], dict[str, Any], list
     # cnum is conv1's output width in both (in v2 the raw width, 2× the gated conv's effective width).
     cnum = int(variables[f"{SCOPE}conv1/kernel"].shape[-1])
     config = {"cnum": cnum, "tf_padding": True, "tf_resize": True, "channel_order": "bgr"}
-    return config, _state_dict(arch, config, variables), files
+    return config, _state_dict(arch, config, variables, src), files
+
+
+def convert_deepfill_v1(src: Path) -> tuple[dict[str, Any], dict[str, Any], list[Path]]:
+    return _convert("deepfill_v1", src)
 
 
 def convert_deepfill_v2(src: Path) -> tuple[dict[str, Any], dict[str, Any], list[Path]]:
@@ -117,6 +125,14 @@ def convert_deepfill_v2(src: Path) -> tuple[dict[str, Any], dict[str, Any], list
 
 
 SOURCES = [
+    Source(
+        arch="deepfill_v1",
+        format="tf",
+        licence="CC BY-NC 4.0",
+        origin="JiahuiYu/generative_inpainting v1.0.0 (official TensorFlow checkpoint)",
+        data="Places2, CelebA, CelebA-HQ or ImageNet (the authors' release)",
+        convert=convert_deepfill_v1,
+    ),
     Source(
         arch="deepfill_v2",
         format="tf",

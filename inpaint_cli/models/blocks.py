@@ -92,6 +92,30 @@ def resize_nearest_tf(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return x.index_select(-2, rows).index_select(-1, cols)
 
 
+def resize_nearest(x: torch.Tensor, size: tuple[int, int], tf_resize: bool = False) -> torch.Tensor:
+    """Nearest resize of (B, C, H, W) to `size`: PyTorch's nearest mode, or TF1's align_corners=True pixel
+    choice (`resize_nearest_tf`) for weights trained in TF (the DeepFill models' `tf_resize` key)."""
+    if tf_resize:
+        return resize_nearest_tf(x, size)
+    return F.interpolate(x, size=size, mode="nearest")
+
+
+# The DeepFill models' `channel_order` key: "bgr" for the released TF weights, trained on OpenCV-loaded images.
+CHANNEL_ORDERS = ("rgb", "bgr")
+
+
+def check_channel_order(channel_order: str) -> None:
+    """Refuse a `channel_order` other than "rgb" and "bgr" (ValueError)."""
+    if channel_order not in CHANNEL_ORDERS:
+        raise ValueError(f"channel_order must be one of {CHANNEL_ORDERS}, got {channel_order!r}")
+
+
+def in_channel_order(image: torch.Tensor, channel_order: str) -> torch.Tensor:
+    """An RGB (B, 3, H, W) batch in `channel_order`, or one in `channel_order` back in RGB (the flip is its
+    own inverse)."""
+    return image.flip(1) if channel_order == "bgr" else image
+
+
 def conv2d_same(
     in_channels: int,
     out_channels: int,

@@ -25,12 +25,11 @@ import math
 from collections.abc import Iterable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from . import losses
 from .base import crop_boxes, frozen
-from .blocks import ActivationName, ConvBlock, UpConv, conv2d_same
+from .blocks import ActivationName, ConvBlock, UpConv, conv2d_same, resize_nearest
 
 # ---- generator building pieces (§3; PiiGAN injects its latent into the ConvBlocks) -------------------
 
@@ -102,9 +101,10 @@ def clip_output(x: torch.Tensor) -> torch.Tensor:
     return torch.clamp(x, -1.0, 1.0)
 
 
-def quarter_mask(mask: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
-    """The mask resized (nearest) to the 1/4-res attention features, as the official resize_mask_like."""
-    return F.interpolate(mask, size=features.shape[-2:], mode="nearest")
+def quarter_mask(mask: torch.Tensor, features: torch.Tensor, tf_resize: bool = False) -> torch.Tensor:
+    """The mask resized (nearest) to the 1/4-res attention features, as the official resize_mask_like;
+    `tf_resize` picks its pixels as TF's align_corners=True does (DeepFill v1's converted weights)."""
+    return resize_nearest(mask, (features.shape[-2], features.shape[-1]), tf_resize=tf_resize)
 
 
 # ---- WGAN-GP critics (§3.4) -------------------------------------------------------------------------

@@ -60,8 +60,16 @@ Deviations from MODELS.md and why:
   Glorot-uniform: with Glorot (or PyTorch's default) the untrained 30-conv stack's output does not depend on
   its input at all, and short runs learn only a flat colour. `--recipe critic_steps=N` may lower the 5
   critic updates per G step for short CPU budgets (the shipped checkpoint used 1; its note says so).
-- Nearest resizing and stride-2 padding align as PyTorch does (blocks.py) — irrelevant since we train our
-  own weights.
+
+Config keys for the official TF weights (`inpaint models convert`, inpaint_cli/convert/deepfill.py; all off
+for weights trained here, and for checkpoints saved before the keys existed), as DeepFill v2's:
+- tf_padding: stride-2 convs pad as TF's SAME (0 before, 1 after on even sizes), not 1 on each side.
+- tf_resize: the nearest resizes of the mask to 1/4 and inside contextual attention use TF's
+  align_corners=True pixel choice, not PyTorch's nearest / strided slicing. (The ×2 upsampling of the
+  "deconvs" picks the same pixels in both.)
+- channel_order: "bgr" for the released checkpoints, trained on OpenCV-loaded (BGR) images; `inpaint`
+  flips the channels on the way in and out. Value range ([-1, 1]), zero hole fill, both stages' 5-channel
+  inputs and the clip are as the released graph's.
 """
 
 from __future__ import annotations
@@ -76,7 +84,13 @@ from ..registry import InputContract, register, register_recipe
 from . import losses
 from .attention import ContextualAttention
 from .base import InpaintModel, TrainingRecipe, composite, crop_boxes, hole_centred_boxes
-from .blocks import ELU_STACK_INIT_GAIN, signal_preserving_init
+from .blocks import (
+    ELU_STACK_INIT_GAIN,
+    check_channel_order,
+    in_channel_order,
+    set_tf_padding,
+    signal_preserving_init,
+)
 from .coarse_to_fine import (
     GlobalCritic,
     LocalCritic,
@@ -103,10 +117,13 @@ from .coarse_to_fine import (
 class DeepFillV1(InpaintModel):
     """The DeepFill v1 generator (coarse + refine); see the module docstring for the layer table."""
 
-    def __init__(self, cnum: int = 32) -> None:
-        super().__init__(cnum=cnum)
+    def __init__(
+        self, cnum: int = 32, tf_padding: bool = False, tf_resize: bool = False, channel_order: str = "rgb"
+    ) -> None:
+        super().__init__(cnum=cnum, tf_padding=tf_padding, tf_resize=tf_resize, channel_order=channel_order)
         if cnum % 2:
             raise ValueError(f"cnum must be even (c16 has cnum/2 channels), got {cnum}")
+        check_channel_order(channel_order)
         c4 = 4 * cnum
 
         # Coarse stage on [x_in, ones, ones·M].
@@ -117,12 +134,13 @@ class DeepFillV1(InpaintModel):
         self.refine_conv = refine_conv_branch(5, cnum)
         self.refine_attention_encoder = refine_attention_encoder(5, cnum, p6_activation="relu")
         self.contextual_attention = ContextualAttention(
-            ksize=3, stride=1, rate=2, fuse_k=3, softmax_scale=10.0, fuse=True
+            ksize=3, stride=1, rate=2, fuse_k=3, softmax_scale=10.0, fuse=True, tf_resize=tf_resize
         )
         self.refine_attention_decoder = two_convs(c4, cnum)
         self.refine_merge = two_convs(2 * c4, cnum)
         self.refine_decoder = rgb_decoder(cnum)
         signal_preserving_init(self, gain=ELU_STACK_INIT_GAIN)  # a deviation: see blocks.signal_preserving_init
+        set_tf_padding(self, tf_padding)
 
     def forward(self, x_in: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x_in: (B, 3, H, W) in [-1, 1], holes zeroed; mask: (B, 1, H, W), 1 = hole.
@@ -137,7 +155,9 @@ class DeepFillV1(InpaintModel):
         conv_features = self.refine_conv(refine_in)
         attention_features = self.refine_attention_encoder(refine_in)
         attention_features = self.contextual_attention(
-            attention_features, attention_features, quarter_mask(mask, attention_features)
+            attention_features,
+            attention_features,
+            quarter_mask(mask, attention_features, tf_resize=self.arch_config["tf_resize"]),
         )
         attention_features = self.refine_attention_decoder(attention_features)
         merged = self.refine_merge(torch.cat([conv_features, attention_features], dim=1))
@@ -148,9 +168,10 @@ class DeepFillV1(InpaintModel):
         self, image: torch.Tensor, mask: torch.Tensor, *, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """image (B, 3, H, W) in [0, 1], mask (B, 1, H, W) 1 = hole → raw prediction in [0, 1]."""
-        x = image * 2.0 - 1.0
+        order = self.arch_config["channel_order"]
+        x = in_channel_order(image, order) * 2.0 - 1.0
         _, x2 = self(x * (1.0 - mask), mask)
-        return ((x2 + 1.0) / 2.0).clamp(0.0, 1.0)
+        return in_channel_order(((x2 + 1.0) / 2.0).clamp(0.0, 1.0), order)
 
 
 # ---- training recipe (§3.5, §3.6) --------------------------------------------------------------------

@@ -53,7 +53,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..mask_shapes import mixed_mask
@@ -67,13 +66,13 @@ from .blocks import (
     GatedConv2d,
     SNConvLeakyReLU,
     UpConv,
+    check_channel_order,
     conv2d_same,
-    resize_nearest_tf,
+    in_channel_order,
+    resize_nearest,
     set_tf_padding,
     signal_preserving_init,
 )
-
-CHANNEL_ORDERS = ("rgb", "bgr")
 
 
 def _dilated_stack(width: int) -> list[nn.Module]:
@@ -109,8 +108,7 @@ class DeepFillV2(InpaintModel):
         super().__init__(cnum=cnum, tf_padding=tf_padding, tf_resize=tf_resize, channel_order=channel_order)
         if cnum % 4:
             raise ValueError(f"cnum must be a multiple of 4, got {cnum}")
-        if channel_order not in CHANNEL_ORDERS:
-            raise ValueError(f"channel_order must be one of {CHANNEL_ORDERS}, got {channel_order!r}")
+        check_channel_order(channel_order)
         c1, c2, c4 = cnum // 2, cnum, 2 * cnum  # effective widths after the gate split
 
         # Coarse stage: 5 input channels [x_in, ones, ones·M]; the ones channel marks the image border.
@@ -168,11 +166,8 @@ class DeepFillV2(InpaintModel):
         conv_features = self.refine_conv(composite)
         attention_features = self.refine_attention_encoder(composite)
         # Nearest resize of the mask to the 1/4-res features, as the official resize_mask_like.
-        quarter = attention_features.shape[-2:]
-        if self.arch_config["tf_resize"]:
-            mask_quarter = resize_nearest_tf(mask, (quarter[0], quarter[1]))
-        else:
-            mask_quarter = F.interpolate(mask, size=quarter, mode="nearest")
+        quarter = (attention_features.shape[-2], attention_features.shape[-1])
+        mask_quarter = resize_nearest(mask, quarter, tf_resize=self.arch_config["tf_resize"])
         attention_features = self.contextual_attention(attention_features, attention_features, mask_quarter)
         attention_features = self.refine_attention_decoder(attention_features)
 
@@ -183,12 +178,11 @@ class DeepFillV2(InpaintModel):
         self, image: torch.Tensor, mask: torch.Tensor, *, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """image (B, 3, H, W) in [0, 1], mask (B, 1, H, W) 1 = hole → raw prediction in [0, 1]."""
-        bgr = self.arch_config["channel_order"] == "bgr"
-        x = (image.flip(1) if bgr else image) * 2.0 - 1.0
+        order = self.arch_config["channel_order"]
+        x = in_channel_order(image, order) * 2.0 - 1.0
         x_in = x * (1.0 - mask)
         _, x2 = self(x_in, mask)
-        prediction = ((x2 + 1.0) / 2.0).clamp(0.0, 1.0)
-        return prediction.flip(1) if bgr else prediction
+        return in_channel_order(((x2 + 1.0) / 2.0).clamp(0.0, 1.0), order)
 
 
 class DeepFillV2Discriminator(nn.Module):
