@@ -1,39 +1,141 @@
 #!/bin/sh
-# Replay the training of the five bundled checkpoints (see README.md here), then export their best
-# validation checkpoints as fp16 files. Two lanes run side by side, one CPU thread each.
+# Replay the campaign runs behind the bundled *.campaign-128 checkpoints (README.md here, weights.toml's
+# `command` fields), then export each run's best.safetensors (its val-best EMA generator) as fp16 into
+# inpaint_cli/bundled/. Two lanes side by side, one CPU thread each; each run logs to runs/NAME.log.
 #
-#   sh training/train_all.sh ../shared/data        (from the repository root; runs go to runs/)
+#   sh training/train_all.sh [--dry-run] SHARED_DATA_DIR     (from the repository root; runs go to runs/)
+#
+# --dry-run prints the commands instead of running them. The commands are the sessions' own, with --steps
+# set to where each run stopped instead of 1000000 (no recipe here scales its schedule with --steps: with
+# recon_steps given, GLCIC's phase 1 is recon_steps long) and --device cpu spelled out (the sessions' auto
+# picked the CPU). Two differences from the sessions remain:
+# - --steps N validates at step N, where a Ctrl-C stop did not; best.safetensors moves only if N scores
+#   higher than every earlier validation.
+# - The code changed under the long runs between resumes: the Context Encoder's first 1636 steps kept an
+#   EMA with copied batch-norm statistics (averaged since e7343ad), and the first ~1700 DeepFill v2 steps
+#   ran in NCHW (channels-last on CPU since 3fa472e). Expect the same curves to within rounding there, not
+#   identical bits.
 set -eu
-data_src=${1:?usage: train_all.sh SHARED_DATA_DIR}
+
+# DeepFill v1's and PiiGAN's campaign runs are still training: set these to the steps they were stopped at
+# (weights.toml's `steps` is the val-best step up to there). The environment may set them too; a model
+# whose count is empty is skipped with a warning.
+V1_STEPS=${V1_STEPS-}
+PIIGAN_STEPS=${PIIGAN_STEPS-}
+
+dry=0
+if [ "${1-}" = "--dry-run" ]; then
+    dry=1
+    shift
+fi
+data_src=${1:?usage: train_all.sh [--dry-run] SHARED_DATA_DIR}
+here=$(dirname "$0")
 data=runs/data
-sh "$(dirname "$0")/make_data.sh" "$data_src" "$data" > /dev/null
-export OMP_NUM_THREADS=1
-common="--data $data --val-list $data/val.txt --size 128 --short-side 256 --masks mixed --val-count 32
-        --seed 0 --workers 1 --no-progress --save-every 50"
-
-# Lane A: DeepFill v2 in two stages. Stage 1 is the paper recipe; its refined output turned to adversarial
-# stripes after step ~450, so stage 2 fine-tunes its best validation point (step 200) with the spec's
-# fallback GAN weight 0.1. (The session's stage 1 was stopped by hand at step 521; steps 201-521 do not
-# reach the shipped weights, so stopping at 500 gives the same best.safetensors.)
-(
-    inpaint train --model deepfill_v2 --out runs/deepfill_v2_stage1 --batch 8 --steps 500 --val-every 100 $common
-    inpaint train --model deepfill_v2 --out runs/deepfill_v2 --init runs/deepfill_v2_stage1/best.safetensors \
-        --recipe gan_weight=0.1 --seed 1 --batch 8 --steps 650 --val-every 100 $(echo "$common" | sed 's/--seed 0//')
-) &
-lane_a=$!
-
-# Lane B: the other four, one after another.
-inpaint train --model context_encoder --out runs/context_encoder --set bottleneck=100 --set width=32 \
-    --batch 16 --steps 1000 --val-every 100 $common
-inpaint train --model glcic --out runs/glcic --batch 8 --steps 500 --recipe 'phase_steps=[200,20]' \
-    --val-every 100 $common
-inpaint train --model deepfill_v1 --out runs/deepfill_v1 --batch 8 --steps 360 --recipe critic_steps=1 \
-    --val-every 90 $common
-inpaint train --model piigan --out runs/piigan --batch 8 --steps 200 --recipe critic_steps=1 \
-    --val-every 50 $common
-wait "$lane_a"
-
-for arch in context_encoder glcic deepfill_v1 deepfill_v2 piigan; do
-    inpaint models export "runs/$arch/best.safetensors" --name "$arch.photos-textures-128" \
-        --out "inpaint_cli/bundled/${arch}_photos-textures-128.safetensors"
+for name in V1_STEPS PIIGAN_STEPS; do
+    eval "value=\${$name}"
+    case $value in
+        '') echo "train_all.sh: $name is empty: its model is skipped (set it at the top of $0)" >&2 ;;
+        *[!0-9]*) echo "train_all.sh: $name=$value is not a step count; set it at the top of $0" >&2; exit 2 ;;
+    esac
 done
+
+# One shell word per argument, quoted where the shell would need it, so the printed line can be pasted.
+show() {
+    line=
+    for arg do
+        case $arg in
+            '' | *[!A-Za-z0-9_./=:,+@%^-]*) arg="'$(printf '%s' "$arg" | sed "s/'/'\\\\''/g")'" ;;
+        esac
+        line="$line${line:+ }$arg"
+    done
+    printf '%s\n' "$line"
+}
+
+# run LOG COMMAND...: run it with its output appended to runs/LOG.log (LOG "-": to this terminal), or
+# print it (--dry-run).
+run() {
+    log=$1
+    shift
+    if [ "$dry" = 1 ]; then
+        show "$@"
+    elif [ "$log" = - ]; then
+        "$@"
+    else
+        "$@" >> "runs/$log.log" 2>&1
+    fi
+}
+
+common="--data $data --val-list $data/val.txt --size 128 --short-side 256 --masks mixed --val-count 32
+        --seed 0 --workers 1 --log-every 10 --device cpu --no-progress"
+
+# Lane A. DeepFill v2 at cnum 32 (training/width_probe.sh's cnum-32 run, continued): reconstruction only,
+# lr 3e-4 to step 3487, then the same run resumed at 1e-4 (`--resume --lr` scales every optimiser's rate
+# from the resumed step on; `--steps` may change on a resume) to step 6500, its val-best and shipped step.
+lane_a() {
+    # shellcheck disable=SC2086  # $common is a list of words
+    run campaign_v2 inpaint train --model deepfill_v2 --set cnum=32 --batch 8 --lr 3e-4 --steps 3487 \
+        --recipe recon_steps=1000000 --recipe hole_weight=6 --recipe ema=0.999 \
+        --val-every 100 --save-every 100 --preview-every 500 $common --out runs/campaign_v2
+    run campaign_v2 inpaint train --out runs/campaign_v2 --resume --steps 6500 --lr 1e-4 --no-progress
+    # DeepFill v1 at paper width (cnum 32) with the small-budget recipe and bf16 autocast, as it is training now.
+    if [ -n "$V1_STEPS" ]; then
+        # shellcheck disable=SC2086
+        run campaign_deepfill_v1 inpaint train --model deepfill_v1 --set cnum=32 --batch 8 --lr 3e-4 \
+            --steps "$V1_STEPS" --recipe recon_steps=1000000 --recipe hole_weight=6 --recipe ema=0.999 \
+            --recipe warmup_steps=100 --val-every 100 --save-every 100 --amp $common --out runs/campaign_deepfill_v1
+    fi
+}
+
+# Lane B. Context Encoder (width 32, bottleneck 100; the paper's L2, EMA) to step 5795 (val-best: 4400),
+# GLCIC from scratch (phase 1 only: MSE, EMA) to step 500 (the session ran on to step 58x without another
+# validation, which cannot change best.safetensors), then PiiGAN as it is training now.
+lane_b() {
+    # shellcheck disable=SC2086
+    run campaign_ce inpaint train --model context_encoder --set width=32 --set bottleneck=100 --batch 16 \
+        --steps 5795 --recipe recon_steps=1000000 --recipe ema=0.999 \
+        --val-every 200 --save-every 200 --preview-every 1000 $common --out runs/campaign_ce
+    # shellcheck disable=SC2086
+    run campaign_glcic inpaint train --model glcic --batch 8 --steps 500 --recipe recon_steps=1000000 \
+        --recipe ema=0.999 --val-every 100 --save-every 100 --preview-every 100 $common --out runs/campaign_glcic
+    if [ -n "$PIIGAN_STEPS" ]; then
+        # shellcheck disable=SC2086
+        run campaign_piigan inpaint train --model piigan --set cnum=32 --batch 8 --lr 3e-4 \
+            --steps "$PIIGAN_STEPS" --recipe recon_steps=1000000 --recipe hole_weight=6 --recipe ema=0.999 \
+            --recipe warmup_steps=100 --val-every 100 --save-every 100 --amp $common --out runs/campaign_piigan
+    fi
+}
+
+export OMP_NUM_THREADS=1
+if [ "$dry" = 1 ]; then
+    show sh "$here/make_data.sh" "$data_src" "$data"
+    echo "# lane A"
+    lane_a
+    echo "# lane B"
+    lane_b
+else
+    mkdir -p runs
+    sh "$here/make_data.sh" "$data_src" "$data" > /dev/null
+    lane_a &
+    pid_a=$!
+    lane_b &
+    pid_b=$!
+    status=0
+    wait "$pid_a" || status=$?
+    wait "$pid_b" || status=$?
+    if [ "$status" != 0 ]; then
+        echo "train_all.sh: a training failed (exit $status); see runs/campaign_*.log" >&2
+        exit "$status"
+    fi
+fi
+
+# Each export prints the file's weights.toml entry (sha256, size, steps, val scores) on stdout.
+export_run() {  # RUN ARCH
+    run - inpaint models export "runs/$1/best.safetensors" --name "$2.campaign-128" \
+        --out "inpaint_cli/bundled/$2_campaign-128.safetensors"
+}
+if [ "$dry" = 1 ]; then echo "# exports"; fi
+export_run campaign_v2 deepfill_v2
+export_run campaign_ce context_encoder
+export_run campaign_glcic glcic
+if [ -n "$V1_STEPS" ]; then export_run campaign_deepfill_v1 deepfill_v1; fi
+if [ -n "$PIIGAN_STEPS" ]; then export_run campaign_piigan piigan; fi
