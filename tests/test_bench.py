@@ -19,6 +19,7 @@ from rich.console import Console
 
 from inpaint_cli import bench
 from inpaint_cli.bench import BenchmarkConfig, run_benchmark
+from inpaint_cli.bench.cases import Case, grid_case_indices
 from inpaint_cli.engine import Inpainter
 from inpaint_cli.errors import InpaintError, UsageError
 from inpaint_cli.grid import LABEL_HEIGHT
@@ -342,10 +343,34 @@ def test_writers(report, tmp_path) -> None:
 def test_grid_layout(report, tmp_path) -> None:
     bench.write_grid(report, tmp_path / "grid.png", cell=40)
     sheet = read_image(tmp_path / "grid.png").pixels
-    rows, columns, gap = 2, 2 + 2, 4  # one row per kind × bucket; truth, masked input, telea, ns
+    # All 6 cases (under the 16-row limit), ordered by group; truth, masked input, telea, ns.
+    rows, columns, gap = 6, 2 + 2, 4
     assert sheet.shape == (LABEL_HEIGHT + rows * (40 + gap) + gap, columns * 40 + (columns + 1) * gap, 3)
-    assert [grid.case.kind for grid in report.grid] == ["strokes", "box"]
-    assert [grid.case.image_index for grid in report.grid] == [0, 1]  # rows walk through the images
+    assert [grid.case.kind for grid in report.grid] == ["strokes"] * 3 + ["box"] * 3
+    # the groups take turns walking through the 3 images: group g, turn j shows image (g + 2j) % 3
+    assert [grid.case.image_index for grid in report.grid] == [0, 2, 1, 1, 0, 2]
+
+
+def test_grid_cases_are_shared_out_between_groups() -> None:
+    cases = [
+        Case(
+            index=i,
+            image=f"{image}.png",
+            image_index=image,
+            kind=kind,
+            bucket=bucket,
+            mask_index=0,
+            mask=np.zeros((4, 4), bool),
+            hole_ratio=0.1,
+        )
+        for i, (kind, bucket, image) in enumerate(
+            (k, b, image) for k in ("strokes", "box") for b in ("5-15", "15-30") for image in range(5)
+        )
+    ]
+    chosen = grid_case_indices(cases, 6, 5)
+    by_group = [(cases[i].kind, cases[i].bucket) for i in chosen]
+    assert by_group == [("strokes", "5-15")] * 2 + [("strokes", "15-30")] * 2 + [("box", "5-15"), ("box", "15-30")]
+    assert [cases[i].image_index for i in chosen] == [0, 4, 1, 0, 2, 3]
 
 
 def test_markdown_fills_the_marked_block_of_a_page(report, tmp_path) -> None:

@@ -181,13 +181,23 @@ def _bucket_of(ratio: float, buckets: list[tuple[float, float]]) -> str:
 
 
 def grid_case_indices(cases: list[Case], limit: int, n_images: int) -> list[int]:
-    """The cases the contact sheet shows: one per kind × bucket (up to `limit`); the k-th group shows image
-    k (cycling), so rows differ."""
+    """The cases the contact sheet shows, up to `limit`: the groups (kind × bucket) take turns, so every
+    group shows about limit / groups cases; in turn j group g shows image g + j·groups (cycling), or its
+    next unshown case, so rows differ. Rows are ordered by group."""
     groups: dict[tuple[str, str], list[Case]] = {}
     for case in cases:
         groups.setdefault((case.kind, case.bucket), []).append(case)
-    chosen = []
-    for ordinal, members in enumerate(list(groups.values())[:limit]):
-        wanted = ordinal % n_images
-        chosen.append(next((c for c in members if c.image_index == wanted), members[0]).index)
-    return chosen
+    members = list(groups.values())
+    chosen: list[list[int]] = [[] for _ in members]
+    taken = 0
+    for turn in range(max((len(m) for m in members), default=0)):
+        for ordinal, group in enumerate(members):
+            if taken == limit:
+                break
+            unshown = [c for c in group if c.index not in chosen[ordinal]]
+            if not unshown:
+                continue
+            wanted = (ordinal + turn * len(members)) % n_images
+            chosen[ordinal].append(next((c for c in unshown if c.image_index == wanted), unshown[0]).index)
+            taken += 1
+    return [index for group in chosen for index in group]

@@ -82,7 +82,7 @@ class BenchmarkConfig:
     threads: int | None = None  # torch intra-op threads for the speed cases; None = torch's default
     isolate: bool = True  # each speed case in a fresh subprocess (needed for honest peak memory)
     reference_seconds: float = 1.5  # how long the reference conv is timed
-    grid_rows: int = 8  # contact-sheet rows kept (one case per kind × bucket)
+    grid_rows: int = 16  # contact-sheet rows kept (the kind × bucket groups take turns)
     command: str = ""  # the command line that ran it, shown in the reports (the CLI fills it in)
 
     @classmethod
