@@ -115,7 +115,13 @@ def test_the_committed_curves_are_the_campaign_runs(tools):
     # docs/curves/*.png are generated from training/campaign/*.metrics.jsonl; each run's shipped step is the
     # step weights.toml records for its checkpoint.
     rm = tools["run_metrics"]
-    shipped = {"deepfill_v2_cnum32": 6500, "context_encoder_w32": 4400, "glcic": 500}
+    shipped = {
+        "deepfill_v2_cnum32": 6500,
+        "context_encoder_w32": 4400,
+        "glcic": 500,
+        "deepfill_v1_cnum32": 6000,
+        "piigan_cnum32": 2100,
+    }
     for name, step in shipped.items():
         records = rm.read_metrics(TRAINING / "campaign" / f"{name}.metrics.jsonl")
         assert rm.best_step(records) == step
@@ -200,7 +206,7 @@ def dry_run_all(**env: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_train_all_replays_the_shipped_runs():
-    done = dry_run_all(V1_STEPS="4321", PIIGAN_STEPS="765")
+    done = dry_run_all(V1_STEPS="4321", PIIGAN_STEPS="2765")
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stdout.splitlines() if line.startswith("inpaint ")]
     runs = check_script(lines, ["inpaint"])
@@ -209,14 +215,16 @@ def test_train_all_replays_the_shipped_runs():
     v2 = runs["campaign_v2"]
     assert [(c.steps, c.lr) for c in v2] == [(3487, 3e-4), (6500, 1e-4)]
     assert [c.steps for c in runs["campaign_ce"]] == [5795] and [c.steps for c in runs["campaign_glcic"]] == [500]
-    assert runs["campaign_deepfill_v1"][0].steps == 4321 and runs["campaign_piigan"][0].steps == 765
+    assert [(c.steps, c.lr) for c in runs["campaign_deepfill_v1"]] == [(3136, 3e-4), (4321, 1e-4)]
+    assert [(c.steps, c.lr) for c in runs["campaign_piigan"]] == [(1436, 3e-4), (2765, 1e-4)]
     for name in ("campaign_deepfill_v1", "campaign_piigan"):
         config = runs[name][0]
         assert config.amp and config.model_config == {"cnum": 32} and config.lr == 3e-4
         assert config.recipe_config == {"recon_steps": 1000000, "hole_weight": 6, "ema": 0.999, "warmup_steps": 100}
-    # The three shipped runs: the same settings as their committed config.toml, apart from where they stop.
+    # The shipped runs: the same settings as their committed config.toml, apart from where they stop.
     for run, committed in [("campaign_v2", "deepfill_v2_cnum32"), ("campaign_ce", "context_encoder_w32"),
-                           ("campaign_glcic", "glcic")]:  # fmt: skip
+                           ("campaign_glcic", "glcic"), ("campaign_deepfill_v1", "deepfill_v1_cnum32"),
+                           ("campaign_piigan", "piigan_cnum32")]:  # fmt: skip
         saved = load_config(TRAINING / "campaign" / f"{committed}.config.toml")
         replay = dataclasses.asdict(runs[run][-1])
         for key, value in saved.items():

@@ -15,13 +15,14 @@
 #   EMA with copied batch-norm statistics (averaged since e7343ad), and the first ~1700 DeepFill v2 steps
 #   ran in NCHW (channels-last on CPU since 3fa472e). Expect the same curves to within rounding there, not
 #   identical bits.
+# - DeepFill v1 and PiiGAN ran with --amp (bf16 autocast) on a CPU with AMX-BF16, where it steps 2.3x
+#   faster than fp32; on a CPU without native bf16 (doctor: "native bf16") autocast is emulated and slower.
 set -eu
 
-# DeepFill v1's and PiiGAN's campaign runs are still training: set these to the steps they were stopped at
-# (weights.toml's `steps` is the val-best step up to there). The environment may set them too; a model
-# whose count is empty is skipped with a warning.
-V1_STEPS=${V1_STEPS-}
-PIIGAN_STEPS=${PIIGAN_STEPS-}
+# Where DeepFill v1's and PiiGAN's campaign runs were stopped (Ctrl-C); their val-best, shipped steps are
+# 6000 and 2100 (weights.toml). The environment may override them; an empty count skips that model.
+V1_STEPS=${V1_STEPS-6174}
+PIIGAN_STEPS=${PIIGAN_STEPS-2199}
 
 dry=0
 if [ "${1-}" = "--dry-run" ]; then
@@ -77,18 +78,22 @@ lane_a() {
         --recipe recon_steps=1000000 --recipe hole_weight=6 --recipe ema=0.999 \
         --val-every 100 --save-every 100 --preview-every 500 $common --out runs/campaign_v2
     run campaign_v2 inpaint train --out runs/campaign_v2 --resume --steps 6500 --lr 1e-4 --no-progress
-    # DeepFill v1 at paper width (cnum 32) with the small-budget recipe and bf16 autocast, as it is training now.
+    # DeepFill v1 at paper width (cnum 32) with the small-budget recipe and bf16 autocast: lr 3e-4 to step
+    # 3136 (where the session stopped it, its EMA flattening), then resumed at 1e-4. PiiGAN (lane B) likewise,
+    # switching at step 1436.
     if [ -n "$V1_STEPS" ]; then
         # shellcheck disable=SC2086
         run campaign_deepfill_v1 inpaint train --model deepfill_v1 --set cnum=32 --batch 8 --lr 3e-4 \
-            --steps "$V1_STEPS" --recipe recon_steps=1000000 --recipe hole_weight=6 --recipe ema=0.999 \
+            --steps 3136 --recipe recon_steps=1000000 --recipe hole_weight=6 --recipe ema=0.999 \
             --recipe warmup_steps=100 --val-every 100 --save-every 100 --amp $common --out runs/campaign_deepfill_v1
+        run campaign_deepfill_v1 inpaint train --out runs/campaign_deepfill_v1 --resume --steps "$V1_STEPS" \
+            --lr 1e-4 --no-progress
     fi
 }
 
 # Lane B. Context Encoder (width 32, bottleneck 100; the paper's L2, EMA) to step 5795 (val-best: 4400),
 # GLCIC from scratch (phase 1 only: MSE, EMA) to step 500 (the session ran on to step 58x without another
-# validation, which cannot change best.safetensors), then PiiGAN as it is training now.
+# validation, which cannot change best.safetensors), then PiiGAN.
 lane_b() {
     # shellcheck disable=SC2086
     run campaign_ce inpaint train --model context_encoder --set width=32 --set bottleneck=100 --batch 16 \
@@ -100,8 +105,10 @@ lane_b() {
     if [ -n "$PIIGAN_STEPS" ]; then
         # shellcheck disable=SC2086
         run campaign_piigan inpaint train --model piigan --set cnum=32 --batch 8 --lr 3e-4 \
-            --steps "$PIIGAN_STEPS" --recipe recon_steps=1000000 --recipe hole_weight=6 --recipe ema=0.999 \
+            --steps 1436 --recipe recon_steps=1000000 --recipe hole_weight=6 --recipe ema=0.999 \
             --recipe warmup_steps=100 --val-every 100 --save-every 100 --amp $common --out runs/campaign_piigan
+        run campaign_piigan inpaint train --out runs/campaign_piigan --resume --steps "$PIIGAN_STEPS" \
+            --lr 1e-4 --no-progress
     fi
 }
 

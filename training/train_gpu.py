@@ -17,7 +17,8 @@ dense bottleneck takes 128² only), `--batch 16`, `--masks mixed`, bf16 autocast
 needs no GradScaler), and the recipe the CPU campaign shipped (training/README.md, weights.toml): no
 discriminator (`recon_steps` beyond the run), `ema=0.999`; DeepFill v2 with `hole_weight=6` at lr 3e-4 and
 then 1e-4 from the same fraction of the run as on the CPU (3487 of 6500 steps); DeepFill v1 and PiiGAN with
-`hole_weight=6 warmup_steps=100` at lr 3e-4; GLCIC and the Context Encoder at their papers' rates.
+`hole_weight=6 warmup_steps=100`, lr 3e-4 and then 1e-4 likewise (from 3136 of 6174 and 1436 of 2199
+steps); GLCIC and the Context Encoder at their papers' rates.
 
 Each model gets `--budget` seconds of training (default 540; its export takes a few more), in stages:
 1. a probe: the run's first PROBE_STEPS steps, which measure its steady rate (run_metrics.steady_rate);
@@ -60,6 +61,7 @@ VALIDATIONS = 20  # per run; a checkpoint every 5th
 KILL_AFTER_S = 30  # after the SIGINT: time to save before `timeout` kills
 MAX_BUDGET_S = 560  # + KILL_AFTER_S + the export: under 10 minutes a model
 RECON_ONLY = ("recon_steps=1000000", "ema=0.999")  # no discriminator within the run; the EMA is shipped
+SMALL_BUDGET = (*RECON_ONLY, "hole_weight=6", "warmup_steps=100")  # DeepFill v1's and PiiGAN's campaign recipe
 
 
 @dataclass(frozen=True)
@@ -81,8 +83,8 @@ class Model:
 # The rates are guesses for an H100/H200-class GPU at batch 16 in bf16, not measurements.
 MODELS = (
     Model("deepfill_v2", 10.0, lr=3e-4, recipe=(*RECON_ONLY, "hole_weight=6"), decay=(3487 / 6500, 1e-4)),
-    Model("deepfill_v1", 10.0, lr=3e-4, recipe=(*RECON_ONLY, "hole_weight=6", "warmup_steps=100")),
-    Model("piigan", 6.0, lr=3e-4, recipe=(*RECON_ONLY, "hole_weight=6", "warmup_steps=100")),
+    Model("deepfill_v1", 10.0, lr=3e-4, recipe=SMALL_BUDGET, decay=(3136 / 6174, 1e-4)),
+    Model("piigan", 6.0, lr=3e-4, recipe=SMALL_BUDGET, decay=(1436 / 2199, 1e-4)),
     Model("glcic", 15.0),
     Model("context_encoder", 40.0, size=128),
 )
