@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 
+import cv2
+import numpy as np
 import torch
 
 
@@ -33,3 +36,14 @@ def write_live_pickle(path: Path, marker: Path) -> Path:
     """A .pth-style pickle at `path` that creates `marker` if anything ever unpickles it."""
     path.write_bytes(pickle.dumps(TouchOnUnpickle(marker)))
     return path
+
+
+def fill_random_image(run_cli: Callable[[list[str]], int], model: str) -> int:
+    """Write a random 64² image (in.png) and a 20² box mask (mask.png) into the working directory, fill them
+    with `inpaint fill --model MODEL --out o.png` and return the exit code."""
+    image = (np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8)
+    mask = np.zeros((64, 64), np.uint8)
+    mask[20:40, 20:40] = 255
+    cv2.imwrite("in.png", image)
+    cv2.imwrite("mask.png", mask)
+    return run_cli(["fill", "in.png", "--mask", "mask.png", "--model", model, "--out", "o.png"])

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
+from helpers import fill_random_image
 from torch import nn
 
 from inpaint_cli.convert import convert_checkpoint
@@ -107,12 +107,7 @@ def test_cli_prints_a_catalog_entry_fill_can_use(tmp_path, run_cli, capsys, monk
     assert run_cli(argv) == 0
     printed = capsys.readouterr()
     assert '[models."glcic.celeba"]' in printed.out and 'licence = "MIT"' in printed.out
-    image = (np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8)
-    mask = np.zeros((64, 64), np.uint8)
-    mask[20:40, 20:40] = 255
-    cv2.imwrite("in.png", image)
-    cv2.imwrite("mask.png", mask)
-    assert run_cli(["fill", "in.png", "--mask", "mask.png", "--model", "g.safetensors", "--out", "o.png"]) == 0
+    assert fill_random_image(run_cli, "g.safetensors") == 0
     assert "non-commercial" not in capsys.readouterr().err
 
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 import importlib.util
 import sys
 
-import cv2
 import numpy as np
 import pytest
 import t7files as t7
 import torch
+from helpers import fill_random_image
 
 from inpaint_cli.convert import convert_checkpoint
 from inpaint_cli.engine import Inpainter
@@ -179,12 +179,7 @@ def test_cli_converts_a_t7_and_fill_warns_about_its_licence(tmp_path, run_cli, c
     assert run_cli(argv) == 0
     printed = capsys.readouterr()
     assert '[models."glcic.places2"]' in printed.out and 'licence = "CC BY-NC-SA 4.0"' in printed.out
-    image = (np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8)
-    mask = np.zeros((64, 64), np.uint8)
-    mask[20:40, 20:40] = 255
-    cv2.imwrite("in.png", image)
-    cv2.imwrite("mask.png", mask)
-    assert run_cli(["fill", "in.png", "--mask", "mask.png", "--model", "g.safetensors", "--out", "o.png"]) == 0
+    assert fill_random_image(run_cli, "g.safetensors") == 0
     assert "non-commercial" in capsys.readouterr().err
 
 
