@@ -64,11 +64,11 @@ def test_fill_writes_output_known_pixels_bit_exact(photo, mask, tmp_path, capsys
     assert not np.array_equal(after[hole], before[hole])  # the noise under the hole was replaced
 
 
-def test_fill_defaults_beside_input_and_the_bundled_deepfill_v2_is_the_default(photo, mask, capsys, run_cli):
+def test_fill_defaults_beside_input_and_the_bundled_deepfill_v1_is_the_default(photo, mask, capsys, run_cli):
     assert run_cli(["fill", str(photo), "--mask", str(mask)]) == 0
     expected = photo.with_name("photo_filled.png")
     assert capsys.readouterr().out.strip() == str(expected) and expected.is_file()
-    assert load_catalog().global_default == "deepfill_v2.campaign-128"
+    assert load_catalog().global_default == "deepfill_v1.campaign-128"
 
 
 def test_fill_json_lines(photo, mask, tmp_path, capsys, run_cli):
@@ -77,7 +77,7 @@ def test_fill_json_lines(photo, mask, tmp_path, capsys, run_cli):
     (line,) = capsys.readouterr().out.splitlines()
     record = json.loads(line)
     assert record["input"] == str(photo) and record["output"] == str(out)
-    assert record["model"] == "deepfill_v2.campaign-128"
+    assert record["model"] == "deepfill_v1.campaign-128"
     assert record["seconds"] >= 0 and abs(record["hole_fraction"] - 12 * 16 / (48 * 64)) < 1e-6
 
 
@@ -281,7 +281,7 @@ def test_models_list_and_info_json(capsys, run_cli):
     assert run_cli(["models", "list", "--json"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     by_name = {row["name"]: row for row in rows}
-    assert by_name["deepfill_v2.campaign-128"]["global_default"] and not by_name["telea"]["global_default"]
+    assert by_name["deepfill_v1.campaign-128"]["global_default"] and not by_name["telea"]["global_default"]
     assert not by_name["telea"]["needs_weights"]
     (deepfill_v2,) = [row for row in rows if row["arch"] == "deepfill_v2"]
     assert deepfill_v2["pad_multiple"] == 8 and deepfill_v2["status"] == "bundled" and deepfill_v2["default"]
@@ -305,7 +305,7 @@ def test_doctor_reports_versions_and_defaults(capsys, run_cli):
         torch.__version__.split("+")[0]
     )
     assert info["threads"]["torch threads"] == torch.get_num_threads()
-    assert info["checkpoints"]["global default"] == "deepfill_v2.campaign-128"
+    assert info["checkpoints"]["global default"] == "deepfill_v1.campaign-128"
 
 
 def test_help_does_not_import_torch():

@@ -53,7 +53,7 @@ def test_info_takes_a_glob_and_shows_one_object_per_model(run_cli, capsys):
 def test_info_says_telea_is_its_architectures_default(run_cli, capsys):
     assert run_cli(["models", "info", "telea", "--json"]) == 0
     (info,) = _json_lines(capsys)
-    assert (info["default"], info["global_default"]) == (True, False)  # the global default is DeepFill v2
+    assert (info["default"], info["global_default"]) == (True, False)  # the global default is DeepFill v1
 
 
 def test_fill_takes_a_glob_that_matches_one_model(tmp_path, run_cli, capsys):

@@ -406,13 +406,13 @@ def test_catalog_entry_with_the_wrong_arch_file(tiny, tmp_path, monkeypatch):
 
 def test_package_catalog_has_the_classical_models():
     catalog = W.load_catalog()
-    assert catalog.global_default == "deepfill_v2.campaign-128"
+    assert catalog.global_default == "deepfill_v1.campaign-128"
     assert {"telea", "ns"} <= set(catalog.entries)
     assert catalog.get("telea").kind == "none" and catalog.get("telea").arch == "telea"
     assert W.resolve("telea").path is None
     default = W.resolve(None)
-    assert default.name == "deepfill_v2.campaign-128" and default.path is not None
-    assert default.path.name == "deepfill_v2_campaign-128.safetensors"
+    assert default.name == "deepfill_v1.campaign-128" and default.path is not None
+    assert default.path.name == "deepfill_v1_campaign-128.safetensors"
 
 
 PACKAGE_TOML = """
