@@ -28,7 +28,8 @@ TRAINING = REPO / "training"
 def tools(monkeypatch):
     """The training/ scripts as modules (they import run_metrics as a sibling, as when run as scripts)."""
     monkeypatch.syspath_prepend(str(TRAINING))
-    return {name: importlib.import_module(name) for name in ("run_metrics", "curves", "plot_curves", "train_gpu")}
+    names = ("run_metrics", "curves", "plot_curves", "train_gpu", "join_runs")
+    return {name: importlib.import_module(name) for name in names}
 
 
 def write_metrics(path: Path, records: list[dict]) -> Path:
@@ -59,6 +60,38 @@ def test_core_hours_follow_the_logged_rates(tools, tmp_path):
     assert rm.lr_drops(records) == [(30, 3e-4, 1e-4)]
     with pytest.raises(InpaintError, match="threads"):
         rm.core_hours(records, [20], threads=0)
+
+
+def test_a_run_continued_with_init_joins_at_the_best_step_of_the_first(tools, tmp_path):
+    rm = tools["run_metrics"]
+    # The first run's best is step 20 (19.6 > 19.5 at 30); the second started from it, steps from 0 again.
+    first = [
+        *SYNTHETIC[:3],
+        {"kind": "val", "step": 20, "psnr": 19.6, "ssim": 0.3, "l1": 0.1},
+        *SYNTHETIC[4:],
+    ]
+    second = [
+        {"kind": "baseline", "step": 0, "telea_psnr": 21.5, "telea_ssim": 0.4, "telea_l1": 0.07},
+        {"kind": "train", "step": 10, "it_per_s": 1.0, "lr_generator": 5e-5},
+        {"kind": "val", "step": 10, "psnr": 19.9, "ssim": 0.32, "l1": 0.08},
+    ]
+    joined = rm.join_runs(first, second)
+    assert [r["step"] for r in joined if r["kind"] == "val"] == [20, 30]  # 20 from the first, 10 + 20
+    assert rm.best_step(joined) == 30 and rm.curve(joined, "psnr")[30] == 19.9
+    assert len([r for r in joined if r["kind"] == "baseline"]) == 1
+    # Time: the first run's 15 s to step 20 (its 20 s after it did not shape the weights), then 10 s.
+    assert rm.train_seconds(joined) == pytest.approx(25.0)
+    assert [(step, old, new) for step, old, new in rm.lr_drops(joined)] == [(30, 3e-4, 5e-5)]
+    # The script joins run directories and metrics files alike, and chains more than two.
+    out = tmp_path / "joined.metrics.jsonl"
+    a, b = write_metrics(tmp_path / "a.metrics.jsonl", first), write_metrics(tmp_path / "b.metrics.jsonl", second)
+    third = [{**r, "psnr": 20.1} if r["kind"] == "val" else r for r in second]
+    c = write_metrics(tmp_path / "c.metrics.jsonl", third)
+    assert tools["join_runs"].main([str(a), str(b), str(c), "--out", str(out)]) == 0
+    chained = rm.read_metrics(out)
+    assert rm.best_step(chained) == 40 and rm.train_seconds(chained) == pytest.approx(35.0)
+    with pytest.raises(InpaintError, match="no validation"):
+        rm.join_runs(SYNTHETIC[:3], second)
 
 
 def test_metrics_errors_name_the_file_and_line(tools, tmp_path):
