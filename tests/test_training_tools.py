@@ -81,7 +81,12 @@ def test_a_run_continued_with_init_joins_at_the_best_step_of_the_first(tools, tm
     assert len([r for r in joined if r["kind"] == "baseline"]) == 1
     # Time: the first run's 15 s to step 20 (its 20 s after it did not shape the weights), then 10 s.
     assert rm.train_seconds(joined) == pytest.approx(25.0)
-    assert [(step, old, new) for step, old, new in rm.lr_drops(joined)] == [(30, 3e-4, 5e-5)]
+    second.append({"kind": "train", "step": 20, "it_per_s": 1.0, "lr_generator": 5e-5})
+    assert rm.lr_drops(rm.join_runs(first, second)) == [(20, 3e-4, 5e-5)]  # 3e-4: the rate up to step 20
+    # A new run's warm-up is not a drop: only the rate it levels off at counts, against the rate before.
+    warming = [{**second[1], "lr_generator": 3e-5}, {**second[1], "step": 20, "lr_generator": 3e-4}]
+    warming.append({**second[1], "step": 30, "lr_generator": 3e-4})
+    assert rm.lr_drops(rm.join_runs(first, warming)) == []
     # The script joins run directories and metrics files alike, and chains more than two.
     out = tmp_path / "joined.metrics.jsonl"
     a, b = write_metrics(tmp_path / "a.metrics.jsonl", first), write_metrics(tmp_path / "b.metrics.jsonl", second)
@@ -89,7 +94,7 @@ def test_a_run_continued_with_init_joins_at_the_best_step_of_the_first(tools, tm
     c = write_metrics(tmp_path / "c.metrics.jsonl", third)
     assert tools["join_runs"].main([str(a), str(b), str(c), "--out", str(out)]) == 0
     chained = rm.read_metrics(out)
-    assert rm.best_step(chained) == 40 and rm.train_seconds(chained) == pytest.approx(35.0)
+    assert rm.best_step(chained) == 40 and rm.train_seconds(chained) == pytest.approx(15.0 + 10.0 + 20.0)
     with pytest.raises(InpaintError, match="no validation"):
         rm.join_runs(SYNTHETIC[:3], second)
 
@@ -151,9 +156,9 @@ def test_the_committed_curves_are_the_campaign_runs(tools):
     shipped = {
         "deepfill_v2_cnum32": 6500,
         "context_encoder_w32": 4400,
-        "glcic": 500,
+        "glcic": 2200,  # 500 + 1700 (glcic2)
         "deepfill_v1_cnum32": 6000,
-        "piigan_cnum32": 2100,
+        "piigan_cnum32": 3100,  # 2100 + 1000 (piigan2)
     }
     for name, step in shipped.items():
         records = rm.read_metrics(TRAINING / "campaign" / f"{name}.metrics.jsonl")
@@ -243,28 +248,37 @@ def test_train_all_replays_the_shipped_runs():
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stdout.splitlines() if line.startswith("inpaint ")]
     runs = check_script(lines, ["inpaint"])
-    assert set(runs) == {"campaign_v2", "campaign_ce", "campaign_glcic", "campaign_deepfill_v1", "campaign_piigan"}
+    assert set(runs) == {"campaign_v2", "campaign_ce", "campaign_glcic", "campaign_deepfill_v1", "campaign_piigan"} | {
+        "campaign_glcic2",
+        "campaign_piigan2",
+    }
     assert done.stdout.splitlines()[0] == "sh training/make_data.sh ../shared/data runs/data"
     v2 = runs["campaign_v2"]
     assert [(c.steps, c.lr) for c in v2] == [(3487, 3e-4), (6500, 1e-4)]
     assert [c.steps for c in runs["campaign_ce"]] == [5795] and [c.steps for c in runs["campaign_glcic"]] == [500]
     assert [(c.steps, c.lr) for c in runs["campaign_deepfill_v1"]] == [(3136, 3e-4), (4321, 1e-4)]
     assert [(c.steps, c.lr) for c in runs["campaign_piigan"]] == [(1436, 3e-4), (2765, 1e-4)]
+    # The continuations start from the run before's best, exported to fp16 into that run's folder.
+    assert [(c.steps, c.lr) for c in runs["campaign_glcic2"]] == [(1327, 0.5), (1856, 0.2)]
+    assert Path(runs["campaign_glcic2"][0].init).parts[-2:] == ("campaign_glcic", "glcic_campaign-128.safetensors")
+    assert [(c.steps, c.lr) for c in runs["campaign_piigan2"]] == [(1002, 1e-4)]
+    assert Path(runs["campaign_piigan2"][0].init).parts[-2:] == ("campaign_piigan", "piigan_campaign-128.safetensors")
     for name in ("campaign_deepfill_v1", "campaign_piigan"):
         config = runs[name][0]
         assert config.amp and config.model_config == {"cnum": 32} and config.lr == 3e-4
         assert config.recipe_config == {"recon_steps": 1000000, "hole_weight": 6, "ema": 0.999, "warmup_steps": 100}
     # The shipped runs: the same settings as their committed config.toml, apart from where they stop.
     for run, committed in [("campaign_v2", "deepfill_v2_cnum32"), ("campaign_ce", "context_encoder_w32"),
-                           ("campaign_glcic", "glcic"), ("campaign_deepfill_v1", "deepfill_v1_cnum32"),
-                           ("campaign_piigan", "piigan_cnum32")]:  # fmt: skip
+                           ("campaign_glcic2", "glcic"), ("campaign_deepfill_v1", "deepfill_v1_cnum32"),
+                           ("campaign_piigan2", "piigan_cnum32"), ("campaign_glcic", "runs/campaign_glcic"),
+                           ("campaign_piigan", "runs/campaign_piigan")]:  # fmt: skip
         saved = load_config(TRAINING / "campaign" / f"{committed}.config.toml")
         replay = dataclasses.asdict(runs[run][-1])
         for key, value in saved.items():
             if key == "steps":
                 continue
             mine = replay[key]
-            if key in ("data", "val_list", "out"):
+            if key in ("data", "val_list", "out", "init"):  # init: the same export, bundled or in the run
                 value, mine = Path(value).name, Path(mine).name
             assert mine == value, (run, key)
 

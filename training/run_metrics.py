@@ -154,12 +154,26 @@ def steady_rate(records: list[dict[str, Any]], *, skip: int = 1) -> float | None
 
 def lr_drops(records: list[dict[str, Any]], key: str = "lr_generator") -> list[tuple[int, float, float]]:
     """(step, old, new) wherever the logged learning rate fell: `--resume --lr` decays. Rises (warm-up) are
-    left out. `step` is the first "train" line logged at the new rate."""
-    drops, previous = [], None
+    left out. `step` is the first "train" line logged at the new rate; across a join ("init", join_runs) it is
+    the join's step, and the new run's rate is the one its warm-up (if any) rose to."""
+    drops: list[tuple[int, float, float]] = []
+    previous: float | None = None
+    carried: float | None = None  # the rate before a join, until the new run's warm-up has levelled off
+    joined_at = 0
     for record in records:
+        if record.get("kind") == "init":
+            carried, previous, joined_at = previous, None, record["step"]
+            continue
         if record.get("kind") != "train" or key not in record:
             continue
         rate = record[key]
+        if carried is not None:
+            if previous is None or rate > previous * (1 + 1e-9):
+                previous = rate  # the new run is still warming up
+                continue
+            if previous < carried * (1 - 1e-9):
+                drops.append((joined_at, carried, previous))
+            carried = None
         if previous is not None and rate < previous * (1 - 1e-9):
             drops.append((record["step"], previous, rate))
         previous = rate

@@ -23,6 +23,11 @@ set -eu
 # 6000 and 2100 (weights.toml). The environment may override them; an empty count skips that model.
 V1_STEPS=${V1_STEPS-6174}
 PIIGAN_STEPS=${PIIGAN_STEPS-2199}
+# The 2026-12-02 continuations (`--init` from the run before's best, exported to fp16 as the bundled file
+# was; a new run, so its steps count from 0): where each was stopped. Empty skips it.
+GLCIC2_STEPS=${GLCIC2_STEPS-1327}
+GLCIC2_RESUMED_STEPS=${GLCIC2_RESUMED_STEPS-1856}
+PIIGAN2_STEPS=${PIIGAN2_STEPS-1002}
 
 dry=0
 if [ "${1-}" = "--dry-run" ]; then
@@ -32,7 +37,7 @@ fi
 data_src=${1:?usage: train_all.sh [--dry-run] SHARED_DATA_DIR}
 here=$(dirname "$0")
 data=runs/data
-for name in V1_STEPS PIIGAN_STEPS; do
+for name in V1_STEPS PIIGAN_STEPS GLCIC2_STEPS GLCIC2_RESUMED_STEPS PIIGAN2_STEPS; do
     eval "value=\${$name}"
     case $value in
         '') echo "train_all.sh: $name is empty: its model is skipped (set it at the top of $0)" >&2 ;;
@@ -68,6 +73,22 @@ run() {
 
 common="--data $data --val-list $data/val.txt --size 128 --short-side 256 --masks mixed --val-count 32
         --seed 0 --workers 1 --log-every 10 --device cpu --no-progress"
+# The continuations ran with bf16 autocast and data loading in process (--workers 0).
+continued="--data $data --val-list $data/val.txt --size 128 --short-side 256 --masks mixed --val-count 32
+        --seed 0 --workers 0 --log-every 10 --device cpu --no-progress --amp --steps"
+
+# continue_run FROM TO ARCH STEPS ARGS...: a new run TO, started with --init from FROM's best.safetensors as
+# the fp16 file the bundle shipped (exported into FROM), trained for STEPS; skipped when STEPS is empty.
+continue_run() {
+    from=$1 to=$2 arch=$3 steps=$4
+    shift 4
+    [ -n "$steps" ] || return 0
+    run - inpaint models export "runs/$from/best.safetensors" --name "$arch.campaign-128" \
+        --out "runs/$from/${arch}_campaign-128.safetensors"
+    # shellcheck disable=SC2086  # $continued is a list of words
+    run "$to" inpaint train --model "$arch" "$@" --init "runs/$from/${arch}_campaign-128.safetensors" \
+        $continued "$steps" --out "runs/$to"
+}
 
 # Lane A. DeepFill v2 at cnum 32 (training/width_probe.sh's cnum-32 run, continued): reconstruction only,
 # lr 3e-4 to step 3487, then the same run resumed at 1e-4 (`--resume --lr` scales every optimiser's rate
@@ -102,6 +123,14 @@ lane_b() {
     # shellcheck disable=SC2086
     run campaign_glcic inpaint train --model glcic --batch 8 --steps 500 --recipe recon_steps=1000000 \
         --recipe ema=0.999 --val-every 100 --save-every 100 --preview-every 100 $common --out runs/campaign_glcic
+    # GLCIC continued from its shipped best at half ADADELTA's rate (at 1.0 the raw generator's val PSNR swung
+    # by up to 6 dB), then resumed at 0.2 when its EMA turned down. PiiGAN's continuation keeps its last rate.
+    continue_run campaign_glcic campaign_glcic2 glcic "$GLCIC2_STEPS" --batch 8 --lr 0.5 \
+        --recipe recon_steps=1000000 --recipe ema=0.999 --val-every 100 --save-every 100 --preview-every 500
+    if [ -n "$GLCIC2_STEPS" ] && [ -n "$GLCIC2_RESUMED_STEPS" ]; then
+        run campaign_glcic2 inpaint train --out runs/campaign_glcic2 --resume --steps "$GLCIC2_RESUMED_STEPS" \
+            --lr 0.2 --no-progress
+    fi
     if [ -n "$PIIGAN_STEPS" ]; then
         # shellcheck disable=SC2086
         run campaign_piigan inpaint train --model piigan --set cnum=32 --batch 8 --lr 3e-4 \
@@ -109,6 +138,9 @@ lane_b() {
             --recipe warmup_steps=100 --val-every 100 --save-every 100 --amp $common --out runs/campaign_piigan
         run campaign_piigan inpaint train --out runs/campaign_piigan --resume --steps "$PIIGAN_STEPS" \
             --lr 1e-4 --no-progress
+        continue_run campaign_piigan campaign_piigan2 piigan "$PIIGAN2_STEPS" --set cnum=32 --batch 8 --lr 1e-4 \
+            --recipe recon_steps=1000000 --recipe hole_weight=6 --recipe ema=0.999 --recipe warmup_steps=100 \
+            --val-every 100 --save-every 100 --preview-every 500
     fi
 }
 
@@ -142,7 +174,12 @@ export_run() {  # RUN ARCH
 }
 if [ "$dry" = 1 ]; then echo "# exports"; fi
 export_run campaign_v2 deepfill_v2
+# The newest run of each lineage is the bundled one.
+glcic_run=campaign_glcic
+[ -z "$GLCIC2_STEPS" ] || glcic_run=campaign_glcic2
+piigan_run=campaign_piigan
+[ -z "$PIIGAN2_STEPS" ] || piigan_run=campaign_piigan2
 export_run campaign_ce context_encoder
-export_run campaign_glcic glcic
+export_run "$glcic_run" glcic
 if [ -n "$V1_STEPS" ]; then export_run campaign_deepfill_v1 deepfill_v1; fi
-if [ -n "$PIIGAN_STEPS" ]; then export_run campaign_piigan piigan; fi
+if [ -n "$PIIGAN_STEPS" ]; then export_run "$piigan_run" piigan; fi
