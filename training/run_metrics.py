@@ -180,15 +180,12 @@ def lr_drops(records: list[dict[str, Any]], key: str = "lr_generator") -> list[t
     return drops
 
 
-def join_runs(
-    first: list[dict[str, Any]], second: list[dict[str, Any]], *, at_step: int | None = None
-) -> list[dict[str, Any]]:
-    """One lineage from two runs, where `second` was started with `--init` from `first`'s checkpoint at
-    `at_step` (default: first's best step, what its best.safetensors held): first's records up to that step,
-    then second's with their steps shifted by it, so steps count every update the final weights had and
-    the time axis runs on. First's steps after `at_step` did not shape the weights and are left out."""
-    if at_step is None:
-        at_step = best_step(first)
+def join_runs(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One lineage from two runs, where `second` was started with `--init` from `first`'s best checkpoint (what
+    its best.safetensors held): first's records up to its best step, then second's with their steps shifted by
+    it, so steps count every update the final weights had and the time axis runs on. First's steps after its
+    best did not shape the weights and are left out."""
+    at_step = best_step(first)
     if at_step is None:
         raise InpaintError("the first run has no validation, so there is no best step to continue from")
     joined = [r for r in first if r.get("step", 0) <= at_step]

@@ -75,7 +75,7 @@ common="--data $data --val-list $data/val.txt --size 128 --short-side 256 --mask
         --seed 0 --workers 1 --log-every 10 --device cpu --no-progress"
 # The continuations ran with bf16 autocast and data loading in process (--workers 0).
 continued="--data $data --val-list $data/val.txt --size 128 --short-side 256 --masks mixed --val-count 32
-        --seed 0 --workers 0 --log-every 10 --device cpu --no-progress --amp --steps"
+        --seed 0 --workers 0 --log-every 10 --device cpu --no-progress --amp"
 
 # continue_run FROM TO ARCH STEPS ARGS...: a new run TO, started with --init from FROM's best.safetensors as
 # the fp16 file the bundle shipped (exported into FROM), trained for STEPS; skipped when STEPS is empty.
@@ -87,7 +87,7 @@ continue_run() {
         --out "runs/$from/${arch}_campaign-128.safetensors"
     # shellcheck disable=SC2086  # $continued is a list of words
     run "$to" inpaint train --model "$arch" "$@" --init "runs/$from/${arch}_campaign-128.safetensors" \
-        $continued "$steps" --out "runs/$to"
+        $continued --steps "$steps" --out "runs/$to"
 }
 
 # Lane A. DeepFill v2 at cnum 32 (training/width_probe.sh's cnum-32 run, continued): reconstruction only,
