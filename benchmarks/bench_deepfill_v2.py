@@ -1,6 +1,6 @@
 """Time DeepFill v2 fills on this machine: 256² and 512², fp32 and bf16 (CPU) / fp16 (GPU).
 
-    python benchmarks/bench_deepfill_v2.py [--sizes 256,512] [--repeats 5] [--device cpu] [--json]
+    python benchmarks/bench_deepfill_v2.py [--sizes 256,512] [--repeats 5] [--device cpu] [--json] [--system-malloc]
 
 Per size and precision it prints the median and p90 latency of `Inpainter.fill` (the same path as
 `inpaint fill`, including padding, transfer and compositing), the model's FLOPs per image counted by
@@ -25,6 +25,7 @@ import torch
 from inpaint_cli.bench import model_flops, reference_conv_gflops, sync_device
 from inpaint_cli.devices import half_dtype, pick_device, precision_name
 from inpaint_cli.engine import Inpainter
+from inpaint_cli.host_memory import keep_freed_memory
 from inpaint_cli.mask_shapes import box_mask, brush_stroke_mask
 from inpaint_cli.registry import create_model
 
@@ -36,13 +37,23 @@ def main() -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", action="store_true", help="one JSON line per measurement on stdout")
+    parser.add_argument(
+        "--system-malloc",
+        action="store_true",
+        help="glibc's default allocation (freed large blocks unmapped), not `inpaint fill`'s (host_memory.py)",
+    )
     args = parser.parse_args()
+    kept = False if args.system_malloc else keep_freed_memory()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     rng = np.random.default_rng(0)
     model = create_model("deepfill_v2")
-    print(f"device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}", file=sys.stderr)
+    print(
+        f"device {device}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+        f"freed memory {'kept' if kept else 'returned (glibc default)'}",
+        file=sys.stderr,
+    )
     for half in (False, True):
         inpainter = Inpainter(model, device=device, half=half)
         dtype = half_dtype(device) if half else torch.float32

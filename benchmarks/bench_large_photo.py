@@ -1,6 +1,6 @@
 """A 4000×3000 photo with a hole of about 5 % of it, filled by DeepFill v2 with the crop strategy.
 
-    python benchmarks/bench_large_photo.py [--model deepfill_v2] [--repeats 3]
+    python benchmarks/bench_large_photo.py [--model deepfill_v2] [--repeats 3] [--system-malloc]
 
 Reports wall time per fill (median after a warm-up, reading and writing excluded: the same
 `Inpainter.fill` call `inpaint fill` makes) and the process's peak resident memory (VmHWM, reset after
@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from inpaint_cli.engine import Inpainter
+from inpaint_cli.host_memory import keep_freed_memory
 from inpaint_cli.io import read_image
 from inpaint_cli.mask_shapes import brush_stroke_mask
 from inpaint_cli.registry import create_model
@@ -58,7 +59,14 @@ def main() -> int:
     parser.add_argument("--model", default="deepfill_v2")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--strategy", default="crop")
+    parser.add_argument(
+        "--system-malloc",
+        action="store_true",
+        help="glibc's default allocation (freed large blocks unmapped), not `inpaint fill`'s (host_memory.py)",
+    )
     args = parser.parse_args()
+    if not args.system_malloc:
+        keep_freed_memory()
     try:
         model = load_model(args.model)
     except Exception as error:  # no checkpoint: time the architecture with random weights

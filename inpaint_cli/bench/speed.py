@@ -198,6 +198,9 @@ def run_isolated(spec: dict[str, Any]) -> dict[str, Any]:
 
 def worker_main() -> None:
     """Entry point of the speed subprocess: an error becomes its last stderr line and exit code 1."""
+    from ..host_memory import keep_freed_memory
+
+    keep_freed_memory()  # as `inpaint fill` does
     spec = json.loads(sys.stdin.read())
     try:
         result = measure_speed(spec)

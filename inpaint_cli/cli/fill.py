@@ -120,8 +120,10 @@ def _make_inpainter(model: str | None, device: str, half: bool, settings: list[s
     from ..convert.licence import warn_if_non_commercial
     from ..devices import pick_device
     from ..engine import Inpainter
+    from ..host_memory import keep_freed_memory
     from ..weights import load_model
 
+    keep_freed_memory()  # this process fills and exits: keep freed feature maps for the next ones
     target = pick_device(device)
     loaded = load_model(model, device=target, overrides=parse_settings(settings))
     warn_if_non_commercial(model, loaded.checkpoint_name)

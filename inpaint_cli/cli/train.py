@@ -152,7 +152,9 @@ def benchmark(
     import shlex
 
     from ..bench import BenchmarkConfig, render_tables, rich_progress, run_benchmark, write_reports
+    from ..host_memory import keep_freed_memory
 
+    keep_freed_memory()  # as `inpaint fill` does (the speed workers too)
     try:
         config = BenchmarkConfig.from_flags(
             models=models,

@@ -19,6 +19,9 @@ Implementation notes:
   a literal per-sample implementation with real convolutions).
 - The column-major half of the diagonal fusion shifts a (h, w, h, w) view of the scores instead of
   permuting the (P, L) matrix there and back (two copies of P·L floats, 64 MB each at 512²).
+- Without autograd every stage writes into three (B, P, L) buffers allocated once per call (`_ScoreMaps`)
+  instead of a new map each: a fresh 64 MB map at 512² costs its page faults again (glibc returns large
+  blocks to the OS when they are freed), and twelve of them were a quarter of this layer's time.
 - The known-patch mask `mm` is computed per sample. The official code uses the first sample's mask
   for the whole batch (§3.8), which is wrong for batches with different masks.
 - Downscaling is strided slicing (`[..., ::rate, ::rate]`) by default, not TF's align_corners nearest
@@ -47,19 +50,21 @@ def _flush_denormals(x: torch.Tensor) -> torch.Tensor:
     return x.masked_fill(x.abs() < _TINY, 0.0)
 
 
-def _fuse_diagonal(scores: torch.Tensor, radius: int) -> torch.Tensor:
-    """Convolve each (P, L) score matrix with a (2r+1)² identity kernel, zero padded.
+def _fuse_diagonal(scores: torch.Tensor, radius: int, out: torch.Tensor | None = None) -> torch.Tensor:
+    """Convolve each (P, L) score matrix with a (2r+1)² identity kernel, zero padded (into `out` if given).
 
     Identity kernel ⇒ out[i, j] = Σ_{|d| ≤ r} in[i+d, j+d]: shifted adds instead of a real conv.
     """
-    fused = scores.clone()
+    fused = scores.clone() if out is None else out.copy_(scores)
     for d in range(1, radius + 1):
         fused[:, d:, d:] += scores[:, :-d, :-d]
         fused[:, :-d, :-d] += scores[:, d:, d:]
     return fused
 
 
-def _fuse_diagonal_column_major(scores: torch.Tensor, radius: int, h: int, w: int) -> torch.Tensor:
+def _fuse_diagonal_column_major(
+    scores: torch.Tensor, radius: int, h: int, w: int, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """`_fuse_diagonal` of the scores re-indexed column-major on both grids, returned row-major.
 
     Column-major step +1 from (y, x) is (y+1, x), or (0, x+1) from the last row. On a (B, h, w, h, w)
@@ -69,11 +74,11 @@ def _fuse_diagonal_column_major(scores: torch.Tensor, radius: int, h: int, w: in
     """
     batch = scores.shape[0]
     grid = scores.view(batch, h, w, h, w)
-    fused = scores.clone()
-    out = fused.view(batch, h, w, h, w)
+    fused = scores.clone() if out is None else out.copy_(scores)
+    fused_grid = fused.view(batch, h, w, h, w)
     for d in range(1, radius + 1):
         for step in (-d, d):
-            _add_column_major_shift(out, grid, step, h, w)
+            _add_column_major_shift(fused_grid, grid, step, h, w)
     return fused
 
 
@@ -101,6 +106,25 @@ def _column_shift(shift: int, w: int) -> tuple[slice, slice]:
     if shift < 0:
         return slice(-shift, w), slice(0, w + shift)
     return slice(0, w), slice(0, w)
+
+
+class _ScoreMaps:
+    """The (B, P, L) float32 buffers an inference call writes its stages into, each allocated on first use
+    (see the module notes); `get` returns None when `enabled` is false (autograd: every stage returns a new
+    tensor). Stages pass the maps along: match 0 → 1 → 0, fusion 0 → 1 → 0, softmax 0 → 1, paste 1 → 0 → 2."""
+
+    def __init__(self, shape: tuple[int, int, int], device: torch.device, enabled: bool) -> None:
+        self._shape = shape
+        self._device = device
+        self._enabled = enabled
+        self._maps: dict[int, torch.Tensor] = {}
+
+    def get(self, index: int) -> torch.Tensor | None:
+        if not self._enabled:
+            return None
+        if index not in self._maps:
+            self._maps[index] = torch.empty(self._shape, dtype=torch.float32, device=self._device)
+        return self._maps[index]
 
 
 class ContextualAttention(nn.Module):
@@ -162,11 +186,14 @@ class ContextualAttention(nn.Module):
                 f_small, b_small, mask_small = (resize_nearest_tf(x, small) for x in (f32, b32, mask32))
             else:
                 f_small, b_small, mask_small = (x[..., ::rate, ::rate] for x in (f32, b32, mask32))
-            scores = self._match_scores(f_small, b_small)
+            length = f_small.shape[-2] * f_small.shape[-1]
+            inference = not (torch.is_grad_enabled() and (f.requires_grad or b.requires_grad))
+            maps = _ScoreMaps((batch, length, length), f.device, enabled=inference)
+            scores = self._match_scores(f_small, b_small, maps)
             if self.fuse:
-                scores = self._fuse_scores(scores, *f_small.shape[-2:])
-            attention = self._attention(scores, self._usable_patches(mask_small))
-            out = self._paste(b32, attention, height, width)
+                scores = self._fuse_scores(scores, *f_small.shape[-2:], maps)
+            attention = self._attention(scores, self._usable_patches(mask_small), maps.get(1))
+            out = self._paste(b32, attention, height, width, maps)
 
         out = out.to(f.dtype)  # channels-last, whatever f's layout: the convs after it want that
         if return_attention:
@@ -184,7 +211,7 @@ class ContextualAttention(nn.Module):
         if mask.shape[0] not in (1, batch) or mask.shape[-2:] != f.shape[-2:]:
             raise ValueError(f"mask of shape {tuple(mask.shape)} does not match features {tuple(f.shape)}")
 
-    def _match_scores(self, f_small: torch.Tensor, b_small: torch.Tensor) -> torch.Tensor:
+    def _match_scores(self, f_small: torch.Tensor, b_small: torch.Tensor, maps: _ScoreMaps) -> torch.Tensor:
         """Scores of every foreground location against every background patch, (B, P, L): ksize²
         patches of b, L2-normalised (norm clamped at 1e-4), dotted with f's (which are not normalised).
 
@@ -194,18 +221,20 @@ class ContextualAttention(nn.Module):
         pad = self.ksize // 2
         f_rows = f_small.permute(0, 2, 3, 1).reshape(batch, h * w, channels)
         b_rows = b_small.permute(0, 2, 3, 1).reshape(batch, h * w, channels)
-        products = torch.bmm(f_rows, b_rows.transpose(1, 2))
+        products = torch.bmm(f_rows, b_rows.transpose(1, 2), out=maps.get(0))
         window = range(-pad, pad + 1)
-        scores = _diagonal_sum(_diagonal_sum(products, window, "x", w), window, "y", w)
+        scores = _diagonal_sum(products, window, "x", w, out=maps.get(1))
+        scores = _diagonal_sum(scores, window, "y", w, out=maps.get(0))  # products are spent: reuse their map
         b_norm = F.unfold(b_small, kernel_size=self.ksize, padding=pad).norm(dim=1, keepdim=True)  # (B, 1, L)
         b_norm = b_norm.clamp_min(1e-4)
         return scores / b_norm if scores.requires_grad else scores.div_(b_norm)
 
-    def _fuse_scores(self, scores: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    def _fuse_scores(self, scores: torch.Tensor, h: int, w: int, maps: _ScoreMaps) -> torch.Tensor:
         """Propagate scores along diagonals of the (h, w) grid: row-major flattening, then column-major
-        (transpose both the foreground and the background grid), then back."""
+        (transpose both the foreground and the background grid), then back. `scores` is in map 0."""
         radius = self.fuse_k // 2
-        return _fuse_diagonal_column_major(_fuse_diagonal(scores, radius), radius, h, w)
+        fused = _fuse_diagonal(scores, radius, out=maps.get(1))
+        return _fuse_diagonal_column_major(fused, radius, h, w, out=maps.get(0))
 
     def _usable_patches(self, mask_small: torch.Tensor) -> torch.Tensor:
         """(B, 1, L): 1 for a background patch whose whole ksize² mask window is known (zero padding
@@ -213,18 +242,23 @@ class ContextualAttention(nn.Module):
         mask_windows = F.unfold(mask_small, kernel_size=self.ksize, padding=self.ksize // 2)  # (B, k², L)
         return (mask_windows.amax(dim=1, keepdim=True) <= 0).float()
 
-    def _attention(self, scores: torch.Tensor, usable: torch.Tensor) -> torch.Tensor:
+    def _attention(self, scores: torch.Tensor, usable: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         """Softmax over the usable patches, (B, P, L). Masked logits are 0, not -inf, as in the official
         code; every row of `usable` being 0 then gives a uniform softmax times 0 = zeros, never NaN.
-        Without autograd it consumes `scores` (scaled in place): one pass per step over the (P, L) map."""
+        Without autograd it consumes `scores` (scaled in place) and writes into `out` if given: one pass per
+        step over the (P, L) map."""
         if scores.requires_grad:  # autograd keeps softmax's output: no in-place steps
             return _flush_denormals(torch.softmax(scores * usable * self.softmax_scale, dim=2) * usable)
-        attention = torch.softmax(scores.mul_(usable * self.softmax_scale), dim=2).mul_(usable)
+        logits = scores.mul_(usable * self.softmax_scale)
+        attention = torch.softmax(logits, dim=2) if out is None else torch.softmax(logits, dim=2, out=out)
+        attention.mul_(usable)
         # Softmax tails are denormal; attention >= 0, so zeroing what is below the smallest normal
         # number is one threshold (the matmul after it is 10x slower on denormals).
         return F.threshold_(attention, _TINY, 0.0)
 
-    def _paste(self, b: torch.Tensor, attention: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    def _paste(
+        self, b: torch.Tensor, attention: torch.Tensor, height: int, width: int, maps: _ScoreMaps
+    ) -> torch.Tensor:
         """The transposed conv that pastes raw 2·rate patches of b weighted by the attention, with the
         2×2 overlap averaged (÷4): (B, C, height, width), channels-last.
 
@@ -234,16 +268,16 @@ class ContextualAttention(nn.Module):
         rate·l' + s: out at phase s = (A + A shifted one step along both grids' diagonal, from m-1 or
         m+1) @ b at phase s.
         The shift depends only on which half of the phases s is in, so there are four summed maps in
-        2-D, each multiplied by the (rate/2)² phases of b that share it."""
+        2-D, each multiplied by the (rate/2)² phases of b that share it. `attention` is in map 1."""
         batch, channels = b.shape[:2]
         rate, half = self.rate, self.rate // 2
         h, w = height // rate, width // rate
         pixels = b.permute(0, 2, 3, 1)  # (B, H, W, C)
         out = b.new_empty((batch, height, width, channels))
         for phases_x, shift_x in ((range(half), -1), (range(half, rate), 1)):
-            summed_x = _diagonal_sum(attention, (0, shift_x), "x", w)
+            summed_x = _diagonal_sum(attention, (0, shift_x), "x", w, out=maps.get(0))
             for phases_y, shift_y in ((range(half), -1), (range(half, rate), 1)):
-                summed = _diagonal_sum(summed_x, (0, shift_y), "y", w)
+                summed = _diagonal_sum(summed_x, (0, shift_y), "y", w, out=maps.get(2))
                 phases = [(sy, sx) for sy in phases_y for sx in phases_x]
                 taps = [pixels[:, sy::rate, sx::rate].reshape(batch, h * w, channels) for sy, sx in phases]
                 pasted = torch.bmm(summed, torch.cat(taps, 2)).div_(4.0)
@@ -253,7 +287,9 @@ class ContextualAttention(nn.Module):
         return out.permute(0, 3, 1, 2)
 
 
-def _diagonal_sum(scores: torch.Tensor, shifts: range | tuple[int, ...], axis: int, w: int) -> torch.Tensor:
+def _diagonal_sum(
+    scores: torch.Tensor, shifts: range | tuple[int, ...], axis: str, w: int, out: torch.Tensor | None = None
+) -> torch.Tensor:
     """Σ_{d in shifts} of the (B, P, L) map moved d steps along one axis of both grids (zero outside):
     out[(y, x), (y', x')] = Σ_d in[(y, x + d), (y', x' + d)] for axis "x", (y + d, ·) for axis "y".
     Both grids are w wide and flattened row-major; `shifts` holds 0.
@@ -261,7 +297,8 @@ def _diagonal_sum(scores: torch.Tensor, shifts: range | tuple[int, ...], axis: i
     A step along y is a shift by d·w of the flat index, which never wraps. A step along x is a shift by
     d that wraps from a row's end into the next row; those terms (1/w of the map, the rows and columns
     at a grid's last or first x) are put right afterwards. Every pass runs over whole rows of the map:
-    the slices of a (h, w, h, w) view instead would run element-wise kernels 63 floats at a time."""
+    the slices of a (h, w, h, w) view instead would run element-wise kernels 63 floats at a time.
+    Written into `out` if given (not differentiable; must not overlap `scores`)."""
     length = scores.shape[1]
     step = 1 if axis == "x" else w
 
@@ -274,7 +311,7 @@ def _diagonal_sum(scores: torch.Tensor, shifts: range | tuple[int, ...], axis: i
         return slice(None), inner, inner
 
     first, *others = [d for d in shifts if d != 0]
-    out = torch.empty_like(scores)
+    out = torch.empty_like(scores) if out is None else out
     inside = window(first, target=True)
     if scores.requires_grad:  # out= is not differentiable; a copy of the sum is
         out[inside] = scores[inside] + scores[window(first, target=False)]
