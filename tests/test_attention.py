@@ -155,7 +155,7 @@ def test_channels_last_input_keeps_layout_and_values() -> None:
 
 @pytest.mark.parametrize("case", range(24))
 def test_factored_match_and_paste_equal_the_convolutions_up_to_rounding(case: int) -> None:
-    # The 3×3 match and 4×4 paste run as per-pixel products summed along diagonals (5× fewer FLOPs);
+    # The 3×3 match and 4×4 paste run as products of x-shifted features summed along y diagonals;
     # forward and gradients must equal the literal convolutions to fp32 rounding, on any grid shape.
     generator = torch.Generator().manual_seed(case)
     height, width = (2 * int(v) for v in torch.randint(2, 13, (2,), generator=generator))
