@@ -248,10 +248,8 @@ def test_train_all_replays_the_shipped_runs():
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stdout.splitlines() if line.startswith("inpaint ")]
     runs = check_script(lines, ["inpaint"])
-    assert set(runs) == {"campaign_v2", "campaign_ce", "campaign_glcic", "campaign_deepfill_v1", "campaign_piigan"} | {
-        "campaign_glcic2",
-        "campaign_piigan2",
-    }
+    lineages = ("campaign_v2", "campaign_ce", "campaign_glcic", "campaign_deepfill_v1", "campaign_piigan")
+    assert set(runs) == {*lineages, "campaign_glcic2", "campaign_piigan2"}
     assert done.stdout.splitlines()[0] == "sh training/make_data.sh ../shared/data runs/data"
     v2 = runs["campaign_v2"]
     assert [(c.steps, c.lr) for c in v2] == [(3487, 3e-4), (6500, 1e-4)]
