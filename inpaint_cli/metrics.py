@@ -13,6 +13,11 @@ OpenCV are used, so benchmarks can import this without torch.
   whether the fill continues the context.
 - `l1`, `l2`: mean absolute / squared error over the selected pixels.
 - `gradient_ratio`: how much detail a fill has compared with the truth (blurry fills score ≪ 1).
+- `texture_distance`: how unlike the truth's texture the hole's texture is, by patch statistics and with no
+  pretrained network; blur and noise both score high, a fill with the truth's kind of texture low (0 = the
+  truth). A sliced Wasserstein-1 distance between 7×7×3 patch sets, per level of a Laplacian pyramid.
+- `seam_step`: how much more the image steps across the hole's border than the truth does, in 8-bit levels
+  (0 = as the truth; > 0 a visible edge around the fill).
 """
 
 from __future__ import annotations
@@ -30,6 +35,19 @@ SSIM_K2 = 0.03
 # gives Sobel ≈ 4/255 ≈ 0.016): a flat target and a flat fill give 1, never 0/0.
 GRADIENT_EPSILON = 1e-3
 _LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R BT.601, as cv2.cvtColor's RGB2GRAY
+
+# texture_distance: a 3-level Laplacian pyramid (two band-pass levels and the low-pass residual), 7×7×3
+# patches centred on hole pixels, at most 512 of them per level (seeded), 64 projection directions drawn
+# once from a fixed seed, so every run, model and machine scores with the same directions.
+TEXTURE_LEVELS = 3
+TEXTURE_PATCH = 7
+TEXTURE_MAX_PATCHES = 512
+TEXTURE_DIRECTIONS = 64
+TEXTURE_SCALE = 1000.0
+# Floor of the per-dimension std that normalises the patches (intensity units): the truth's band-pass
+# levels of a flat sky have std ≈ 0, and dividing by that would blow one quantisation step up to a
+# distance; 1/255 is one 8-bit level.
+TEXTURE_STD_FLOOR = 1.0 / 255.0
 
 
 def _pair(prediction: np.ndarray, target: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
@@ -132,3 +150,100 @@ def gradient_ratio(prediction: np.ndarray, target: np.ndarray, mask: np.ndarray 
     detail_prediction = _selected(gradient_magnitude(prediction), mask).mean()
     detail_target = _selected(gradient_magnitude(target), mask).mean()
     return float((detail_prediction + GRADIENT_EPSILON) / (detail_target + GRADIENT_EPSILON))
+
+
+def laplacian_pyramid(image: np.ndarray, levels: int = TEXTURE_LEVELS) -> list[np.ndarray]:
+    """[band-pass level 0, …, band-pass level levels−2, low-pass residual] of an (H, W, C) float image;
+    level k has the size of the image halved k times (rounded up, as cv2.pyrDown does)."""
+    pyramid = []
+    current = np.asarray(image, dtype=np.float64)
+    for _ in range(levels - 1):
+        smaller = cv2.pyrDown(current, borderType=cv2.BORDER_REFLECT101).reshape(
+            (current.shape[0] + 1) // 2, (current.shape[1] + 1) // 2, -1
+        )
+        expanded = cv2.pyrUp(smaller, dstsize=(current.shape[1], current.shape[0]), borderType=cv2.BORDER_REFLECT101)
+        pyramid.append(current - expanded.reshape(current.shape))
+        current = smaller
+    pyramid.append(current)
+    return pyramid
+
+
+def _texture_directions(dimensions: int) -> np.ndarray:
+    """TEXTURE_DIRECTIONS fixed random unit vectors (dimensions, TEXTURE_DIRECTIONS)."""
+    directions = np.random.default_rng(20091).standard_normal((dimensions, TEXTURE_DIRECTIONS))
+    return directions / np.linalg.norm(directions, axis=0, keepdims=True)
+
+
+def _patches_at(image: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """The TEXTURE_PATCH² patches centred on (rows, cols), reflect-padded: (N, TEXTURE_PATCH²·C)."""
+    half = TEXTURE_PATCH // 2
+    padded = np.pad(image, ((half, half), (half, half), (0, 0)), mode="reflect")
+    offsets = np.arange(TEXTURE_PATCH)
+    window_rows = rows[:, None, None] + offsets[None, :, None]  # (N, P, 1) in padded coordinates
+    window_cols = cols[:, None, None] + offsets[None, None, :]  # (N, 1, P)
+    return padded[window_rows, window_cols].reshape(len(rows), -1)
+
+
+def _sliced_w1(prediction: np.ndarray, target: np.ndarray) -> float:
+    """Sliced Wasserstein-1 distance between two equally sized point sets (N, D)."""
+    directions = _texture_directions(prediction.shape[1])
+    projected_prediction = np.sort(prediction @ directions, axis=0)
+    projected_target = np.sort(target @ directions, axis=0)
+    return float(np.mean(np.abs(projected_prediction - projected_target)))
+
+
+def texture_distance(prediction: np.ndarray, target: np.ndarray, mask: np.ndarray, seed: int = 0) -> float:
+    """Patch sliced-Wasserstein distance in the hole, ×1000 (0 = the truth's patches; lower is better).
+
+    At each level of a 3-level Laplacian pyramid of both images, the 7×7×3 patches centred on the hole's
+    pixels (the mask downscaled to the level, a pixel counting when any of its source pixels is a hole; at
+    most 512, the same seeded positions in both images) are normalised by the truth patches' per-dimension
+    mean and std (std floored at one 8-bit level), and compared by the sliced Wasserstein-1 distance over 64
+    fixed random unit directions. The score is the mean over levels, ×1000. A blurred fill loses the
+    band-pass energy and a noisy one adds energy the truth lacks: both move the patch distribution away
+    from the truth's, while a fill with the truth's kind of texture keeps it, even where it does not match
+    the truth pixel for pixel (which is what PSNR asks for).
+    """
+    prediction, target = _pair(prediction, target, mask)
+    hole = np.asarray(mask, dtype=bool)
+    rng = np.random.default_rng(seed)
+    distances = []
+    for level, (ours, truth) in enumerate(zip(laplacian_pyramid(prediction), laplacian_pyramid(target), strict=True)):
+        level_hole = hole
+        for _ in range(level):  # a level pixel is in the hole when any of its 2×2 source pixels is
+            padded = np.pad(level_hole, ((0, level_hole.shape[0] % 2), (0, level_hole.shape[1] % 2)))
+            level_hole = padded.reshape(padded.shape[0] // 2, 2, padded.shape[1] // 2, 2).any(axis=(1, 3))
+        rows, cols = np.nonzero(level_hole)
+        if len(rows) > TEXTURE_MAX_PATCHES:
+            keep = rng.choice(len(rows), TEXTURE_MAX_PATCHES, replace=False)
+            rows, cols = rows[keep], cols[keep]
+        patches_ours = _patches_at(ours, rows, cols)
+        patches_truth = _patches_at(truth, rows, cols)
+        centre = patches_truth.mean(axis=0)
+        scale = np.maximum(patches_truth.std(axis=0), TEXTURE_STD_FLOOR)
+        distances.append(_sliced_w1((patches_ours - centre) / scale, (patches_truth - centre) / scale))
+    return TEXTURE_SCALE * float(np.mean(distances))
+
+
+def seam_step(prediction: np.ndarray, target: np.ndarray, mask: np.ndarray) -> float:
+    """The visible edge around a fill, in 8-bit levels: the mean absolute difference across the hole's
+    border (each horizontally or vertically adjacent pair of a hole pixel and a known pixel, all channels)
+    in the prediction, minus the same in the truth. 0 = the border steps as much as the truth does there;
+    positive = a seam (a fill brighter, darker or of another colour than its surroundings); negative = a
+    fill that smooths over an edge the truth has."""
+    prediction, target = _pair(prediction, target, mask)
+    hole = np.asarray(mask, dtype=bool)
+    steps_prediction: list[np.ndarray] = []
+    steps_target: list[np.ndarray] = []
+    for axis in (0, 1):
+        first = [slice(None), slice(None)]
+        second = [slice(None), slice(None)]
+        first[axis], second[axis] = slice(None, -1), slice(1, None)
+        crossing = hole[tuple(first)] != hole[tuple(second)]
+        for image, steps in ((prediction, steps_prediction), (target, steps_target)):
+            difference = np.abs(image[tuple(first)] - image[tuple(second)])
+            steps.append(difference[crossing])
+    across_prediction = np.concatenate(steps_prediction)
+    if across_prediction.size == 0:  # the hole covers the whole image: there is no border
+        return 0.0
+    return 255.0 * float(across_prediction.mean() - np.concatenate(steps_target).mean())

@@ -275,6 +275,12 @@ def test_sampling_models_report_diversity(photos) -> None:
     row = _row(first, "test_bench_sampler", "all", "all")
     assert row.metrics["diversity"].mean > 0.1  # independent uniform noise: mean |a - b| = 1/3
     assert first.case_scores == second.case_scores
+    # Diversity from noise shows as such beside it: every sample's fill is poor, in PSNR and in texture.
+    assert row.metrics["samples_psnr_hole"].mean < 12.0, row.metrics["samples_psnr_hole"]
+    assert row.metrics["samples_texture_distance"].mean > 500, row.metrics["samples_texture_distance"]
+    telea = _row(run_benchmark(_quality_config(photos, ["telea"], kinds=["box"], n_images=2)), "telea", "all", "all")
+    assert "samples_psnr_hole" not in telea.metrics
+    assert telea.metrics["texture_distance"].mean < 0.7 * row.metrics["samples_texture_distance"].mean
 
 
 def test_masks_dir_replaces_generated_buckets(photos, tmp_path) -> None:

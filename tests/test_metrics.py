@@ -132,3 +132,143 @@ def test_bad_inputs_are_rejected(textured: np.ndarray) -> None:
         metrics.psnr(textured, textured, np.zeros(textured.shape[:2], bool))
     with pytest.raises(ValueError, match="does not match"):
         metrics.ssim(textured, textured, np.ones((3, 3), bool))
+
+
+# ------------------------------------------------------------------------------------ texture_distance
+
+
+def _stone_texture(seed: int, size: int = 96) -> np.ndarray:
+    """A stationary texture: random oriented gratings plus fine grain, the same statistics for every seed
+    (a new seed is another piece of the same material)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size].astype(np.float64)
+    texture = np.zeros((size, size))
+    for frequency, angle in zip((0.35, 0.6, 0.9, 1.4), (0.3, 1.2, 2.0, 2.7), strict=True):
+        phase = rng.uniform(0, 2 * np.pi)
+        texture += np.sin(frequency * (x * np.cos(angle) + y * np.sin(angle)) + phase)
+    texture = 0.08 * texture + rng.normal(0, 0.04, (size, size))
+    return np.clip(0.5 + texture[..., None] * np.array([1.0, 0.8, 0.6]), 0, 1)
+
+
+def _box(size: int = 96) -> np.ndarray:
+    mask = np.zeros((size, size), bool)
+    mask[28:68, 28:68] = True
+    return mask
+
+
+def test_laplacian_pyramid_rebuilds_the_image(textured: np.ndarray) -> None:
+    levels = metrics.laplacian_pyramid(textured)
+    assert len(levels) == metrics.TEXTURE_LEVELS
+    assert [level.shape[:2] for level in levels] == [(40, 48), (20, 24), (10, 12)]
+    rebuilt = levels[-1]
+    for band in reversed(levels[:-1]):
+        rebuilt = cv2.pyrUp(rebuilt, dstsize=band.shape[1::-1], borderType=cv2.BORDER_REFLECT101) + band
+    np.testing.assert_allclose(rebuilt, textured, atol=1e-12)
+
+
+def test_patches_match_explicit_slicing(textured: np.ndarray) -> None:
+    rows, cols = np.array([0, 5, 39]), np.array([47, 10, 0])
+    patches = metrics._patches_at(textured, rows, cols)
+    padded = np.pad(textured, ((3, 3), (3, 3), (0, 0)), mode="reflect")
+    for patch, row, col in zip(patches, rows, cols, strict=True):
+        np.testing.assert_array_equal(patch, padded[row : row + 7, col : col + 7].reshape(-1))
+
+
+def test_sliced_w1_of_shifted_sets_is_the_projected_shift() -> None:
+    points = np.random.default_rng(1).normal(size=(200, 147))
+    shift = np.zeros(147)
+    shift[0] = 0.5
+    directions = metrics._texture_directions(147)
+    expected = float(np.mean(np.abs(shift @ directions)))  # a translation moves every sorted projection alike
+    assert metrics._sliced_w1(points + shift, points) == pytest.approx(expected, rel=1e-12)
+    assert metrics._sliced_w1(points[::-1], points) == 0.0  # order of the patches does not matter
+
+
+def test_texture_distance_prefers_real_texture_to_blur_and_noise() -> None:
+    truth, mask = _stone_texture(0), _box()
+    other_piece = truth.copy()
+    other_piece[mask] = _stone_texture(1)[mask]
+    blurred = truth.copy()
+    blurred[mask] = cv2.GaussianBlur(truth, (0, 0), 3)[mask]
+    noisy = truth.copy()
+    noisy[mask] = np.clip(truth[mask].mean(axis=0) + np.random.default_rng(2).normal(0, 0.12, (mask.sum(), 3)), 0, 1)
+    flat = truth.copy()
+    flat[mask] = truth[mask].mean(axis=0)
+    scores = {
+        name: metrics.texture_distance(image, truth, mask)
+        for name, image in (
+            ("truth", truth),
+            ("other", other_piece),
+            ("blur", blurred),
+            ("noise", noisy),
+            ("flat", flat),
+        )
+    }
+    assert scores["truth"] == 0.0
+    assert scores["other"] < 0.5 * scores["blur"], scores
+    assert scores["other"] < 0.5 * scores["noise"], scores
+    assert scores["flat"] > scores["blur"] > scores["other"], scores
+    # PSNR says the opposite: the other piece of stone is further from the truth, pixel for pixel, than the blur.
+    assert metrics.psnr(other_piece, truth, mask) < metrics.psnr(blurred, truth, mask)
+
+
+def test_texture_distance_is_seeded_and_caps_its_patches() -> None:
+    truth = _stone_texture(0, size=128)
+    mask = np.zeros((128, 128), bool)
+    mask[16:112, 16:112] = True  # 9216 hole pixels: sampled down to 512 per level at level 0
+    blurred = cv2.GaussianBlur(truth, (0, 0), 2)
+    first = metrics.texture_distance(blurred, truth, mask, seed=0)
+    assert metrics.texture_distance(blurred, truth, mask, seed=0) == first
+    assert metrics.texture_distance(blurred, truth, mask, seed=1) != first
+    assert metrics.texture_distance(blurred, truth, mask, seed=1) == pytest.approx(first, rel=0.15)
+
+
+def test_texture_distance_of_a_flat_sky_is_not_inflated_by_quantisation() -> None:
+    """A flat sky's band-pass levels have std 0: one-level rounding noise must stay a small distance, a
+    visible blotch a large one."""
+    sky = np.broadcast_to(np.array([0.53, 0.81, 0.92]), (64, 64, 3)).copy()
+    mask = np.zeros((64, 64), bool)
+    mask[20:44, 20:44] = True
+    rounded = sky.copy()
+    rounded[mask] += np.random.default_rng(3).integers(-1, 2, (mask.sum(), 3)) / 255.0
+    blotch = sky.copy()
+    blotch[mask] = cv2.GaussianBlur(sky + 0.1 * (np.random.default_rng(4).random((64, 64, 1)) > 0.5), (0, 0), 2)[mask]
+    assert metrics.texture_distance(rounded, sky, mask) < 0.2 * metrics.texture_distance(blotch, sky, mask)
+
+
+# -------------------------------------------------------------------------------------------- seam_step
+
+
+def test_seam_step_measures_the_step_at_the_border() -> None:
+    truth = np.full((32, 32, 3), 0.5)
+    mask = np.zeros((32, 32), bool)
+    mask[8:20, 10:24] = True
+    brighter = truth.copy()
+    brighter[mask] += 10 / 255
+    assert metrics.seam_step(brighter, truth, mask) == pytest.approx(10.0)
+    assert metrics.seam_step(truth, truth, mask) == 0.0
+    # Only the border counts: a fill that is right at the border and wrong inside has no seam.
+    inside = truth.copy()
+    inside[10:18, 12:22] = 0.9
+    assert metrics.seam_step(inside, truth, mask) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_seam_step_is_relative_to_the_truths_own_edges() -> None:
+    """An edge of the truth that runs along the hole's border is not a seam; a fill that continues the wrong
+    side makes one at the other border."""
+    truth = np.full((32, 32, 3), 0.2)
+    truth[:, 16:] = 0.6
+    mask = np.zeros((32, 32), bool)
+    mask[:, 16:24] = True  # the hole starts exactly at the truth's edge
+    assert metrics.seam_step(truth, truth, mask) == 0.0
+    wrong_side = truth.copy()
+    wrong_side[mask] = 0.2  # no step at column 16 (the truth has 0.4 there), a new one at column 24
+    # 64 crossing pairs: the truth steps 0.4 on 32 of them, the fill on the other 32: the same mean.
+    assert metrics.seam_step(wrong_side, truth, mask) == pytest.approx(0.0, abs=1e-9)
+    darker = truth.copy()
+    darker[mask] = 0.4  # half a step at both borders: mean 0.2, as the truth's 0.4 on half the pairs
+    assert metrics.seam_step(darker, truth, mask) == pytest.approx(0.0, abs=1e-9)
+    darker[mask] = 0.3  # 0.1 and 0.3: mean 0.2 again; the seam metric is a mean, not a maximum
+    assert metrics.seam_step(darker, truth, mask) == pytest.approx(0.0, abs=1e-9)
+    darker[mask] = 0.0  # 0.2 and 0.6: mean 0.4, 0.2 more than the truth
+    assert metrics.seam_step(darker, truth, mask) == pytest.approx(0.2 * 255, rel=1e-9)

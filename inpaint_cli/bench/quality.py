@@ -8,7 +8,9 @@ Fills
     sample 0 is scored, and `samples` samples give the hole diversity (`plural.hole_diversity`).
 Metrics
     `stats.score_fill` (`inpaint_cli.metrics`): PSNR, SSIM, L1, L2 over the whole image and over the
-    hole, and the texture score `gradient_ratio` over the hole. Per model × kind × bucket, per model ×
+    hole; over the hole the detail score `gradient_ratio`, the patch-statistics `texture_distance` and the
+    border's `seam_step`. Models that sample also get `stats.score_samples`: every sample's hole PSNR
+    and texture distance, averaged, beside the samples' diversity. Per model × kind × bucket, per model ×
     kind and per model: mean and a t-based 95 % confidence interval, mean ± t(0.975, n−1)·sd/√n (sample
     sd). Same seed ⇒ same masks ⇒ same numbers.
 """
@@ -23,7 +25,7 @@ from .cases import Case, benchmark_cases, benchmark_images, grid_case_indices, q
 from .config import ALL, BenchmarkConfig
 from .machine import torch_threads
 from .results import BenchmarkReport, GridCase, QualityRow
-from .stats import DIVERSITY, QUALITY_METRICS, score_fill, summarize
+from .stats import DIVERSITY, QUALITY_METRICS, SAMPLE_METRICS, score_fill, score_samples, summarize
 
 if TYPE_CHECKING:
     from ..engine import Inpainter
@@ -104,6 +106,7 @@ def _fill_and_score(
         if sampling and config.samples > 1:  # diversity needs two samples
             others = [_fill(inpainter, truth, case, first_seed + i) for i in range(1, config.samples)]
             record[DIVERSITY] = hole_diversity([output, *others], case.mask)
+            record.update(score_samples([output, *others], truth, case.mask))
         scores.append(record)
         if case.index in shown:
             outputs[case.index] = output
@@ -159,7 +162,7 @@ def _quality_rows(model: str, cases: list[Case], scores: list[dict[str, float]])
         groups.setdefault((ALL, ALL), []).append(position)
     rows = []
     for (kind, bucket), positions in groups.items():
-        names = [name for name in (*QUALITY_METRICS, DIVERSITY) if name in scores[positions[0]]]
+        names = [name for name in (*QUALITY_METRICS, DIVERSITY, *SAMPLE_METRICS) if name in scores[positions[0]]]
         rows.append(
             QualityRow(
                 model=model,

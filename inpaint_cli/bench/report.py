@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import InpaintError
 from ..io import write_image
 from .config import ALL
-from .stats import DIVERSITY, QUALITY_METRICS, Stat
+from .stats import DIVERSITY, QUALITY_METRICS, SAMPLE_METRICS, Stat
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -23,7 +23,18 @@ if TYPE_CHECKING:
 # -------------------------------------------------------------------------------------------- cells
 
 
-_FORMATS = {"psnr": ".2f", "ssim": ".4f", "l1": ".4f", "l2": ".5f", "gradient_ratio": ".3f", DIVERSITY: ".4f"}
+_FORMATS = {
+    "psnr": ".2f",
+    "ssim": ".4f",
+    "l1": ".4f",
+    "l2": ".5f",
+    "gradient_ratio": ".3f",
+    "texture_distance": ".0f",
+    "seam_step": ".2f",
+    DIVERSITY: ".4f",
+    "samples_psnr": ".2f",
+    "samples_texture_distance": ".0f",
+}
 _HEADERS = {
     "psnr": "PSNR",
     "psnr_hole": "PSNR hole",
@@ -33,8 +44,12 @@ _HEADERS = {
     "l1_hole": "L1 hole",
     "l2": "L2",
     "l2_hole": "L2 hole",
-    "gradient_ratio": "texture",
+    "gradient_ratio": "detail",
+    "texture_distance": "texture",
+    "seam_step": "seam",
     DIVERSITY: "diversity",
+    "samples_psnr_hole": "samples' PSNR hole",
+    "samples_texture_distance": "samples' texture",
 }
 
 
@@ -52,7 +67,7 @@ def format_stat(name: str, stat: Stat | None) -> str:
 def _quality_columns(report: BenchmarkReport, *, compact: bool) -> list[str]:
     names = [name for name in QUALITY_METRICS if not (compact and name in ("l1", "l2"))]
     if any(DIVERSITY in row.metrics for row in report.quality):
-        names.append(DIVERSITY)
+        names += [DIVERSITY, *SAMPLE_METRICS]
     return names
 
 
@@ -137,8 +152,12 @@ def markdown_report(report: BenchmarkReport, *, level: int = 1, title: str = "in
         lines.append(
             f"Quality: {env.get('images', '?')} images from `{config.to_dict()['data']}`{listed} at {config.size}², "
             f"{env.get('cases', '?')} (image, mask) cases, seed {config.seed}. Cells are mean ± 95 % CI "
-            "(t-based). *hole* = over the hole pixels; texture = mean gradient magnitude in the hole, fill over "
-            "ground truth (1 = as detailed as the original, ≪ 1 = blurred)."
+            "(t-based). *hole* = over the hole pixels; detail = mean gradient magnitude in the hole, fill over "
+            "ground truth (1 = as detailed as the original, ≪ 1 = blurred); texture = patch sliced-Wasserstein "
+            "distance to the ground truth's texture in the hole (×1000, lower is better: blur and noise score "
+            "high); seam = how much more the fill steps across the hole's border than the ground truth, in 8-bit "
+            "levels (0 = none). For models that sample, diversity = mean pairwise L1 of the samples in the hole, "
+            "beside the samples' mean hole PSNR and texture."
         )
         lines.append("")
     for heading, rows in _quality_sections(report):

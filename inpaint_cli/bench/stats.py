@@ -10,7 +10,8 @@ import numpy as np
 
 from .. import metrics
 
-# Scored per case; "_hole" = over the hole pixels only. gradient_ratio is always over the hole.
+# Scored per case; "_hole" = over the hole pixels only. gradient_ratio, texture_distance and seam_step are
+# always about the hole (its pixels, or the pairs across its border).
 QUALITY_METRICS: tuple[str, ...] = (
     "psnr",
     "psnr_hole",
@@ -21,8 +22,13 @@ QUALITY_METRICS: tuple[str, ...] = (
     "l2",
     "l2_hole",
     "gradient_ratio",
+    "texture_distance",
+    "seam_step",
 )
 DIVERSITY = "diversity"  # scored besides QUALITY_METRICS for models that sample (`plural.hole_diversity`)
+# Also for models that sample: the mean over all the case's samples of these, so that diversity bought
+# with noise or with worse fills shows beside it (sample 0 alone is what QUALITY_METRICS score).
+SAMPLE_METRICS: dict[str, str] = {"samples_psnr_hole": "psnr_hole", "samples_texture_distance": "texture_distance"}
 CI_METHOD = "t-based 95% CI: mean ± t(0.975, n-1)·sd/√n (sample sd); none for n < 2"
 
 
@@ -38,6 +44,16 @@ def score_fill(output: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict[
         "l2": metrics.l2(output, truth),
         "l2_hole": metrics.l2(output, truth, mask),
         "gradient_ratio": metrics.gradient_ratio(output, truth, mask),
+        "texture_distance": metrics.texture_distance(output, truth, mask),
+        "seam_step": metrics.seam_step(output, truth, mask),
+    }
+
+
+def score_samples(samples: list[np.ndarray], truth: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """SAMPLE_METRICS of a case's samples: each sample's hole PSNR and texture distance, averaged."""
+    return {
+        "samples_psnr_hole": float(np.mean([metrics.psnr(sample, truth, mask) for sample in samples])),
+        "samples_texture_distance": float(np.mean([metrics.texture_distance(s, truth, mask) for s in samples])),
     }
 
 
