@@ -1,10 +1,13 @@
-"""What a learned checkpoint must do before it is worth shipping: reproduce a flat colour and a linear
-gradient in a hole within 2 grey levels, and a 1-px scratch within 4 (mean absolute error over the hole,
-8-bit levels). OpenCV's Telea meets all three (under 1 level); every bundled checkpoint is held to them.
+"""What a learned checkpoint must do before it is worth shipping: fill a hole in a flat colour (grey, sky
+blue, grass green, skin, a saturated red) and in a sky-like colour gradient within 2 levels, and a 1-px
+scratch within 4 (mean absolute error over the hole, 8-bit levels, 256² images, an 80² box for the flats).
+OpenCV's Telea meets all of them (0.9 levels on the flats, 1.4 on the sky gradient); every bundled
+checkpoint is held to them.
 
-The checkpoints bundled before the campaign's retraining miss them (10-14 levels on flat colours); they are
-listed in SHORT_OF_THE_BAR as strict expected failures, so a retrained one that passes makes this file fail
-until its entry is removed, and a new checkpoint that misses the bar fails at once."""
+SHORT_OF_THE_BAR lists, per checkpoint, the cases it is known to miss (its errors measured when the list
+was written are in the comments). The test asserts that a checkpoint misses exactly those: a retrained
+one that passes a listed case makes this file fail until the entry is trimmed, and a new miss fails at once.
+"""
 
 from __future__ import annotations
 
@@ -12,41 +15,73 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tomllib
 
 from inpaint_cli import Inpainter, load_model
+from inpaint_cli.weights.toml_io import read_toml
 
 CATALOG = Path(__file__).resolve().parents[1] / "weights.toml"
-SHORT_OF_THE_BAR = {  # remove an entry when its checkpoint is replaced by one that passes
-    "context_encoder.campaign-128",
-    "glcic.campaign-128",
-    "piigan.campaign-128",
+# Measured 2026-12-06 (mean hole error in levels): the reconstruction-only checkpoints blur a flat hole
+# towards a mean colour of their training data.
+SHORT_OF_THE_BAR: dict[str, set[str]] = {
+    # grey 10.9 / 1.8 / 10.4, sky 22.6, grass 28.2, skin 11.1, red 26.2, sky gradient 10.7, scratch 7.2
+    "context_encoder.campaign-128": {"grey 0.2", "grey 0.8", "sky", "grass", "skin", "red", "sky gradient", "scratch"},
+    # grey 4.7 / 4.6 / 1.3, sky 11.7, grass 5.0, skin 2.1, red 10.1, sky gradient 3.6, scratch 1.0
+    "deepfill_v1.campaign-128": {"grey 0.2", "grey 0.5", "sky", "grass", "skin", "red", "sky gradient"},
+    # grey 2.9 / 1.0 / 1.3, sky 10.2, grass 7.3, skin 7.1, red 11.8, sky gradient 5.1, scratch 1.7
+    "deepfill_v2.campaign-128": {"grey 0.2", "sky", "grass", "skin", "red", "sky gradient"},
+    # grey 6.3 / 8.0 / 2.6, sky 43.4, grass 34.8, skin 11.3, red 28.5, sky gradient 40.5, scratch 69.8
+    "glcic.campaign-128": {
+        "grey 0.2",
+        "grey 0.5",
+        "grey 0.8",
+        "sky",
+        "grass",
+        "skin",
+        "red",
+        "sky gradient",
+        "scratch",
+    },
+    # grey 3.9 / 1.9 / 4.6, sky 10.8, grass 5.4, skin 6.4, red 12.9, sky gradient 8.4, scratch 2.2
+    "piigan.campaign-128": {"grey 0.2", "grey 0.8", "sky", "grass", "skin", "red", "sky gradient"},
 }
-SIDE = 128
+SIDE = 256
+# 8-bit sRGB values of colours users' photos are full of.
+COLOURS = {"sky": (135, 206, 235), "grass": (88, 138, 60), "skin": (226, 180, 150), "red": (200, 30, 40)}
 
 
 def bundled() -> list[str]:
-    entries = tomllib.loads(CATALOG.read_text(encoding="utf-8"))["models"]
+    entries = read_toml(CATALOG, "the catalog", "fix weights.toml")["models"]
     return sorted(name for name, entry in entries.items() if str(entry.get("source", "")).startswith("bundled:"))
 
 
+def _square(side: int) -> np.ndarray:
+    hole = np.zeros((SIDE, SIDE), bool)
+    start = (SIDE - side) // 2
+    hole[start : start + side, start : start + side] = True
+    return hole
+
+
 def cases() -> list[tuple[str, np.ndarray, np.ndarray, float]]:
-    """(name, image, hole, allowed mean error in grey levels). Telea's own errors (8-bit quantisation
-    included): flat ~0.9, gradient ~1.1, scratch ~1.0; its error on a gradient grows with the hole's width
-    (6.6 levels in a 40² box on a 0.1-0.9 ramp), so the gradient is a slow sky-like ramp in a 24² box."""
-    box = np.zeros((SIDE, SIDE), bool)
-    box[44:84, 44:84] = True
-    small_box = np.zeros((SIDE, SIDE), bool)
-    small_box[52:76, 52:76] = True
+    """(name, image, hole, allowed mean error in grey levels). Telea's error on a gradient grows with the
+    hole's width (2.9 levels in an 80² box on the sky ramp below, 1.4 in a 32² one), so the gradient gets
+    the 32² box."""
+    box = _square(80)
     scratch = np.zeros((SIDE, SIDE), bool)
-    scratch[20:108, 70] = True  # a vertical 1-px scratch across a steep ramp
+    scratch[40:216, 140] = True  # a vertical 1-px scratch across a steep ramp
 
     def ramp(low: float, high: float) -> np.ndarray:
         values = np.linspace(low, high, SIDE, dtype=np.float32)
         return np.broadcast_to(values[None, :, None], (SIDE, SIDE, 3)).copy()
 
-    found = [(f"flat {grey}", np.full((SIDE, SIDE, 3), grey, np.float32), box, 2.0) for grey in (0.2, 0.5, 0.8)]
-    found.append(("gradient", ramp(0.4, 0.6), small_box, 2.0))
+    def flat(rgb: tuple[int, int, int]) -> np.ndarray:
+        return np.broadcast_to(np.array(rgb, np.float32) / 255, (SIDE, SIDE, 3)).copy()
+
+    found = [(f"grey {grey}", np.full((SIDE, SIDE, 3), grey, np.float32), box, 2.0) for grey in (0.2, 0.5, 0.8)]
+    found += [(name, flat(rgb), box, 2.0) for name, rgb in COLOURS.items()]
+    height = np.linspace(0, 1, SIDE, dtype=np.float32)[:, None, None]
+    zenith, horizon = np.array([60, 120, 200], np.float32) / 255, np.array([190, 220, 240], np.float32) / 255
+    sky = np.broadcast_to(zenith + (horizon - zenith) * height, (SIDE, SIDE, 3)).copy()
+    found.append(("sky gradient", sky, _square(32), 2.0))
     found.append(("scratch", ramp(0.1, 0.9), scratch, 4.0))
     return found
 
@@ -58,20 +93,15 @@ def hole_error_levels(name: str, image: np.ndarray, hole: np.ndarray) -> float:
 
 def test_telea_meets_the_bar() -> None:
     for case, image, hole, allowed in cases():
-        assert hole_error_levels("telea", image, hole) < min(allowed, 1.5), case
+        assert hole_error_levels("telea", image, hole) < allowed, case
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="short of the bar: see SHORT_OF_THE_BAR"))
-        if n in SHORT_OF_THE_BAR
-        else n
-        for n in bundled()
-    ],
-)
+@pytest.mark.parametrize("name", bundled())
 def test_bundled_checkpoint_meets_the_bar(name: str) -> None:
     errors = {case: hole_error_levels(name, image, hole) for case, image, hole, _ in cases()}
     allowed = {case: limit for case, _, _, limit in cases()}
-    misses = {case: round(error, 2) for case, error in errors.items() if error > allowed[case]}
-    assert not misses, f"{name}: mean hole error in grey levels above the bar: {misses}"
+    misses = {case for case, error in errors.items() if error > allowed[case]}
+    measured = {case: round(error, 2) for case, error in errors.items()}
+    known = SHORT_OF_THE_BAR.get(name, set())
+    assert not misses - known, f"{name}: mean hole error in grey levels above the bar: {measured}"
+    assert not known - misses, f"{name} now passes {sorted(known - misses)}: trim SHORT_OF_THE_BAR ({measured})"
