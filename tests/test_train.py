@@ -584,9 +584,18 @@ def test_short_side_rescales_training_and_validation_images(tmp_path) -> None:
 
 
 def test_recipe_settings_reach_the_recipe_and_unknown_ones_are_refused(tmp_path, photos, run_cli, capsys) -> None:
-    shared = {"recon_steps": 0, "hole_weight": None, "ema": 0.0, "warmup_steps": 0}  # every recipe's
+    shared = {  # every recipe's
+        "recon_steps": 0,
+        "hole_weight": None,
+        "ema": 0.0,
+        "warmup_steps": 0,
+        "d_warmup_steps": 0,
+        "adv_ramp_steps": 0,
+        "fm_weight": 0.0,
+        "augment": "",
+    }
     assert recipe_settings("test_train_noisy") == {**shared, "critic_momentum": 0.9}
-    assert recipe_settings("deepfill_v1") == {**shared, "critic_steps": 5}
+    assert recipe_settings("deepfill_v1") == {**shared, "critic_steps": 5, "gan_weight": 0.001}
     assert set(recipe_settings("glcic")) == {*shared, "phase_steps"}
     run = tmp_path / "run"
     train(noisy_config(photos, run, steps=1, recipe_config={"critic_momentum": 0.25}), progress=False)
@@ -600,7 +609,7 @@ def test_recipe_settings_reach_the_recipe_and_unknown_ones_are_refused(tmp_path,
     argv = ["train", "--model", "test_train_noisy", "--data", str(photos), "--out", str(tmp_path / "b"), "--steps", "1"]
     assert run_cli([*argv, "--recipe", "gan_weight=0.1"]) == 2
     error = capsys.readouterr().err
-    known = "recon_steps, hole_weight, ema, warmup_steps, critic_momentum"
+    known = ", ".join(recipe_settings("test_train_noisy"))
     assert f"--recipe gan_weight: not a setting of the test_train_noisy recipe; known: {known}" in error
     assert not (tmp_path / "b").exists()
 

@@ -162,3 +162,75 @@ def test_reduced_jpeg_decodes_keep_exif_orientation_and_the_val_path(tmp_path, d
     cases = train_data.make_val_cases([path], 32, train_data.make_mask_sampler("box"), count=1, short_side=40)
     assert np.array_equal(cases[0].image, train_data.to_float(train_data.centre_crop(got, 32)))
     assert len(decodes) == 2  # the val case: one (reduced) decode too
+
+
+# ------------------------------------------------------------------------------- balance and synthetic
+
+
+def _two_folders(root: Path, small: int, large: int) -> list[Path]:
+    files = []
+    for name, count in (("photos", small), ("textures", large)):
+        (root / name).mkdir(parents=True)
+        files += write_folder(root / name, count)
+    return sorted(files)
+
+
+def test_balance_draws_each_top_level_folder_equally_and_each_file_once_per_epoch(tmp_path) -> None:
+    files = _two_folders(tmp_path, small=3, large=12)
+    groups = train_data.folder_groups(files, tmp_path)
+    assert groups == [0] * 3 + [1] * 12
+    folder = train_data.ImageFolder(files)
+    sampler = train_data.make_mask_sampler("box")
+    plain = train_data.TrainBatches(folder, sampler, size=24, batch=4, seed=0)
+    balanced = train_data.TrainBatches(folder, sampler, size=24, batch=4, seed=0, groups=groups)
+    drawn_plain = [plain.file_index(step, i) for step in range(6) for i in range(4)]
+    drawn = [balanced.file_index(step, i) for step in range(6) for i in range(4)]
+    assert sum(groups[j] == 0 for j in drawn_plain) < 8  # 3 of 15 files: a fifth of the draws
+    assert sum(groups[j] == 0 for j in drawn) == 12  # half of the 24 draws
+    # Within a folder, every file once per (folder) epoch: the first 3 photo draws are the 3 photos.
+    photos = [j for j in drawn if groups[j] == 0]
+    assert sorted(photos[:3]) == [0, 1, 2] and sorted(photos[3:6]) == [0, 1, 2]
+    assert sorted(j for j in drawn if groups[j] == 1) == list(range(3, 15))
+    # A pure function of the step: a fresh instance (a resumed run) draws the same.
+    again = train_data.TrainBatches(folder, sampler, size=24, batch=4, seed=0, groups=groups)
+    assert [again.file_index(step, i) for step in (5, 2) for i in range(4)] == drawn[20:24] + drawn[8:12]
+
+
+def test_one_folder_or_files_at_the_top_are_groups_too(tmp_path) -> None:
+    files = write_folder(tmp_path, 2)
+    (tmp_path / "sub").mkdir()
+    files += write_folder(tmp_path / "sub", 1)
+    assert train_data.folder_groups(files, tmp_path) == [0, 0, 1]
+
+
+def test_synthetic_samples_are_smooth_and_take_their_share(tmp_path) -> None:
+    folder = train_data.ImageFolder(write_folder(tmp_path, 4))
+    batches = train_data.TrainBatches(
+        folder, train_data.make_mask_sampler("box"), size=32, batch=8, seed=3, synthetic=0.25
+    )
+    images = torch_free_batch(batches, steps=25)
+    smooth_flags = [is_synthetic(image) for image in images]
+    assert 0.15 < np.mean(smooth_flags) < 0.35  # 200 samples at p = 0.25
+    plain = train_data.TrainBatches(folder, train_data.make_mask_sampler("box"), size=32, batch=8, seed=3)
+    assert not any(is_synthetic(image) for image in torch_free_batch(plain, steps=5))
+    with pytest.raises(train_data.UsageError, match="--synthetic 1.0"):
+        train_data.TrainBatches(folder, train_data.make_mask_sampler("box"), size=32, batch=8, seed=3, synthetic=1.0)
+
+
+def torch_free_batch(batches: train_data.TrainBatches, steps: int) -> list[np.ndarray]:
+    return [batches.sample(step, i)[0] for step in range(steps) for i in range(batches.batch_size)]
+
+
+def is_synthetic(image: np.ndarray) -> bool:
+    """Flat or an exact linear ramp: the second differences along both axes vanish (up to 8-bit rounding)."""
+    levels = image * 255
+    return bool(np.abs(np.diff(levels, 2, axis=0)).max() <= 2 and np.abs(np.diff(levels, 2, axis=1)).max() <= 2)
+
+
+def test_synthetic_images_are_flats_and_ramps() -> None:
+    rng = np.random.default_rng(0)
+    images = [train_data.synthetic_image(16, rng) for _ in range(40)]
+    flats = [image for image in images if (image == image[0, 0]).all()]
+    assert 10 < len(flats) < 30 and all(image.dtype == np.uint8 and image.shape == (16, 16, 3) for image in images)
+    ramps = [image for image in images if not (image == image[0, 0]).all()]
+    assert all(is_synthetic(image.astype(np.float32) / 255) for image in ramps)

@@ -113,7 +113,10 @@ class BenchmarkReport:
                 "environment": self.environment,
                 "protocol": {
                     "ci": CI_METHOD,
-                    "metrics": "inpaint_cli.metrics; *_hole over the hole pixels; gradient_ratio, texture_distance and seam_step about the hole",
+                    "metrics": (
+                        "inpaint_cli.metrics; *_hole over the hole pixels; gradient_ratio, texture_distance "
+                        "and seam_step about the hole"
+                    ),
                     "memory": self.environment.get("memory_method", ""),
                 },
                 "quality": [asdict(row) for row in self.quality],

@@ -48,6 +48,18 @@ def train(
         int | None, typer.Option("--preview-every", help="Write a preview grid every N steps (at validation).")
     ] = None,
     val_count: Annotated[int | None, typer.Option("--val-count", help="Validation cases (default 16).")] = None,
+    balance: Annotated[
+        bool | None,
+        typer.Option("--balance/--no-balance", help="Draw each top-level folder of --data equally often."),
+    ] = None,
+    synthetic: Annotated[
+        float | None,
+        typer.Option(help="Share of samples that are synthetic flat colours and gradients (default 0)."),
+    ] = None,
+    snapshot_every: Annotated[
+        int | None,
+        typer.Option("--snapshot-every", help="Keep the generator of every Nth-step validation in snapshots/."),
+    ] = None,
     model_config: Annotated[
         list[str] | None, typer.Option("--set", help="Architecture config KEY=VALUE, e.g. cnum=32 (repeatable).")
     ] = None,
@@ -78,6 +90,7 @@ def train(
         "amp": amp, "seed": seed,
         "workers": workers, "init": init, "val_every": val_every, "save_every": save_every,
         "log_every": log_every, "preview_every": preview_every, "val_count": val_count,
+        "balance": balance, "synthetic": synthetic, "snapshot_every": snapshot_every,
         "resume": resume or None,  # a switch without --no-resume: off means "not given"
     }  # fmt: skip
     try:

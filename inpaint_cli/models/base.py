@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ..registry import InputContract
+from .augment import paired_augment, parse_policy
 
 # What `inpaint` takes as randomness: one generator for the batch, one per sample (the engine's batched
 # fills, so sample i draws what it would draw alone), or None for torch's global RNG.
@@ -86,6 +87,19 @@ class TrainingRecipe:
     - ema: keep an exponential moving average of the generator's weights with this decay (0 = off); the
       loop validates, exports and ships the average.
     - warmup_steps: ramp every learning rate linearly from lr/N to lr over the first N steps.
+
+    Settings that steady the adversarial phase on small data (all off by default; each recipe that has a
+    discriminator honours them, and its docstring says how):
+    - d_warmup_steps: after the reconstruction warm-up, N steps train the discriminator alone against the
+      frozen generator (GLCIC's T_D phase, for every recipe), so the generator's first adversarial
+      gradients come from a discriminator that already tells its fills from photographs.
+    - adv_ramp_steps: the adversarial terms' weight then rises linearly from 0 to its full value over N
+      steps (`adversarial_scale`), instead of switching on at once.
+    - fm_weight: feature matching (pix2pixHD): w·mean L1 between the discriminator's intermediate features
+      of the ground truth and of the fill, added to the generator's loss (scaled by the ramp too). Each
+      fill has its ground truth, so this is a perceptual loss learned from the data.
+    - augment: DiffAugment policy for everything the discriminator sees (`augment.POLICIES`, a comma list,
+      e.g. "color,translation,cutout"; '' = none).
     """
 
     default_batch: ClassVar[int] = 16
@@ -106,9 +120,21 @@ class TrainingRecipe:
         hole_weight: float | None = None,
         ema: float = 0.0,
         warmup_steps: int = 0,
+        d_warmup_steps: int = 0,
+        adv_ramp_steps: int = 0,
+        fm_weight: float = 0.0,
+        augment: str = "",
     ) -> None:
-        if recon_steps < 0 or warmup_steps < 0:
-            raise ValueError(f"recon_steps and warmup_steps cannot be negative (got {recon_steps}, {warmup_steps})")
+        for name, count in (
+            ("recon_steps", recon_steps),
+            ("warmup_steps", warmup_steps),
+            ("d_warmup_steps", d_warmup_steps),
+            ("adv_ramp_steps", adv_ramp_steps),
+        ):
+            if int(count) != count or count < 0:
+                raise ValueError(f"{name} must be a whole number of steps, 0 or more (got {count})")
+        if not fm_weight >= 0:
+            raise ValueError(f"fm_weight cannot be negative (got {fm_weight})")
         if hole_weight is not None and not hole_weight > 0:
             raise ValueError(f"hole_weight must be positive (got {hole_weight})")
         if not 0.0 <= ema < 1.0:
@@ -121,6 +147,10 @@ class TrainingRecipe:
         self.hole_weight = None if hole_weight is None else float(hole_weight)
         self.ema = float(ema)
         self.warmup_steps = int(warmup_steps)
+        self.d_warmup_steps = int(d_warmup_steps)
+        self.adv_ramp_steps = int(adv_ramp_steps)
+        self.fm_weight = float(fm_weight)
+        self.augment_policy = parse_policy(augment)
         self.networks: dict[str, nn.Module] = {"generator": generator}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
 
@@ -139,6 +169,27 @@ class TrainingRecipe:
         """Whether `step` (counted from 0) trains against the discriminator: not during the reconstruction
         warm-up. Recipes whose adversarial weight is 0 also skip their discriminator."""
         return step >= self.recon_steps
+
+    def generator_trains(self, step: int) -> bool:
+        """False during the discriminator warm-up (`d_warmup_steps` after the reconstruction warm-up)."""
+        return not self.recon_steps <= step < self.recon_steps + self.d_warmup_steps
+
+    def adversarial_scale(self, step: int) -> float:
+        """The factor on the generator's adversarial terms at `step`: 0 until the discriminator warm-up
+        ends, then rising linearly to 1 over `adv_ramp_steps` (at once without a ramp)."""
+        start = self.recon_steps + self.d_warmup_steps
+        if step < start:
+            return 0.0
+        if not self.adv_ramp_steps:
+            return 1.0
+        return min(1.0, (step - start + 1) / self.adv_ramp_steps)
+
+    def augment(
+        self, images: Sequence[torch.Tensor], mask: torch.Tensor | None = None
+    ) -> tuple[list[torch.Tensor], torch.Tensor | None]:
+        """The `augment` policy applied alike to each of `images` (and its translation to `mask`): what the
+        discriminator sees, in its own step and in the generator's."""
+        return paired_augment(images, mask, self.augment_policy)
 
     def set_learning_rates(self, step: int) -> None:
         """Apply the warm-up to every optimiser for `step` (a pure function of the step, so a resumed run

@@ -22,13 +22,13 @@ list of its deviations stay in its own module.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
 from torch import nn
 
 from . import losses
-from .base import crop_boxes, frozen
+from .base import crop_boxes, frozen, hole_centred_boxes
 from .blocks import ActivationName, ConvBlock, UpConv, conv2d_same, resize_nearest
 
 # ---- generator building pieces (§3; PiiGAN injects its latent into the ConvBlocks) -------------------
@@ -132,12 +132,20 @@ class WganCritic(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         """image: (B, 3, image_size, image_size) in [-1, 1] → (B,) scores."""
+        return self.features(image)[1]
+
+    def features(self, image: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """(each conv layer's output, the (B,) scores): the features are what feature matching compares."""
         if image.shape[-2:] != (self.image_size, self.image_size):
             raise ValueError(
                 f"{type(self).__name__} was built for {self.image_size}² inputs, got {tuple(image.shape[-2:])}"
             )
-        features = self.layers(image)
-        return self.score(features.reshape(features.shape[0], -1)).reshape(-1)
+        outputs = []
+        features = image
+        for layer in self.layers:
+            features = layer(features)
+            outputs.append(features)
+        return outputs, self.score(features.reshape(features.shape[0], -1)).reshape(-1)
 
 
 class LocalCritic(WganCritic):
@@ -180,21 +188,28 @@ def known_pixel_l1(
     return weighted / known.mean()
 
 
+Augment = Callable[[Sequence[torch.Tensor], torch.Tensor], tuple[list[torch.Tensor], torch.Tensor]]
+
+
 def critic_loss(
     local_critic: nn.Module,
     global_critic: nn.Module,
     real: torch.Tensor,
     fake: torch.Tensor,
     mask: torch.Tensor,
-    boxes: list[tuple[int, int]],
     local_size: int,
+    augment: Augment | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """L_D = WGAN loss of both critics + 10·(GP_g + GP_l) with hole-masked gradient norms (§3.5).
 
-    real, fake: (B, 3, H, W) in [-1, 1] (fake = the composite, detached here); boxes: the local patch
-    corners. Returns the total and its detached terms.
+    real, fake: (B, 3, H, W) in [-1, 1] (fake = the composite, detached here); the local patch is centred
+    on each sample's hole. augment: the recipe's `augment`, applied to real, fake and mask alike first.
+    Returns the total and its detached terms.
     """
     fake = fake.detach()
+    if augment is not None:
+        (real, fake), mask = augment([real, fake], mask)
+    boxes = hole_centred_boxes(mask, local_size)
     real_local, fake_local = crop_boxes(real, boxes, local_size), crop_boxes(fake, boxes, local_size)
     mask_local = crop_boxes(mask, boxes, local_size)
 
@@ -217,23 +232,49 @@ def train_critics(
     real: torch.Tensor,
     fake: torch.Tensor,
     mask: torch.Tensor,
-    boxes: list[tuple[int, int]],
     local_size: int,
     steps: int,
+    augment: Augment | None = None,
 ) -> dict[str, float]:
-    """`steps` critic updates on one batch (see deepfill_v1's deviations); returns the last step's losses."""
+    """`steps` critic updates on one batch (see deepfill_v1's deviations), each with fresh augmentations;
+    returns the last step's losses."""
     for _ in range(steps):
-        total, terms = critic_loss(local_critic, global_critic, real, fake, mask, boxes, local_size)
+        total, terms = critic_loss(local_critic, global_critic, real, fake, mask, local_size, augment)
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         optimizer.step()
     return {"d": total.item(), **{name: value.item() for name, value in terms.items()}}
 
 
-def adversarial_loss(
-    local_critic: nn.Module, global_critic: nn.Module, fake: torch.Tensor, fake_local: torch.Tensor
-) -> torch.Tensor:
-    """g_adv = −mean D_g(x̂) − mean D_l(P(x̂)), global weight 1 (§3.5). The critics are `frozen` here: the
-    generator's loss leaves no gradients on their weights."""
+def adversarial_terms(
+    local_critic: WganCritic,
+    global_critic: WganCritic,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    mask: torch.Tensor,
+    local_size: int,
+    *,
+    augment: Augment | None = None,
+    feature_matching: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The generator's adversarial terms: g_adv = −mean D_g(x̂) − mean D_l(P(x̂)), global weight 1 (§3.5),
+    and with `feature_matching` the mean L1 between both critics' features of the ground truth and of the
+    fill (a deviation for small data, `TrainingRecipe.fm_weight`), else None. The critics are `frozen`:
+    the generator's loss leaves no gradients on their weights. augment: as in `critic_loss`."""
+    if augment is not None:
+        (real, fake), mask = augment([real.detach(), fake], mask)
+    boxes = hole_centred_boxes(mask, local_size)
+    local_real, local_fake = crop_boxes(real, boxes, local_size), crop_boxes(fake, boxes, local_size)
+    pairs = ((global_critic, real, fake), (local_critic, local_real, local_fake))
+    g_adv = torch.zeros((), device=fake.device)
+    matching = torch.zeros((), device=fake.device) if feature_matching else None
     with frozen(local_critic), frozen(global_critic):
-        return losses.wgan_generator_loss(global_critic(fake)) + losses.wgan_generator_loss(local_critic(fake_local))
+        for critic, real_view, fake_view in pairs:
+            if not feature_matching:
+                g_adv = g_adv + losses.wgan_generator_loss(critic(fake_view))
+                continue
+            batch = fake_view.shape[0]
+            features, scores = critic.features(torch.cat([real_view, fake_view]))
+            g_adv = g_adv + losses.wgan_generator_loss(scores[batch:])
+            matching = matching + sum((f[batch:] - f[:batch].detach()).abs().mean() for f in features) / len(features)
+    return g_adv, matching

@@ -83,7 +83,7 @@ from ..mask_shapes import box_mask
 from ..registry import InputContract, register, register_recipe
 from . import losses
 from .attention import ContextualAttention
-from .base import InpaintModel, TrainingRecipe, composite, crop_boxes, hole_centred_boxes
+from .base import InpaintModel, TrainingRecipe, composite
 from .blocks import (
     ELU_STACK_INIT_GAIN,
     check_channel_order,
@@ -94,7 +94,7 @@ from .blocks import (
 from .coarse_to_fine import (
     GlobalCritic,
     LocalCritic,
-    adversarial_loss,
+    adversarial_terms,
     clip_output,
     coarse_encoder,
     known_pixel_l1,
@@ -207,9 +207,15 @@ class DeepFillV1Recipe(TrainingRecipe):
     """5 critic updates then 1 generator update per step (§3.6); losses as §3.5.
 
     image_size: the square training size; the critics' dense layers and the local patch (image_size/2)
-    are built for it. Logged: g = 0.001·g_adv + 1.2·l1 + 1.2·ae, or with `hole_weight` set
-    g = 0.001·g_adv + 1.2·recon (recon = `reconstruction` of 1.2·|x−x1| and |x−x2|); g_adv and the
-    critics' terms only on adversarial steps.
+    are built for it. Logged: g = gan_weight·g_adv + 1.2·l1 + 1.2·ae, or with `hole_weight` set
+    g = gan_weight·g_adv + 1.2·recon (recon = `reconstruction` of 1.2·|x−x1| and |x−x2|); g_adv and the
+    critics' terms only on adversarial steps. gan_weight: the paper's 0.001 by default.
+
+    The small-data settings of `TrainingRecipe`: during `d_warmup_steps` only the critics train (the
+    generator runs without gradients and no g is logged); the adversarial terms (g_adv and, with
+    `fm_weight`, the critics' feature matching, logged as fm) are scaled by `adversarial_scale`; `augment`
+    transforms the real and filled images (and the hole for the local crop and the penalty's mask) before
+    every critic forward.
     """
 
     default_batch = BATCH_SIZE
@@ -225,13 +231,17 @@ class DeepFillV1Recipe(TrainingRecipe):
         total_steps: int = 0,
         image_size: int = TRAIN_SIZE,
         critic_steps: int = D_STEPS_PER_G_STEP,
+        gan_weight: float = GAN_LOSS_WEIGHT,
         **settings: Any,
     ) -> None:
         super().__init__(generator, lr=lr, total_steps=total_steps, image_size=image_size, **settings)
         if critic_steps < 1:
             raise ValueError(f"critic_steps must be at least 1, got {critic_steps}")
+        if not gan_weight >= 0:
+            raise ValueError(f"gan_weight cannot be negative (got {gan_weight})")
         # The paper's 5 critic updates per G step; fewer trade critic quality for G steps on a short budget.
         self.critic_steps = critic_steps
+        self.gan_weight = float(gan_weight)
         self.local_size = self.image_size // 2
         self.networks["local_critic"] = LocalCritic(self.local_size)
         self.networks["global_critic"] = GlobalCritic(self.image_size)
@@ -242,7 +252,6 @@ class DeepFillV1Recipe(TrainingRecipe):
     def train_step(self, images: torch.Tensor, masks: torch.Tensor, step: int) -> dict[str, float]:
         generator = self.networks["generator"]
         local_critic, global_critic = self.networks["local_critic"], self.networks["global_critic"]
-        size = self.local_size
         if images.shape[-2:] != (self.image_size, self.image_size):
             raise ValueError(
                 f"DeepFill v1's critics were built for {self.image_size}² images, got {tuple(images.shape[-2:])}; "
@@ -250,20 +259,12 @@ class DeepFillV1Recipe(TrainingRecipe):
             )
         real = images * 2.0 - 1.0
         x_in = real * (1.0 - masks)
-        x1, x2 = generator(x_in, masks)
-
-        if self.hole_weight is None:
-            l1 = discounted_hole_l1(real, x1, x2, losses.hole_discount(masks, GAMMA))
-            ae = known_pixel_loss(real, x1, x2, masks)
-            g_loss = L1_LOSS_WEIGHT * l1 + AE_LOSS_WEIGHT * ae
-            logs = {"l1": l1.item(), "ae": ae.item()}
-        else:
-            recon = self.reconstruction([(COARSE_L1_WEIGHT, (x1 - real).abs()), (1.0, (x2 - real).abs())], masks)
-            g_loss = L1_LOSS_WEIGHT * recon
-            logs = {"recon": recon.item()}
+        generator_trains = self.generator_trains(step)
+        with torch.set_grad_enabled(generator_trains):  # the critics' warm-up only reads the fills
+            x1, x2 = generator(x_in, masks)
+        fake = composite(x2, x_in, masks)
+        logs: dict[str, float] = {}
         if self.adversarial(step):
-            fake = composite(x2, x_in, masks)
-            boxes = hole_centred_boxes(masks, size)
             logs.update(
                 train_critics(
                     self.optimizers["critics"],
@@ -272,14 +273,40 @@ class DeepFillV1Recipe(TrainingRecipe):
                     real,
                     fake,
                     masks,
-                    boxes,
-                    size,
+                    self.local_size,
                     self.critic_steps,
+                    self.augment,
                 )
             )
-            g_adv = adversarial_loss(local_critic, global_critic, fake, crop_boxes(fake, boxes, size))
-            g_loss = g_loss + GAN_LOSS_WEIGHT * g_adv
+        if not generator_trains:
+            return logs
+
+        if self.hole_weight is None:
+            l1 = discounted_hole_l1(real, x1, x2, losses.hole_discount(masks, GAMMA))
+            ae = known_pixel_loss(real, x1, x2, masks)
+            g_loss = L1_LOSS_WEIGHT * l1 + AE_LOSS_WEIGHT * ae
+            logs.update({"l1": l1.item(), "ae": ae.item()})
+        else:
+            recon = self.reconstruction([(COARSE_L1_WEIGHT, (x1 - real).abs()), (1.0, (x2 - real).abs())], masks)
+            g_loss = L1_LOSS_WEIGHT * recon
+            logs["recon"] = recon.item()
+        if self.adversarial(step):
+            g_adv, matching = adversarial_terms(
+                local_critic,
+                global_critic,
+                real,
+                fake,
+                masks,
+                self.local_size,
+                augment=self.augment,
+                feature_matching=self.fm_weight > 0,
+            )
+            scale = self.adversarial_scale(step)
+            g_loss = g_loss + scale * self.gan_weight * g_adv
             logs["g_adv"] = g_adv.item()
+            if matching is not None:
+                g_loss = g_loss + scale * self.fm_weight * matching
+                logs["fm"] = matching.item()
         self.optimizers["generator"].zero_grad(set_to_none=True)
         g_loss.backward()
         self.optimizers["generator"].step()

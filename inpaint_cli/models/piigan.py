@@ -43,6 +43,9 @@ Deviations from MODELS.md / the released code, and why:
 - l1_zx averages over every hole pixel, not over the local patch P: under free-form or mixed masks about
   half of the hole lies outside the patch and got no reconstruction loss (as in DeepFill v1, whose
   deviation this shares). The patch stays for E and the local critic.
+- The small-data settings of `TrainingRecipe` (d_warmup_steps, adv_ramp_steps, fm_weight, augment) act
+  as in DeepFill v1's recipe; during the critics' warm-up neither G nor E is updated. `gan_weight`
+  (default the paper's 0.001) weighs g_adv.
 - `recon_steps` skips the critics and g_adv only; KL and reg_z train from the first step. With
   `hole_weight`, l1_zx + ae_zx becomes hole_weight·mean_hole + mean_known of 1.2·|x−xr1| and 1.2·|x−xr2|.
 - E is trained, in the generator's optimiser (§5.7): the released code never updates E, which makes
@@ -89,7 +92,7 @@ from .blocks import ELU_STACK_INIT_GAIN, ActivationName, ConvBlock, signal_prese
 from .coarse_to_fine import (
     GlobalCritic,
     LocalCritic,
-    adversarial_loss,
+    adversarial_terms,
     clip_output,
     coarse_encoder,
     known_pixel_l1,
@@ -173,9 +176,7 @@ class PiiGAN(InpaintModel):
         x2 = clip_output(self.refine_decoder(merged))
         return x1, x2
 
-    def inpaint(
-        self, image: torch.Tensor, mask: torch.Tensor, *, generator: Generators = None
-    ) -> torch.Tensor:
+    def inpaint(self, image: torch.Tensor, mask: torch.Tensor, *, generator: Generators = None) -> torch.Tensor:
         """image (B, 3, H, W) in [0, 1], mask (B, 1, H, W) 1 = hole → raw prediction in [0, 1].
 
         Draws z ~ N(0, 1) with `generator` (one, or one per sample), so a seed fixes the fill."""
@@ -275,11 +276,15 @@ class PiiGANRecipe(TrainingRecipe):
         total_steps: int = 0,
         image_size: int = TRAIN_SIZE,
         critic_steps: int = D_STEPS_PER_G_STEP,
+        gan_weight: float = GAN_LOSS_WEIGHT,
         **settings: Any,
     ) -> None:
         super().__init__(generator, lr=lr, total_steps=total_steps, image_size=image_size, **settings)
         if critic_steps < 1:
             raise ValueError(f"critic_steps must be at least 1, got {critic_steps}")
+        if not gan_weight >= 0:
+            raise ValueError(f"gan_weight cannot be negative (got {gan_weight})")
+        self.gan_weight = float(gan_weight)
         # The paper's 5 critic updates per G step; fewer trade critic quality for G steps on a short budget.
         self.critic_steps = critic_steps
         self.local_size = self.image_size // 2
@@ -304,15 +309,14 @@ class PiiGANRecipe(TrainingRecipe):
         real = images * 2.0 - 1.0
         x_in = real * (1.0 - masks)
         boxes = hole_centred_boxes(masks, size)
+        generator_trains = self.generator_trains(step)
 
         # Random-z pass; its composite is the critics' fake.
         z = torch.randn_like(masks) * masks
-        x1, x2 = generator(x_in, masks, z)
+        with torch.set_grad_enabled(generator_trains):  # the critics' warm-up only reads the fills
+            x1, x2 = generator(x_in, masks, z)
         fake = composite(x2, x_in, masks)
-        fake_local = crop_boxes(fake, boxes, size)
-        ae = known_pixel_l1(real, x1, x2, masks, COARSE_L1_WEIGHT)
         logs: dict[str, float] = {}
-        g_adv = None
         if self.adversarial(step):
             logs.update(
                 train_critics(
@@ -322,12 +326,27 @@ class PiiGANRecipe(TrainingRecipe):
                     real,
                     fake,
                     masks,
-                    boxes,
                     size,
-                    steps=self.critic_steps,
+                    self.critic_steps,
+                    self.augment,
                 )
             )
-            g_adv = adversarial_loss(local_critic, global_critic, fake, fake_local)
+        if not generator_trains:
+            return logs
+        fake_local = crop_boxes(fake, boxes, size)
+        ae = known_pixel_l1(real, x1, x2, masks, COARSE_L1_WEIGHT)
+        g_adv = matching = None
+        if self.adversarial(step):
+            g_adv, matching = adversarial_terms(
+                local_critic,
+                global_critic,
+                real,
+                fake,
+                masks,
+                size,
+                augment=self.augment,
+                feature_matching=self.fm_weight > 0,
+            )
 
         # E on real and completed patches in one batch: real → style for the consistency pass and KL,
         # fake → regression onto the z that produced it.
@@ -357,8 +376,12 @@ class PiiGANRecipe(TrainingRecipe):
 
         g_loss = KL_WEIGHT * kl + REGRESSION_Z_WEIGHT * (consistency + reg_z) + AE_LOSS_WEIGHT * ae
         if g_adv is not None:
-            g_loss = g_loss + GAN_LOSS_WEIGHT * g_adv
+            scale = self.adversarial_scale(step)
+            g_loss = g_loss + scale * self.gan_weight * g_adv
             terms["g_adv"] = g_adv
+            if matching is not None:
+                g_loss = g_loss + scale * self.fm_weight * matching
+                terms["fm"] = matching
         self.optimizers["generator"].zero_grad(set_to_none=True)
         g_loss.backward()
         self.optimizers["generator"].step()

@@ -37,6 +37,11 @@ class TrainConfig:
     checkpoint to fine-tune from. resume: continue the run in `out` exactly.
     val_every / save_every: 1000 steps; log_every: 10; preview_every: val_every (previews are written at
     validation passes whose step is a multiple of it, and at the end). val_count: 16 validation cases.
+    balance: draw each top-level folder of `data` equally often (e.g. photos/ as often as textures/).
+    synthetic: the share of samples that are smooth synthetic images (flat colours, gradients); 0.
+    snapshot_every: also keep the shipped generator of every validation pass whose step is a multiple of N
+    as snapshots/step_NNNNNN.safetensors (0 = off), to choose a step afterwards by other measures than
+    the validation PSNR that picks best.safetensors (an adversarial phase trades PSNR for texture).
     model_config: arch config overrides, e.g. {"cnum": 48}.
     recipe_config: keyword arguments of the model's training recipe beyond the paper's defaults, e.g.
     {"gan_weight": 0.1} for DeepFill v2 or {"phase_steps": [300, 30]} for GLCIC (`recipe_settings(arch)`
@@ -65,6 +70,9 @@ class TrainConfig:
     log_every: int | None = None
     preview_every: int | None = None
     val_count: int | None = None
+    balance: bool | None = None
+    synthetic: float | None = None
+    snapshot_every: int | None = None
     model_config: dict[str, Any] | None = None
     recipe_config: dict[str, Any] | None = None
 
@@ -80,6 +88,9 @@ DEFAULTS: dict[str, Any] = {
     "save_every": 1000,
     "log_every": 10,
     "val_count": 16,
+    "balance": False,
+    "synthetic": 0.0,
+    "snapshot_every": 0,
 }
 FIELD_TYPES: dict[str, type] = {
     "model": str,
@@ -104,6 +115,9 @@ FIELD_TYPES: dict[str, type] = {
     "log_every": int,
     "preview_every": int,
     "val_count": int,
+    "balance": bool,
+    "synthetic": float,
+    "snapshot_every": int,
     "model_config": dict,
     "recipe_config": dict,
 }
@@ -113,7 +127,18 @@ FLAG_NAMES = {"model_config": "set", "recipe_config": "recipe"}  # fields whose 
 # What a resumed run may change: when and how often things happen and where, never what is trained. (A
 # different device, e.g. a CUDA run continued on a CPU, resumes correctly but not bit for bit.)
 RESUME_MUTABLE = frozenset(
-    {"steps", "lr", "val_every", "save_every", "log_every", "preview_every", "workers", "resume", "device"}
+    {
+        "steps",
+        "lr",
+        "val_every",
+        "save_every",
+        "log_every",
+        "preview_every",
+        "snapshot_every",
+        "workers",
+        "resume",
+        "device",
+    }
 )
 
 
@@ -236,7 +261,7 @@ def resolve_config(config: TrainConfig, recipe_cls: Any) -> TrainConfig:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1 (got {values[name]})")
     if values["short_side"] is not None and values["short_side"] < values["size"]:
         raise UsageError(f"--short-side {values['short_side']} is below --size {values['size']}; crops would not fit")
-    for name in ("workers", "val_count"):
+    for name in ("workers", "val_count", "snapshot_every"):
         if int(values[name]) < 0:
             raise UsageError(f"--{name.replace('_', '-')} cannot be negative (got {values[name]})")
     if not values["lr"] > 0:

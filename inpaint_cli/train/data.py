@@ -10,6 +10,13 @@ function of (seed, s, r, i):
   epoch visits every image once, ranks never share an image within an epoch (the sharding), and resuming
   at step s picks up exactly where the sequence was.
 - Everything else (crop position, flip, mask) comes from `np.random.default_rng([seed, s, r, i])`.
+- With `balance` (`--balance`), the global sequence deals its samples to the top-level folders of the data
+  in turn (sample g goes to folder g mod k) and each folder reads its own files through its own
+  permutation per epoch, so a folder of 58 photographs is drawn as often as one of 433 textures.
+- With `synthetic` = p (`--synthetic`), a share p of the samples (drawn from the sample's stream) is a
+  smooth synthetic image instead: a flat colour or a linear gradient between two colours, 8-bit
+  quantised (`synthetic_image`). Photographs are full of such regions (sky, walls, skin), and a generator
+  that has seen only textures tints them.
 
 The "mask sampler state" of a resumed run therefore needs no saving. The one exception is a sampler that
 caches something on first use (the Context Encoder draws a large random pattern once):
@@ -269,6 +276,30 @@ def draw_mask(sampler: MaskSampler, size: int, rng: np.random.Generator) -> np.n
 # ------------------------------------------------------------------------------------------ batches
 
 
+def folder_groups(files: Sequence[Path], root: Path) -> list[int]:
+    """Each file's group for `balance`: the index of its top-level folder under `root` (files directly in
+    `root` form a group of their own), in sorted order of the folder names."""
+    tops = [path.relative_to(root).parts[0] if len(path.relative_to(root).parts) > 1 else "" for path in files]
+    names = sorted(set(tops))
+    return [names.index(top) for top in tops]
+
+
+def synthetic_image(size: int, rng: np.random.Generator) -> np.ndarray:
+    """A smooth (size, size, 3) uint8 image: half the time a flat colour, else a linear gradient between two
+    colours along a random direction; colours uniform in the RGB cube."""
+    first = rng.uniform(0, 255, 3)
+    if rng.random() < 0.5:
+        pixels = np.broadcast_to(first, (size, size, 3))
+    else:
+        second = rng.uniform(0, 255, 3)
+        angle = rng.uniform(0, 2 * np.pi)
+        y, x = np.mgrid[0:size, 0:size].astype(np.float64)
+        along = x * np.cos(angle) + y * np.sin(angle)
+        t = (along - along.min()) / max(float(np.ptp(along)), 1e-9)
+        pixels = first + (second - first) * t[..., None]
+    return np.ascontiguousarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8))
+
+
 class TrainBatches:
     """Batch `step` of one rank as a pure function of (seed, step, rank): see the module docstring.
 
@@ -285,9 +316,19 @@ class TrainBatches:
         seed: int,
         rank: int = 0,
         world_size: int = 1,
+        groups: Sequence[int] | None = None,
+        synthetic: float = 0.0,
     ) -> None:
         if len(folder) == 0:
             raise InpaintError("no training images; check --data")
+        if not 0.0 <= synthetic < 1.0:
+            raise UsageError(f"--synthetic {synthetic}: a share of the samples, from 0 up to (not including) 1")
+        # groups: one index per file of `folder` (`folder_groups`); each group's files, for `balance`.
+        self.group_files: list[np.ndarray] | None = None
+        if groups is not None and len(set(groups)) > 1:
+            group_ids = np.asarray(groups)
+            self.group_files = [np.flatnonzero(group_ids == g) for g in sorted(set(groups))]
+        self.synthetic = float(synthetic)
         self.folder = folder
         self.mask_sampler = mask_sampler
         self.size = size
@@ -295,17 +336,25 @@ class TrainBatches:
         self.seed = seed
         self.rank = rank
         self.world_size = world_size
-        self._orders: dict[int, np.ndarray] = {}
+        self._orders: dict[tuple[int, int], np.ndarray] = {}
         self._orders_lock = threading.Lock()
 
-    def _order(self, epoch: int) -> np.ndarray:
+    def _order(self, epoch: int, group: int = -1) -> np.ndarray:
+        """The permutation of epoch `epoch` over all files (group −1) or over one group's files."""
         with self._orders_lock:  # loader threads
-            order = self._orders.get(epoch)
+            order = self._orders.get((group, epoch))
             if order is None:
-                order = np.random.default_rng([self.seed, _EPOCH_STREAM, epoch]).permutation(len(self.folder))
-                if len(self._orders) >= 4:  # in-flight batches span a few epochs at most
-                    self._orders.pop(min(self._orders))
-                self._orders[epoch] = order
+                if group < 0:
+                    order = np.random.default_rng([self.seed, _EPOCH_STREAM, epoch]).permutation(len(self.folder))
+                else:
+                    files = self.group_files[group]  # type: ignore[index]
+                    order = files[
+                        np.random.default_rng([self.seed, _EPOCH_STREAM, epoch, group]).permutation(len(files))
+                    ]
+                stale = [key for key in self._orders if key[0] == group and key[1] < epoch - 2]
+                for key in stale:  # in-flight batches span a few epochs at most
+                    self._orders.pop(key)
+                self._orders[(group, epoch)] = order
             return order
 
     def file_index(self, step: int, i: int) -> int:
@@ -315,10 +364,16 @@ class TrainBatches:
     def _draw(self, step: int, i: int) -> tuple[int, np.ndarray]:
         """(folder index, pixels) of sample i of `step`: the pixels of the readability check are the ones
         cropped, so an image that does not fit the cache is still decoded once per draw."""
-        count = len(self.folder)
         position = (step * self.world_size + self.rank) * self.batch_size + i
-        epoch, offset = divmod(position, count)
-        order = self._order(epoch)
+        if self.group_files is None:
+            count = len(self.folder)
+            epoch, offset = divmod(position, count)
+            order = self._order(epoch)
+        else:
+            position, group = divmod(position, len(self.group_files))
+            count = len(self.group_files[group])
+            epoch, offset = divmod(position, count)
+            order = self._order(epoch, group)
         for k in range(count):
             index = int(order[(offset + k) % count])
             pixels = self.folder.load(index)
@@ -328,9 +383,12 @@ class TrainBatches:
 
     def sample(self, step: int, i: int) -> tuple[np.ndarray, np.ndarray]:
         """(image (size, size, 3) float32, mask (size, size) bool) for sample i of `step`."""
+        rng = np.random.default_rng([self.seed, step, self.rank, i])
+        if self.synthetic and rng.random() < self.synthetic:
+            mask = draw_mask(self.mask_sampler, self.size, rng)
+            return to_float(synthetic_image(self.size, rng)), mask
         _, pixels = self._draw(step, i)
         pixels = fit_short_side(pixels, self.size)
-        rng = np.random.default_rng([self.seed, step, self.rank, i])
         height, width = pixels.shape[:2]
         top = int(rng.integers(0, height - self.size + 1))
         left = int(rng.integers(0, width - self.size + 1))

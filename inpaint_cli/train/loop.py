@@ -49,7 +49,7 @@ from . import validate
 from .config import PATH_FIELDS, TrainConfig, config_to_toml, merge_for_resume, resolve_config
 from .distributed import distribute, init_distributed
 from .progress import ProgressBar, StopRequest, progress_bar
-from .state import BEST_FILE, CONFIG_FILE, LAST_FILE, METRICS_FILE, PREVIEW_DIR, STATE_FILE
+from .state import BEST_FILE, CONFIG_FILE, LAST_FILE, METRICS_FILE, PREVIEW_DIR, SNAPSHOT_DIR, STATE_FILE
 
 log = logging.getLogger("inpaint_cli")
 
@@ -176,6 +176,8 @@ class _Trainer:
             seed=cfg.seed,
             rank=self.dist.rank,
             world_size=self.dist.world_size,
+            groups=train_data.folder_groups(train_files, data_dir) if cfg.balance else None,
+            synthetic=cfg.synthetic or 0.0,  # None: a run saved before the setting existed
         )
         self.val_cases: list[train_data.ValCase] = []
         if self.dist.is_main:
@@ -314,6 +316,11 @@ class _Trainer:
         if final or step % self.config.preview_every == 0:
             path = self.out / PREVIEW_DIR / f"step_{step:06d}.png"
             validate.write_preview(path, self.val_cases, outputs, size=self.config.size)
+        snapshot_every = self.config.snapshot_every
+        if snapshot_every and (step % snapshot_every == 0 or final):
+            path = self.out / SNAPSHOT_DIR / f"step_{step:06d}.safetensors"
+            path.parent.mkdir(exist_ok=True)
+            save_checkpoint(path, self.shipped_generator, provenance=self._provenance(step, self._wall(), scores))
         if self.best is None or scores["psnr"] > self.best["psnr"]:
             self.best = {**scores, "step": step}
             provenance = self._provenance(step, self._wall(), scores)

@@ -47,6 +47,7 @@ BEST_FILE = "best.safetensors"
 STATE_FILE = "last.state.safetensors"
 METRICS_FILE = "metrics.jsonl"
 PREVIEW_DIR = "previews"
+SNAPSHOT_DIR = "snapshots"  # --snapshot-every: the shipped generator at chosen validation steps
 
 
 def cpu_copy(tensor: torch.Tensor) -> torch.Tensor:

@@ -4,7 +4,9 @@ and preview sheets.
 Validation never shifts the training random streams: it runs inside `torch.random.fork_rng`, and a
 sampling model's latents come from its own generator seeded with VAL_SAMPLE_SEED, so every pass draws
 the same ones and a resumed run stays exact. The model sees only the known pixels (the hole is zeroed),
-and only the hole is scored (`metrics.psnr/ssim/l1` with the mask).
+and only the hole is scored (`metrics.psnr/ssim/l1` with the mask), beside the hole's texture distance
+and border seam (`metrics.texture_distance`, `metrics.seam_step`), so the curves show what an adversarial
+phase buys in texture against what it costs in PSNR.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ Outputs = list[tuple[np.ndarray, np.ndarray | None]]
 
 def score_cases(cases: Sequence[ValCase], device: torch.device, fill: Fill) -> tuple[dict[str, float], Outputs]:
     """Fill every val case with `fill(images, masks)` → (predictions, coarse or None); mean hole metrics."""
-    psnrs, ssims, l1s, outputs = [], [], [], []
+    psnrs, ssims, l1s, textures, seams, outputs = [], [], [], [], [], []
     for start in range(0, len(cases), VAL_BATCH):
         batch = cases[start : start + VAL_BATCH]
         images = torch.from_numpy(np.stack([c.image for c in batch])).permute(0, 3, 1, 2).to(device)
@@ -45,12 +47,20 @@ def score_cases(cases: Sequence[ValCase], device: torch.device, fill: Fill) -> t
             psnrs.append(min(metrics.psnr(output, case.image, case.mask), MAX_PSNR))
             ssims.append(metrics.ssim(output, case.image, case.mask))
             l1s.append(metrics.l1(output, case.image, case.mask))
+            textures.append(metrics.texture_distance(output, case.image, case.mask))
+            seams.append(metrics.seam_step(output, case.image, case.mask))
             rough = None
             if coarse is not None:
                 rough = coarse[index].float().permute(1, 2, 0).cpu().numpy()
                 rough = np.where(case.mask[..., None], rough, case.image).astype(np.float32)
             outputs.append((output, rough))
-    scores = {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)), "l1": float(np.mean(l1s))}
+    scores = {
+        "psnr": float(np.mean(psnrs)),
+        "ssim": float(np.mean(ssims)),
+        "l1": float(np.mean(l1s)),
+        "texture": float(np.mean(textures)),
+        "seam": float(np.mean(seams)),
+    }
     return scores, outputs
 
 
