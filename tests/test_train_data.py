@@ -213,7 +213,7 @@ def test_synthetic_samples_are_smooth_and_take_their_share(tmp_path) -> None:
     assert 0.15 < np.mean(smooth_flags) < 0.35  # 200 samples at p = 0.25
     plain = train_data.TrainBatches(folder, train_data.make_mask_sampler("box"), size=32, batch=8, seed=3)
     assert not any(is_synthetic(image) for image in torch_free_batch(plain, steps=5))
-    with pytest.raises(train_data.UsageError, match="--synthetic 1.0"):
+    with pytest.raises(train_data.UsageError, match=r"--synthetic 1\.0"):
         train_data.TrainBatches(folder, train_data.make_mask_sampler("box"), size=32, batch=8, seed=3, synthetic=1.0)
 
 
