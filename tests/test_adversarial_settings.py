@@ -132,3 +132,9 @@ def test_augment_is_differentiable_and_policy_is_checked() -> None:
         augment.parse_policy("colour")
     (same,), _ = augment.paired_augment([fake], None, ())
     assert same is fake
+
+
+@pytest.mark.parametrize("arch", ["deepfill_v2", "glcic", "context_encoder"])
+def test_recipes_without_the_small_data_settings_refuse_them(arch: str) -> None:
+    with pytest.raises(ValueError, match="does not implement"):
+        make_recipe(arch, fm_weight=1.0)

@@ -1,4 +1,5 @@
-"""Validation curves as PNGs: val hole PSNR against core-hours, Telea's line, the shipped step marked.
+"""Validation curves as PNGs: val hole PSNR (and texture distance) against core-hours, Telea's line, the
+shipped step marked.
 
     python training/plot_curves.py training/campaign/*.metrics.jsonl --out docs/curves [--threads 1]
     python training/plot_curves.py runs/campaign_v2 --out docs/curves
@@ -9,7 +10,10 @@ campaign run, which ran with OMP_NUM_THREADS=1); the top axis shows the steps. y
 the shipped generator (the EMA when the run set `ema`; the raw generator's thinner, when logged). The dashed
 line is Telea on the same validation cases (the run's "baseline" record); the star is the shipped step, the
 val-best step that best.safetensors holds; dotted verticals mark where `--resume --lr` lowered the rate.
-The title comes from the run's config (architecture, width settings, crop, batch).
+The title comes from the run's config (architecture, width settings, crop, batch). Runs that logged the
+hole's texture distance (`metrics.texture_distance`, lower is better) get a second panel with it under the
+PSNR, on the same core-hour axis, with Telea's texture dashed: an adversarial phase should move it down
+while PSNR holds.
 
 Needs matplotlib (`pip install matplotlib`, or the `plot` extra).
 """
@@ -92,8 +96,12 @@ def plot_run(run: Path, out_dir: Path, *, threads: int = 1) -> Path:
     steps = sorted(ema)
     hours = core_hours(records, steps, threads=threads)
 
-    figure = Figure(figsize=FIGSIZE, dpi=DPI)
-    axes = figure.subplots()
+    texture = curve(records, "texture")
+    figure = Figure(figsize=(FIGSIZE[0], FIGSIZE[1] * (1.6 if texture else 1.0)), dpi=DPI)
+    if texture:
+        axes, texture_axes = figure.subplots(2, 1, sharex=True, height_ratios=(3, 2))
+    else:
+        axes, texture_axes = figure.subplots(), None
     axes.plot(hours, [ema[s] for s in steps], marker="o", markersize=2.5, linewidth=1.6, color="tab:blue",
               label="val hole PSNR (shipped generator)")  # fmt: skip
     raw = curve(records, "raw_psnr")
@@ -116,7 +124,12 @@ def plot_run(run: Path, out_dir: Path, *, threads: int = 1) -> Path:
     axes.plot([shipped_hours], [ema[shipped]], marker="*", markersize=13, color="tab:orange", linestyle="none",
               label=f"shipped: step {shipped}, {ema[shipped]:.2f} dB")  # fmt: skip
 
-    axes.set_xlabel(f"core-hours (training time from the logged it/s × {threads} thread{'s' * (threads > 1)})")
+    xlabel = f"core-hours (training time from the logged it/s × {threads} thread{'s' * (threads > 1)})"
+    if texture_axes is not None:
+        plot_texture(texture_axes, records, texture, shipped, threads)
+        texture_axes.set_xlabel(xlabel)
+    else:
+        axes.set_xlabel(xlabel)
     axes.set_ylabel("validation hole PSNR (dB)")
     axes.set_title(title_of(name, read_config(run)), fontsize=11)
     axes.grid(True, alpha=0.3)
@@ -130,6 +143,29 @@ def plot_run(run: Path, out_dir: Path, *, threads: int = 1) -> Path:
     path = out_dir / f"{name}.png"
     write_atomic(path, buffer.getvalue())
     return path
+
+
+def plot_texture(
+    axes: Any, records: list[dict[str, Any]], texture: dict[int, float], shipped: int, threads: int
+) -> None:
+    """The texture-distance panel: the shipped generator's, the raw one's thinner, Telea's dashed."""
+    steps = sorted(texture)
+    axes.plot(core_hours(records, steps, threads=threads), [texture[s] for s in steps], marker="o", markersize=2.5,
+              linewidth=1.6, color="tab:purple", label="val hole texture distance (shipped generator)")  # fmt: skip
+    raw = curve(records, "raw_texture")
+    if raw:
+        raw_steps = sorted(raw)
+        axes.plot(core_hours(records, raw_steps, threads=threads), [raw[s] for s in raw_steps], linewidth=0.8,
+                  color="tab:gray", alpha=0.7, label="raw generator")  # fmt: skip
+    telea = baseline(records).get("telea_texture")
+    if telea is not None:
+        axes.axhline(telea, color="tab:red", linestyle="--", linewidth=1.2, label=f"Telea: {telea:.0f}")
+    if shipped in texture:
+        (at,) = core_hours(records, [shipped], threads=threads)
+        axes.plot([at], [texture[shipped]], marker="*", markersize=13, color="tab:orange", linestyle="none")
+    axes.set_ylabel("texture distance (lower = better)")
+    axes.grid(True, alpha=0.3)
+    axes.legend(loc="best", fontsize=8)
 
 
 def main(argv: list[str] | None = None) -> int:

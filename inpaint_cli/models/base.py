@@ -108,6 +108,9 @@ class TrainingRecipe:
     # Train in channels-last memory format on CPUs too (CUDA always does): set where it measured faster
     # with oneDNN (benchmarks/README.md, bench_train.py --variant channels-last).
     channels_last_on_cpu: ClassVar[bool] = False
+    # Whether train_step honours d_warmup_steps, adv_ramp_steps, fm_weight and augment; a recipe that does
+    # not refuses them rather than ignoring them.
+    small_data_adversarial: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -135,6 +138,10 @@ class TrainingRecipe:
                 raise ValueError(f"{name} must be a whole number of steps, 0 or more (got {count})")
         if not fm_weight >= 0:
             raise ValueError(f"fm_weight cannot be negative (got {fm_weight})")
+        if not self.small_data_adversarial and (d_warmup_steps or adv_ramp_steps or fm_weight or augment):
+            raise ValueError(
+                f"{type(self).__name__} does not implement d_warmup_steps, adv_ramp_steps, fm_weight or augment yet"
+            )
         if hole_weight is not None and not hole_weight > 0:
             raise ValueError(f"hole_weight must be positive (got {hole_weight})")
         if not 0.0 <= ema < 1.0:
