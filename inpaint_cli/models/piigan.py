@@ -63,6 +63,11 @@ Deviations from MODELS.md / the released code, and why:
 - E and the critics live in the recipe, not in the registered model: the shipped checkpoint is the
   generator alone, and E is only needed to reproduce a ground-truth style (§5.7).
 - Generator initialisation and `critic_steps` as in DeepFill v1 (`blocks.signal_preserving_init`, gain 1.2).
+- `diversity_weight` (0 = off, the paper): a mode-seeking term (Mao et al., *Mode Seeking Generative
+  Adversarial Networks for Diverse Image Synthesis*, CVPR 2019) on a second random-z pass of the same
+  batch: w / (mean_hole|x2 − x2'| / mean_hole|z − z'| + 1e-5), so two latents that differ must give fills
+  that differ. The paper's own pressure towards diverse samples is reg_z; on a few hundred images, with
+  reconstruction-trained weights, the samples of the shipped checkpoint differ by 0.025 mean L1 in the hole.
 """
 
 from __future__ import annotations
@@ -252,6 +257,7 @@ GAN_LOSS_WEIGHT = 0.001
 KL_WEIGHT = 0.1  # assumes the KL is summed over batch and 4096 dims
 REGRESSION_Z_WEIGHT = 1.2  # REGRESSION_Z_LOSS_ALPHA: inside reg_z and again on reg_z, l1_zx, ae_zx
 AE_LOSS_WEIGHT = 1.2
+MODE_SEEKING_EPSILON = 1e-5  # `diversity_weight`'s term is w / (ratio + ε), as MSGAN's
 
 
 @register_recipe("piigan")
@@ -278,6 +284,7 @@ class PiiGANRecipe(TrainingRecipe):
         image_size: int = TRAIN_SIZE,
         critic_steps: int = D_STEPS_PER_G_STEP,
         gan_weight: float = GAN_LOSS_WEIGHT,
+        diversity_weight: float = 0.0,
         **settings: Any,
     ) -> None:
         super().__init__(generator, lr=lr, total_steps=total_steps, image_size=image_size, **settings)
@@ -286,6 +293,9 @@ class PiiGANRecipe(TrainingRecipe):
         if not gan_weight >= 0:
             raise ValueError(f"gan_weight cannot be negative (got {gan_weight})")
         self.gan_weight = float(gan_weight)
+        if not diversity_weight >= 0:
+            raise ValueError(f"diversity_weight cannot be negative (got {diversity_weight})")
+        self.diversity_weight = float(diversity_weight)
         # The paper's 5 critic updates per G step; fewer trade critic quality for G steps on a short budget.
         self.critic_steps = critic_steps
         self.local_size = self.image_size // 2
@@ -376,6 +386,15 @@ class PiiGANRecipe(TrainingRecipe):
             terms = {"recon_zx": consistency}
 
         g_loss = KL_WEIGHT * kl + REGRESSION_Z_WEIGHT * (consistency + reg_z) + AE_LOSS_WEIGHT * ae
+        if self.diversity_weight:
+            z_other = torch.randn_like(masks) * masks
+            _, x2_other = generator(x_in, masks, z_other)
+            hole_count = masks.sum().clamp(min=1.0)
+            output_gap = ((x2 - x2_other).abs() * masks).sum() / (hole_count * x2.shape[1])
+            latent_gap = ((z - z_other).abs() * masks).sum() / hole_count
+            mode_seeking = output_gap / latent_gap
+            g_loss = g_loss + self.diversity_weight / (mode_seeking + MODE_SEEKING_EPSILON)
+            terms["mode_seeking"] = mode_seeking
         if g_adv is not None:
             scale = self.adversarial_scale(step)
             g_loss = g_loss + scale * self.gan_weight * g_adv
