@@ -1,15 +1,18 @@
-"""Which learned model may replace telea as `inpaint fill`'s default? Reads an `inpaint benchmark --json` report.
+"""Which learned model may be `inpaint fill`'s default? Reads an `inpaint benchmark --json` report.
 
-The rule (issue 11, the campaign), on the report split: a model qualifies if, against the baseline (telea),
+The rule, on the held-out test images (`test.txt`): a model qualifies if, against the baseline (telea),
 1. its whole-image PSNR, hole PSNR and hole SSIM over all cases are higher, and
 2. its hole PSNR is higher in at least 6 of the 8 groups: each mask kind (strokes, box) × each hole-size
-   bucket (5-15, 15-30, 30-45, 45-60 %).
+   bucket (5-15, 15-30, 30-45, 45-60 %), and
+3. with `--current NAME` (the default it would replace, in the same report): its hole texture distance
+   (`texture_distance`, lower is better) is at least 15 % below the current default's.
 "Higher" is strictly higher; a group missing from the report counts as lost. Prints a Markdown table of
 each model's margins (model − baseline; positive = better) with its verdict, then the hole-PSNR margin of
-every group, and names the qualifying models on stderr. The texture column (hole gradient ratio) is shown
-for reference; it is not part of the rule.
+every group, and names the qualifying models on stderr. A new default must also pass the coloured-flat,
+gradient and scratch test (tests/test_shipped_checkpoints.py), which the report cannot show.
 
     python benchmarks/default_check.py benchmarks/latest.json [--baseline telea] [--min-groups 6]
+        [--current deepfill_v1.campaign-128]
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ GROUP_METRIC = "psnr_hole"  # clause 2
 KINDS = ("strokes", "box")
 BUCKETS = ("5-15", "15-30", "30-45", "45-60")
 MIN_GROUPS = 6
+TEXTURE_GAIN = 0.15  # clause 3: at least this fraction below the current default's texture distance
 LABELS = {"psnr": "PSNR", "psnr_hole": "PSNR hole", "ssim_hole": "SSIM hole"}
 
 
@@ -43,13 +47,20 @@ def check(
     kinds: tuple[str, ...] = KINDS,
     buckets: tuple[str, ...] = BUCKETS,
     min_groups: int = MIN_GROUPS,
+    current: str | None = None,
 ) -> list[dict[str, Any]]:
-    """One verdict per model other than `baseline`: {"model", "overall": {metric: margin}, "groups": {"kind/bucket":
-    margin or None}, "groups_won", "texture", "fails": [reasons]}; it qualifies when "fails" is empty."""
+    """One verdict per model other than `baseline` (and `current`): {"model", "overall": {metric: margin},
+    "groups": {"kind/bucket": margin or None}, "groups_won", "texture" (its texture distance), "texture_gain"
+    (1 − texture / current's, None without `current`), "fails": [reasons]}; it qualifies when "fails" is empty."""
     rows = rows_by_key(report)
     if not any(model == baseline for model, _, _ in rows):
         raise ValueError(f"the report has no rows of the baseline {baseline!r}; pass --baseline")
-    models = list(dict.fromkeys(model for model, _, _ in rows if model != baseline))
+    current_texture = None
+    if current is not None:
+        current_texture = rows.get((current, "all", "all"), {}).get("texture_distance")
+        if current_texture is None:
+            raise ValueError(f"the report has no texture distance of the current default {current!r}; pass --current")
+    models = list(dict.fromkeys(model for model, _, _ in rows if model not in (baseline, current)))
     theirs_all = rows.get((baseline, "all", "all"), {})
     verdicts = []
     for model in models:
@@ -74,12 +85,17 @@ def check(
             missing = [group for group, margin in groups.items() if margin is None]
             note = f" ({len(missing)} missing from the report)" if missing else ""
             fails.append(f"hole PSNR higher in {won} of {len(groups)} groups, fewer than {min_groups}{note}")
+        texture = ours_all.get("texture_distance", float("nan"))
+        gain = None if current_texture is None else 1.0 - texture / current_texture
+        if gain is not None and not gain >= TEXTURE_GAIN:
+            fails.append(f"texture {gain:.0%} below {current}'s, less than {TEXTURE_GAIN:.0%}")
         verdicts.append({
             "model": model,
             "overall": overall,
             "groups": groups,
             "groups_won": won,
-            "texture": ours_all.get("gradient_ratio", float("nan")),
+            "texture": texture,
+            "texture_gain": gain,
             "fails": fails,
         })  # fmt: skip
     return verdicts
@@ -93,8 +109,8 @@ def markdown(verdicts: list[dict[str, Any]], baseline: str, *, min_groups: int =
     """The verdict table, then the per-group hole-PSNR margins."""
     lines = [
         "| model | Δ PSNR | Δ PSNR hole | Δ SSIM hole | groups with higher hole PSNR | worst group | texture "
-        "| qualifies |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| texture gain | qualifies |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for verdict in verdicts:
         overall, groups = verdict["overall"], verdict["groups"]
@@ -107,15 +123,16 @@ def markdown(verdicts: list[dict[str, Any]], baseline: str, *, min_groups: int =
             _signed(overall.get("ssim_hole"), 3),
             f"{verdict['groups_won']} of {len(groups)}",
             f"{worst} ({present[worst]:+.2f} dB)" if worst else "n/a",
-            f"{verdict['texture']:.2f}",
+            f"{verdict['texture']:.0f}",
+            "n/a" if verdict["texture_gain"] is None else f"{verdict['texture_gain']:+.0%}",
             "**yes**" if not verdict["fails"] else "no: " + "; ".join(verdict["fails"]),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
         f"Δ = model − {baseline}. A model qualifies if Δ PSNR, Δ PSNR hole and Δ SSIM hole are all positive and "
-        f"its hole PSNR is higher in at least {min_groups} groups; texture (hole gradient ratio) is not part of "
-        "the rule.",
+        f"its hole PSNR is higher in at least {min_groups} groups; with a current default, its texture distance "
+        f"(lower is better) must also be at least {TEXTURE_GAIN:.0%} below the current default's (texture gain).",
     ]
     if verdicts:
         names = list(verdicts[0]["groups"])
@@ -133,10 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("report", type=Path, help="JSON written by `inpaint benchmark --json`")
     parser.add_argument("--baseline", default="telea")
     parser.add_argument("--min-groups", type=int, default=MIN_GROUPS, help="groups the model must win (of 8)")
+    parser.add_argument("--current", help="the current default in the same report: a successor needs its texture")
     args = parser.parse_args(argv)
     try:
         report = json.loads(args.report.read_text(encoding="utf-8"))
-        verdicts = check(report, args.baseline, min_groups=args.min_groups)
+        verdicts = check(report, args.baseline, min_groups=args.min_groups, current=args.current)
     except (OSError, json.JSONDecodeError) as e:
         print(f"error: {args.report}: cannot read the report ({e}); pass a file from `inpaint benchmark --json`",
               file=sys.stderr)  # fmt: skip

@@ -1,4 +1,4 @@
-"""benchmarks/default_check.py: issue 11's rule for replacing telea as the default, on synthetic reports."""
+"""benchmarks/default_check.py: the rule for choosing the default model, on synthetic reports."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def row(model: str, kind: str, bucket: str, **means: float) -> dict:
 def report(overall: dict[str, float], group_margins: list[float], *, drop: tuple[str, str] | None = None) -> dict:
     """telea and "cand": cand's overall means are telea's + `overall` margins, its hole PSNR per group
     telea's + the group's margin."""
-    telea = {"psnr": 26.0, "psnr_hole": 20.0, "ssim_hole": 0.36, "ssim": 0.9, "gradient_ratio": 0.2}
+    telea = {"psnr": 26.0, "psnr_hole": 20.0, "ssim_hole": 0.36, "ssim": 0.9, "texture_distance": 400.0}
     cand = {k: v + overall.get(k, 0.0) for k, v in telea.items()}
     rows = [row("telea", "all", "all", **telea), row("cand", "all", "all", **cand)]
     for (kind, bucket), margin in zip(GROUPS, group_margins, strict=True):
@@ -87,7 +87,7 @@ def test_the_table_shows_the_margins_and_the_verdict(default_check):
     rep["quality"] += [dict(r, model="weak") for r in weak if r["model"] == "cand"]
     text = default_check.markdown(default_check.check(rep, "telea"), "telea")
     lines = text.splitlines()
-    assert lines[2] == "| cand | +0.30 dB | +0.30 dB | +0.005 | 6 of 8 | box/45-60 (-0.20 dB) | 0.20 | **yes** |"
+    assert lines[2] == "| cand | +0.30 dB | +0.30 dB | +0.005 | 6 of 8 | box/45-60 (-0.20 dB) | 400 | n/a | **yes** |"
     assert lines[3].startswith("| weak | -1.00 dB | +0.00 dB | +0.000 | 0 of 8 | strokes/5-15 (-1.00 dB) |")
     assert "no: overall PSNR -1" in lines[3]
     assert "| cand | +0.20 | +0.10 | +0.30 | +0.10 | +0.20 | -0.06 | +0.10 | -0.20 |" in lines
@@ -107,3 +107,17 @@ def test_main_reads_a_report_and_names_the_winners(default_check, tmp_path, caps
     assert default_check.main([str(path), "--baseline", "nope"]) == 1
     assert "no rows of the baseline 'nope'" in capsys.readouterr().err
     assert default_check.main([str(tmp_path / "missing.json")]) == 1
+
+
+def test_a_successor_needs_fifteen_percent_less_texture_distance_than_the_current_default(default_check):
+    rep = report(WINS, SIX_OF_EIGHT)
+    rep["quality"][1]["metrics"]["texture_distance"] = {"mean": 380.0}  # cand
+    rep["quality"].append(row("current", "all", "all", texture_distance=440.0))
+    (result,) = default_check.check(rep, "telea", current="current")  # the current default is not judged
+    assert result["model"] == "cand" and result["texture_gain"] == pytest.approx(1 - 380 / 440)
+    assert result["fails"] == ["texture 14% below current's, less than 15%"]
+    rep["quality"][1]["metrics"]["texture_distance"] = {"mean": 374.0}  # exactly 15 %
+    assert default_check.check(rep, "telea", current="current")[0]["fails"] == []
+    assert default_check.check(rep, "telea")[0]["texture_gain"] is None  # no current: no texture clause
+    with pytest.raises(ValueError, match="no texture distance of the current default 'nosuch'"):
+        default_check.check(rep, "telea", current="nosuch")
