@@ -22,12 +22,17 @@ augmentations each side sees is the same either way.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeAlias
 
 import torch
 import torch.nn.functional as F
 
 POLICIES = ("color", "translation", "cutout")
+# What a recipe's `augment` is: (images, mask) → (the images and the mask, augmented alike).
+Augment: TypeAlias = Callable[
+    [Sequence[torch.Tensor], "torch.Tensor | None"], "tuple[list[torch.Tensor], torch.Tensor | None]"
+]
 TRANSLATION_RATIO = 0.125
 CUTOUT_RATIO = 0.5
 

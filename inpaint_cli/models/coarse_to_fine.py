@@ -22,12 +22,13 @@ list of its deviations stay in its own module.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 
 import torch
 from torch import nn
 
 from . import losses
+from .augment import Augment
 from .base import crop_boxes, frozen, hole_centred_boxes
 from .blocks import ActivationName, ConvBlock, UpConv, conv2d_same, resize_nearest
 
@@ -186,9 +187,6 @@ def known_pixel_l1(
     known = 1.0 - mask
     weighted = coarse_weight * losses.masked_l1(x1, real, known) + losses.masked_l1(x2, real, known)
     return weighted / known.mean()
-
-
-Augment = Callable[[Sequence[torch.Tensor], torch.Tensor], tuple[list[torch.Tensor], torch.Tensor]]
 
 
 def critic_loss(

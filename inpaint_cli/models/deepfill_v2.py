@@ -59,6 +59,7 @@ from ..mask_shapes import mixed_mask
 from ..registry import InputContract, register, register_recipe
 from . import losses
 from .attention import ContextualAttention
+from .augment import Augment
 from .base import InpaintModel, TrainingRecipe, composite, frozen
 from .blocks import (
     GATED_INIT_GAIN,
@@ -202,6 +203,15 @@ class DeepFillV2Discriminator(nn.Module):
         features = self.layers(torch.cat([image, mask], dim=1))
         return features.reshape(features.shape[0], -1)
 
+    def features(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """(each layer's output, the flattened logits of `forward`): what feature matching compares."""
+        outputs = []
+        features = torch.cat([image, mask], dim=1)
+        for layer in self.layers:
+            features = layer(features)
+            outputs.append(features)
+        return outputs, features.reshape(features.shape[0], -1)
+
 
 # ---- training recipe (§4.4, §4.5) ---------------------------------------------------------------
 
@@ -226,14 +236,16 @@ def make_optimizers(
 
 
 def discriminator_loss(
-    discriminator: nn.Module, real: torch.Tensor, x2: torch.Tensor, mask: torch.Tensor
+    discriminator: nn.Module, real: torch.Tensor, x2: torch.Tensor, mask: torch.Tensor, augment: Augment | None = None
 ) -> torch.Tensor:
     """Hinge D loss on [real, M] vs [composite of x2, M] (§4.4); x2 is detached here.
 
     Real and fake go through D as one batch, as in the official code, so spectral norm does one power
-    iteration per D step.
+    iteration per D step. augment: the recipe's `augment`, applied to real, fake and M alike first.
     """
     fake = composite(x2.detach(), real, mask)
+    if augment is not None:
+        (real, fake), mask = augment([real, fake], mask)
     logits = discriminator(torch.cat([real, fake], dim=0), torch.cat([mask, mask], dim=0))
     real_logits, fake_logits = logits.chunk(2, dim=0)
     return losses.hinge_discriminator_loss(real_logits, fake_logits)
@@ -249,6 +261,29 @@ def adversarial_loss(
 ) -> torch.Tensor:
     """−mean D(x̂, M) on the composite x̂ of x2 (§4.4)."""
     return losses.hinge_generator_loss(discriminator(composite(x2, real, mask), mask))
+
+
+def adversarial_terms(
+    discriminator: DeepFillV2Discriminator,
+    real: torch.Tensor,
+    mask: torch.Tensor,
+    x2: torch.Tensor,
+    *,
+    augment: Augment | None = None,
+    feature_matching: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The generator's adversarial term −mean D(x̂, M) (§4.4) after the recipe's `augment`, and with
+    `feature_matching` the mean L1 between D's features of [x, M] and of [x̂, M] (a deviation for small
+    data, `TrainingRecipe.fm_weight`), else None. Call with D `frozen`."""
+    fake = composite(x2, real, mask)
+    if augment is not None:
+        (real, fake), mask = augment([real.detach(), fake], mask)
+    if not feature_matching:
+        return losses.hinge_generator_loss(discriminator(fake, mask)), None
+    batch = fake.shape[0]
+    features, logits = discriminator.features(torch.cat([real, fake]), torch.cat([mask, mask]))
+    matching = sum((f[batch:] - f[:batch].detach()).abs().mean() for f in features) / len(features)
+    return losses.hinge_generator_loss(logits[batch:]), matching
 
 
 def generator_loss(
@@ -276,11 +311,16 @@ class DeepFillV2Recipe(TrainingRecipe):
 
     Logged: g = ae + gan_weight·g_adv (ae alone while `adversarial(step)` is false), d = the hinge D loss.
     With `hole_weight` set, ae is Σ over both stages of hole_weight·mean_hole|x−xi| + mean_known|x−xi|.
+    The small-data settings of `TrainingRecipe`: during `d_warmup_steps` only D trains (no g logged);
+    g_adv and, with `fm_weight`, D's feature matching (logged as fm) are scaled by `adversarial_scale`:
+    g = ae + scale·(gan_weight·g_adv + fm_weight·fm); `augment` transforms [x, M] and [x̂, M] alike before
+    every D forward.
     """
 
     default_batch = BATCH_SIZE
     default_size = TRAIN_SIZE
     default_lr = LEARNING_RATE
+    small_data_adversarial = True
     channels_last_on_cpu = True  # 1.16–1.20× per step at 1 thread (benchmarks/README.md)
 
     def __init__(
@@ -308,23 +348,36 @@ class DeepFillV2Recipe(TrainingRecipe):
     def train_step(self, images: torch.Tensor, masks: torch.Tensor, step: int) -> dict[str, float]:
         generator, discriminator = self.networks["generator"], self.networks["discriminator"]
         real = images * 2.0 - 1.0
-        x1, x2 = generator(real * (1.0 - masks), masks)
+        generator_trains = self.generator_trains(step)
+        with torch.set_grad_enabled(generator_trains):  # D's warm-up only reads the fills
+            x1, x2 = generator(real * (1.0 - masks), masks)
+        logs: dict[str, float] = {}
+        if self.adversarial(step):
+            d_loss = discriminator_loss(discriminator, real, x2, masks, self.augment)
+            self.optimizers["discriminator"].zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.optimizers["discriminator"].step()
+            logs["d"] = d_loss.item()
+        if not generator_trains:
+            return logs
         if self.hole_weight is None:
             reconstruction = reconstruction_loss(real, x1, x2)
         else:
             errors = [(COARSE_L1_WEIGHT, (x1 - real).abs()), (REFINE_L1_WEIGHT, (x2 - real).abs())]
             reconstruction = self.reconstruction(errors, masks)
-        g_loss, logs = reconstruction, {}
+        g_loss = reconstruction
         if self.adversarial(step):
-            d_loss = discriminator_loss(discriminator, real, x2, masks)
-            self.optimizers["discriminator"].zero_grad(set_to_none=True)
-            d_loss.backward()
-            self.optimizers["discriminator"].step()
             # Frozen: no D weight gradients from G's loss; eval: spectral norm reuses this step's power iteration.
             with frozen(discriminator, eval_mode=True):
-                adversarial = adversarial_loss(discriminator, real, masks, x2)
-            g_loss = reconstruction + self.gan_weight * adversarial
-            logs = {"d": d_loss.item(), "g_adv": adversarial.item()}
+                adversarial, matching = adversarial_terms(
+                    discriminator, real, masks, x2, augment=self.augment, feature_matching=self.fm_weight > 0
+                )
+            scale = self.adversarial_scale(step)
+            g_loss = reconstruction + scale * self.gan_weight * adversarial
+            logs["g_adv"] = adversarial.item()
+            if matching is not None:
+                g_loss = g_loss + scale * self.fm_weight * matching
+                logs["fm"] = matching.item()
         self.optimizers["generator"].zero_grad(set_to_none=True)
         g_loss.backward()
         self.optimizers["generator"].step()
