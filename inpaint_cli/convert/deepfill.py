@@ -49,6 +49,9 @@ MERGE = ["allconv11", "allconv12", _up("allconv13_upsample"), "allconv14", _up("
          "allconv16", "allconv17"]  # fmt: skip
 LAYERS = [*COARSE, *CONV_BRANCH, *ATTENTION_BRANCH, *MERGE]  # the official build order, 42 convs
 
+# The config keys the released graphs need (module docstring); the converted checkpoint adds its cnum.
+RELEASE_CONFIG = {"tf_padding": True, "tf_resize": True, "channel_order": "bgr"}
+
 # Optimiser slots and moving averages that a training snapshot may keep beside the weights.
 _SLOT_SUFFIXES = ("/Adam", "/Adam_1", "/ExponentialMovingAverage", "/Momentum", "/RMSProp", "/RMSProp_1")
 
@@ -112,7 +115,7 @@ def _convert(arch: str, src: Path) -> tuple[dict[str, Any], dict[str, Any], list
     variables = _generator_variables(variables, src)
     # cnum is conv1's output width in both (in v2 the raw width, 2× the gated conv's effective width).
     cnum = int(variables[f"{SCOPE}conv1/kernel"].shape[-1])
-    config = {"cnum": cnum, "tf_padding": True, "tf_resize": True, "channel_order": "bgr"}
+    config = {"cnum": cnum, **RELEASE_CONFIG}
     return config, _state_dict(arch, config, variables, src), files
 
 
