@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 
 from ..errors import InpaintError
-from . import Source
 from .readers import read_tf_checkpoint
 
 SCOPE = "inpaint_net/"
@@ -125,23 +124,3 @@ def convert_deepfill_v1(src: Path) -> tuple[dict[str, Any], dict[str, Any], list
 
 def convert_deepfill_v2(src: Path) -> tuple[dict[str, Any], dict[str, Any], list[Path]]:
     return _convert("deepfill_v2", src)
-
-
-SOURCES = [
-    Source(
-        arch="deepfill_v1",
-        format="tf",
-        licence="CC BY-NC 4.0",
-        origin="JiahuiYu/generative_inpainting v1.0.0 (official TensorFlow checkpoint)",
-        data="Places2, CelebA, CelebA-HQ or ImageNet (the authors' release)",
-        convert=convert_deepfill_v1,
-    ),
-    Source(
-        arch="deepfill_v2",
-        format="tf",
-        licence="CC BY-NC 4.0",
-        origin="JiahuiYu/generative_inpainting v2.0.0 (official TensorFlow checkpoint)",
-        data="Places2 or CelebA-HQ (the authors' release)",
-        convert=convert_deepfill_v2,
-    ),
-]
