@@ -170,3 +170,35 @@ def test_flop_counter_sees_the_same_flops():
             forward(x).sum().backward()
         counts.append(counter.get_total_flops())
     assert counts[0] == counts[1] > 0
+
+
+@pytest.mark.parametrize("size", [(8, 12), (9, 11)], ids=["even", "odd"])
+@pytest.mark.parametrize(("stride", "dilation"), [(2, 1), (1, 1), (1, 4)])
+def test_channels_last_inference_pads_as_tf_when_tf_padding_is_set(size, stride, dilation):
+    """The channels-last inference fast path (two convs) pads as TF's SAME does, like the NCHW path: at stride 2
+    on an even size 0 rows/columns before and 1 after. Both are checked against F.pad + an unpadded conv."""
+    torch.manual_seed(6)
+    layer = GatedConv2d(3, 4, 3, stride=stride, dilation=dilation)
+    signal_preserving_init(layer, gain=2.0, gate_bias=1.0)
+    blocks.set_tf_padding(layer, True)
+    x = torch.randn(2, 3, *size) * 3.0
+    conv = layer.conv
+    top, bottom = blocks.tf_same_pads(size[0], 3, stride, dilation)
+    left, right = blocks.tf_same_pads(size[1], 3, stride, dilation)
+    with torch.inference_mode():
+        raw = torch.nn.functional.conv2d(
+            torch.nn.functional.pad(x, (left, right, top, bottom)), conv.weight, conv.bias, stride, 0, dilation
+        )
+        expected = layer.activation(raw[:, :4]) * torch.sigmoid(raw[:, 4:])
+        nchw = layer(x)
+        channels_last = layer.to(memory_format=torch.channels_last)(x.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(nchw, expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(channels_last, expected, rtol=1e-5, atol=1e-6)
+    blocks.set_tf_padding(layer, False)  # symmetric padding: what the fast path computed before, whatever the flag
+    with torch.inference_mode():
+        symmetric = layer(x.contiguous(memory_format=torch.channels_last))
+    assert symmetric.shape == expected.shape
+    if (top, left) != (bottom, right):  # stride 2 on an even size: TF's odd pixel after
+        assert (symmetric - expected).abs().max() > 0.5
+    else:
+        torch.testing.assert_close(symmetric, expected, rtol=1e-5, atol=1e-6)

@@ -239,6 +239,27 @@ def test_deepfill_v2_matches_the_official_tf_graph(v2_checkpoint, tmp_path):
     assert np.abs(prediction.numpy()[0] - expected).max() <= 1e-4
 
 
+def test_converted_v2_through_the_engine_matches_the_official_tf_graph(v2_checkpoint, tmp_path):
+    """What `fill` runs (Inpainter: channels-last, GatedConv2d's inference fast path) on the converted file
+    fills the hole with the official graph's output."""
+    from inpaint_cli.engine import Inpainter
+
+    directory, variables = v2_checkpoint
+    out = tmp_path / "v2.safetensors"
+    convert_checkpoint(directory, arch="deepfill_v2", out=out)
+    height, width = 64, 96
+    image = np.random.default_rng(5).random((height, width, 3), dtype=np.float32)
+    mask = _mask(height, width)
+    x_in = (2.0 * image[..., ::-1] - 1.0) * (1.0 - mask[..., None])
+    _, x2_tf = OfficialGraph(variables, 48, gated=True)(tf.constant(x_in[None]), tf.constant(mask[None, ..., None]))
+    expected = np.clip((x2_tf.numpy()[0][..., ::-1] + 1.0) / 2.0, 0.0, 1.0)  # RGB, as `fill` returns it
+    hole = mask > 0
+    result = Inpainter(load_model(out), device="cpu").fill(image, hole, strategy="full")
+    assert np.array_equal(result.rgb[~hole], image[~hole])
+    assert np.abs(result.rgb[hole] - expected[hole]).max() <= 1e-4
+    assert expected[hole].std() > 0.02  # not a flat fill (measured 0.04)
+
+
 def test_our_default_padding_and_resize_do_not_match_the_tf_graph(v2_checkpoint, tmp_path):
     """Why the config keys exist: without them the same weights compute something else."""
     directory, variables = v2_checkpoint
@@ -478,3 +499,64 @@ def test_cli_converts_v1_and_fill_uses_it(v1_release, tmp_path, run_cli, capsys,
     filled = cv2.imread("o.png")
     known = mask == 0
     assert np.array_equal(filled[known], pixels[known]) and not np.array_equal(filled[~known], pixels[~known])
+
+
+# ---- the releases' exact variable layouts (tests/data/checkpoint_layouts/) -----------------------------------
+
+
+def write_layout_checkpoint(directory: Path, variables: dict[str, np.ndarray]) -> Path:
+    """A TF1 Saver snapshot holding exactly `variables` (dtypes and shapes as given, scalars included)."""
+    graph = tf.Graph()
+    with graph.as_default():
+        made = {
+            name: tf.compat.v1.get_variable(
+                name, value.shape, tf.as_dtype(value.dtype), tf.compat.v1.zeros_initializer(), trainable=False
+            )
+            for name, value in variables.items()
+        }
+        saver = tf.compat.v1.train.Saver(list(made.values()))
+        with tf.compat.v1.Session(graph=graph) as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            for name, value in variables.items():
+                if value.any():  # fed, not baked into the graph as constants (120 MB for v2)
+                    made[name].load(value, session)
+            saver.save(session, str(directory / "snap"), global_step=0)
+    return directory
+
+
+# One release per distinct layout: v2 (both releases are the same 298 tensors), v1 generator only (Places2,
+# ImageNet, CelebA), v1 CelebA-HQ (critics, slots and scalars too). Data file sizes from the releases.
+LAYOUT_CASES = {"deepfill_v2.places2": 119_996_408, "deepfill_v1.places2": 14_406_168, "deepfill_v1.celebahq": None}
+
+
+@pytest.mark.parametrize("release", list(LAYOUT_CASES))
+def test_a_checkpoint_of_a_release_layout_converts(release, tmp_path, caplog):
+    from release_layouts import is_generator_weight, layout_variables, read_layout
+
+    variables = layout_variables(release, seed=3)
+    directory = write_layout_checkpoint(tmp_path / "snapshot", variables)
+    reader = tf.train.load_checkpoint(str(directory / "snap-0"))
+    dtypes = reader.get_variable_to_dtype_map()
+    shapes = reader.get_variable_to_shape_map()
+    assert {n: (dtypes[n].as_numpy_dtype, tuple(shapes[n])) for n in shapes} == {
+        n: (d.type, s) for n, d, s in read_layout(release)
+    }  # exactly the release's names, dtypes and shapes
+    data = directory / "snap-0.data-00000-of-00001"
+    if LAYOUT_CASES[release] is not None:
+        assert data.stat().st_size == LAYOUT_CASES[release]
+
+    arch = release.split(".")[0]
+    with caplog.at_level("INFO", logger="inpaint_cli"):
+        entry = convert_checkpoint(directory, arch=arch, out=tmp_path / "x.safetensors")
+    # Random values: not the release's bytes, and said so.
+    assert entry["name"] == f"{arch}.x" and entry["release"] is None
+    said = [r for r in caplog.records if r.name == "inpaint_cli"]
+    assert [r.levelname for r in said] == ["WARNING"]
+    assert f"not one of the authors' released {arch} checkpoints" in said[0].getMessage()
+    state = read_checkpoint(tmp_path / "x.safetensors").state_dict
+    from_file = {
+        np.ascontiguousarray(v.transpose(3, 2, 0, 1) if v.ndim == 4 else v).tobytes()
+        for n, v in variables.items()
+        if is_generator_weight(n)
+    }
+    assert len(state) == 84 and {t.numpy().tobytes() for t in state.values()} == from_file

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from ..convert.sources import FORMATS as CONVERT_FORMATS
+from ..convert.sources import arch_help
 from ..errors import EXIT_FAILURE, InpaintError
 from .output import emit, emit_rich, err, fail, human_size, report
 from .root import app, models_app
@@ -182,23 +184,35 @@ def models_export(
 
 @models_app.command("convert")
 def models_convert(
-    src: Annotated[str, typer.Argument(help="The released checkpoint: a TF checkpoint directory or prefix, a .t7, "
-                                            "or a PyTorch state dict.")],
+    src: Annotated[
+        str,
+        typer.Argument(
+            help="The released checkpoint: a TF checkpoint directory or prefix, a .t7, or a PyTorch state dict."
+        ),
+    ],
     arch: Annotated[
-        str, typer.Option("--arch", help="deepfill_v2 (from tf), glcic (from t7 or state-dict), context_encoder (t7).")
+        str, typer.Option("--arch", help=f"The architecture, with the formats it is read from: {arch_help()}.")
     ],
     dst: Annotated[str, typer.Option("--out", "-o", help="The new .safetensors file.")],
     fmt: Annotated[
-        str | None, typer.Option("--format", help="tf, t7 or state-dict (default: from the file).")
+        str | None, typer.Option("--format", help=f"{', '.join(CONVERT_FORMATS)} (default: from the file).")
     ] = None,
     name: Annotated[
-        str | None, typer.Option("--name", help="Catalog name ARCH.TAG (default: TAG = the --out file's stem).")
+        str | None,
+        typer.Option(
+            "--name",
+            help="Catalog name ARCH.TAG (default: the release's, e.g. deepfill_v2.places2, when the file is one of "
+            "the authors' releases; else TAG = the --out file's stem).",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the entry as one JSON object.")] = False,
 ) -> None:
     """Convert the authors' released weights (DeepFill v1 and v2 TensorFlow, GLCIC and Context Encoder Lua
     Torch .t7, otenim's GLCIC state dict) into an inpaint checkpoint, and print its weights.toml entry. Needs
-    `pip install 'inpaint-cli[convert]'` for TF and .t7 files."""
+    `pip install 'inpaint-cli[convert]'` for TF and .t7 files.
+
+    The authors' DeepFill releases are recognised by the sha256 of their files: the entry and the file's
+    provenance then name the release, its dataset and licence; stderr says when a file is none of them."""
     from ..convert import convert_checkpoint
     from ..weights import entry_to_toml
 
@@ -206,7 +220,7 @@ def models_convert(
         entry = convert_checkpoint(src, arch=arch, out=dst, fmt=fmt, name=name)
     except InpaintError as error:
         raise fail(error) from None
-    err.print(f"wrote {dst} ({human_size(entry['size'])}; licence: {entry['licence']})", highlight=False)
+    err.print(f"wrote {dst} ({human_size(entry['size'])}; licence: {entry['licence']})", highlight=False, markup=False)
     if as_json:
         print(json.dumps(entry), flush=True)
     else:

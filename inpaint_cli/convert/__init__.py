@@ -6,40 +6,26 @@ with the file readers they share in `readers` and the Lua `nn` layer mapping in 
 converter returns the model's config (what the released graph does differently from our defaults, e.g.
 TF padding, BGR input) and a state dict that `weights.load_state_strict` must accept; `convert_checkpoint`
 builds the model, loads it strictly and writes it with `weights.save_checkpoint`, recording the source's
-licence, origin and sha256 in the provenance. TensorFlow and torchfile are optional (`inpaint-cli[convert]`)
-and imported only here, never by `fill`.
+licence, origin and sha256 in the provenance. The families it takes are the table in `sources` (plain data,
+so the CLI's help lists them without importing the converters); `releases` recognises the authors' released
+files by their sha256. TensorFlow and torchfile are optional (`inpaint-cli[convert]`) and imported only here,
+never by `fill`.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import InpaintError, UsageError
+from .sources import FORMATS, SOURCES, Source, arch_help, converter_archs, sources
 
-FORMATS = ("tf", "t7", "state-dict")
+__all__ = ["FORMATS", "SOURCES", "Source", "arch_help", "convert_checkpoint", "detect_format", "optional_import"]
 
-
-@dataclass(frozen=True)
-class Source:
-    """A released checkpoint family: how to read it and what its authors allow."""
-
-    arch: str
-    format: str
-    licence: str
-    origin: str
-    data: str
-    # (path of the source) -> (config, state dict of torch tensors, source files that were read)
-    convert: Callable[[Path], tuple[dict[str, Any], dict[str, Any], list[Path]]]
-
-
-def _sources() -> dict[tuple[str, str], Source]:
-    from . import context_encoder, deepfill, glcic
-
-    return {(s.arch, s.format): s for s in (*deepfill.SOURCES, *glcic.SOURCES, *context_encoder.SOURCES)}
+log = logging.getLogger("inpaint_cli")
 
 
 def detect_format(src: Path) -> str:
@@ -57,6 +43,29 @@ def detect_format(src: Path) -> str:
     raise UsageError(f"{src}: cannot tell its format; pass --format ({', '.join(FORMATS)})")
 
 
+def _source_files(src: Path, fmt: str) -> list[Path]:
+    """The files a conversion of `src` reads, known before reading them (for `releases.recognise`)."""
+    if fmt != "tf":
+        return [src]
+    from .readers import tf_checkpoint_files, tf_checkpoint_prefix
+
+    return [f for f in tf_checkpoint_files(tf_checkpoint_prefix(src)) if f.is_file()]
+
+
+def _check_usage(src: Path, out: Path, arch: str, fmt: str | None, name: str | None) -> None:
+    """The usage errors that need no file read (exit 2, before any work)."""
+    if out.suffix.lower() != ".safetensors":
+        raise UsageError(f"{out}: checkpoints are .safetensors files; name the output *.safetensors")
+    if arch not in converter_archs():
+        raise UsageError(f"--arch {arch}: no converter for it; known: {arch_help()}")
+    if fmt is not None and fmt not in FORMATS:
+        raise UsageError(f"--format {fmt}: not one of {', '.join(FORMATS)}")
+    if name is not None and (not name.startswith(arch + ".") or len(name) == len(arch) + 1):
+        raise UsageError(f"--name {name}: a catalog name is {arch}.TAG")
+    if out.exists() and src.exists() and out.resolve() == src.resolve():
+        raise UsageError(f"{out}: that is the checkpoint to convert; name another --out file")
+
+
 def convert_checkpoint(
     src: str | os.PathLike[str],
     *,
@@ -67,50 +76,62 @@ def convert_checkpoint(
 ) -> dict[str, Any]:
     """Convert the released checkpoint `src` of `arch` into the inpaint checkpoint `out` (.safetensors).
 
-    Returns its weights.toml entry (name ARCH.TAG, default TAG = the --out stem; arch, source, sha256,
-    size, licence, data, notes). The written file loads strictly with `fill --model OUT`.
+    Returns its weights.toml entry (name ARCH.TAG, arch, source, sha256, size, licence, data, notes, and the
+    release when the files are one of the authors' `releases.RELEASES`). The default TAG is the release's
+    (e.g. deepfill_v2.places2), else the --out stem. Says on stderr (the `inpaint_cli` logger) which release
+    it recognised, or that the files are none of the listed ones. The written file loads strictly with
+    `fill --model OUT`.
     """
     from .. import registry
     from ..weights import load_state_strict, save_checkpoint, sha256_file
+    from .releases import recognise
 
     src_path, out_path = Path(src).expanduser(), Path(out).expanduser()
-    if out_path.suffix.lower() != ".safetensors":
-        raise UsageError(f"{out_path}: checkpoints are .safetensors files; name the output *.safetensors")
+    _check_usage(src_path, out_path, arch, fmt, name)
     if not src_path.exists() and not Path(f"{src_path}.index").is_file():
-        raise UsageError(f"{src_path} does not exist")
-    if fmt is not None and fmt not in FORMATS:
-        raise UsageError(f"--format {fmt}: not one of {', '.join(FORMATS)}")
+        raise InpaintError(f"{src_path}: no such file or directory (the checkpoint to convert)")
     fmt = fmt or detect_format(src_path)
-    sources = _sources()
-    if (arch, fmt) not in sources:
-        known = ", ".join(f"{a} ({f})" for a, f in sorted(sources))
-        raise UsageError(f"no converter for {arch} from {fmt}; known: {known}")
-    source = sources[(arch, fmt)]
-    tag_name = name or f"{arch}.{out_path.stem}"
-    if not tag_name.startswith(arch + ".") or len(tag_name) == len(arch) + 1:
-        raise UsageError(f"--name {tag_name}: a catalog name is {arch}.TAG")
+    if (arch, fmt) not in sources():
+        raise UsageError(f"no converter for {arch} from {fmt}; known: {arch_help()}")
+    source = sources()[(arch, fmt)]
+
+    hashed = functools.cache(sha256_file)  # the 120 MB data file once, for the release and the provenance
+    recognition = recognise(arch, fmt, _source_files(src_path, fmt), hashed)
+    release = recognition.release if recognition else None
+    if recognition is not None:
+        (log.info if release else log.warning)("%s", recognition.message)
 
     config, state, files = source.convert(src_path)
     model = registry.create_model(arch, **config)
     load_state_strict(model, state, source=str(src_path))
-    provenance = {
+    licence = release.licence if release else source.licence
+    data = f"{release.dataset} ({release.title})" if release else source.data
+    provenance: dict[str, Any] = {
         "converted_from": {
             "format": fmt,
             "origin": source.origin,
-            "files": {f.name: sha256_file(f) for f in files},
+            "files": {f.name: hashed(f) for f in files},
         },
-        "licence": source.licence,
-        "data": source.data,
+        "licence": licence,
+        "data": data,
     }
+    if release:
+        provenance["release"] = {
+            "name": release.name,
+            "title": release.title,
+            "dataset": release.dataset,
+            "licence": release.licence,
+        }
     save_checkpoint(out_path, model, provenance=provenance)
     return {
-        "name": tag_name,
+        "name": name or (release.name if release else f"{arch}.{out_path.stem}"),
         "arch": arch,
         "source": os.fspath(out),
         "sha256": sha256_file(out_path),
         "size": out_path.stat().st_size,
-        "licence": source.licence,
-        "data": source.data,
+        "licence": licence,
+        "data": data,
+        "release": release.title if release else None,  # None: left out of the printed entry
         "notes": f"converted by `inpaint models convert` from {source.origin}",
     }
 

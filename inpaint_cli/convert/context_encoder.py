@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InpaintError
-from . import Source
 from .readers import read_t7
 from .torch7 import any_bias, describe, expected_layers, lua_class, lua_layers, map_layers
 
@@ -50,15 +49,3 @@ def convert_pathak(src: Path) -> tuple[dict[str, Any], dict[str, Any], list[Path
     }
     model = registry.create_model("context_encoder", **config)
     return config, map_layers(layers, expected_layers(model), src, "context_encoder"), [src]
-
-
-SOURCES = [
-    Source(
-        arch="context_encoder",
-        format="t7",
-        licence="UC Berkeley copyright notice: educational, research and not-for-profit use (non-commercial)",
-        origin="pathak22/context-encoder (the authors' Lua Torch netG, e.g. paris_inpaintCenter.t7)",
-        data="Paris StreetView or ImageNet (the authors' inpaintCenter release)",
-        convert=convert_pathak,
-    ),
-]

@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 
 from ..errors import InpaintError
-from . import Source
 from .readers import read_tf_checkpoint
 
 SCOPE = "inpaint_net/"
@@ -48,6 +47,9 @@ ATTENTION_BRANCH = ["pmconv1", "pmconv2_downsample", "pmconv3", "pmconv4_downsam
 MERGE = ["allconv11", "allconv12", _up("allconv13_upsample"), "allconv14", _up("allconv15_upsample"),
          "allconv16", "allconv17"]  # fmt: skip
 LAYERS = [*COARSE, *CONV_BRANCH, *ATTENTION_BRANCH, *MERGE]  # the official build order, 42 convs
+
+# The config keys the released graphs need (module docstring); the converted checkpoint adds its cnum.
+RELEASE_CONFIG = {"tf_padding": True, "tf_resize": True, "channel_order": "bgr"}
 
 # Optimiser slots and moving averages that a training snapshot may keep beside the weights.
 _SLOT_SUFFIXES = ("/Adam", "/Adam_1", "/ExponentialMovingAverage", "/Momentum", "/RMSProp", "/RMSProp_1")
@@ -112,7 +114,7 @@ def _convert(arch: str, src: Path) -> tuple[dict[str, Any], dict[str, Any], list
     variables = _generator_variables(variables, src)
     # cnum is conv1's output width in both (in v2 the raw width, 2× the gated conv's effective width).
     cnum = int(variables[f"{SCOPE}conv1/kernel"].shape[-1])
-    config = {"cnum": cnum, "tf_padding": True, "tf_resize": True, "channel_order": "bgr"}
+    config = {"cnum": cnum, **RELEASE_CONFIG}
     return config, _state_dict(arch, config, variables, src), files
 
 
@@ -122,23 +124,3 @@ def convert_deepfill_v1(src: Path) -> tuple[dict[str, Any], dict[str, Any], list
 
 def convert_deepfill_v2(src: Path) -> tuple[dict[str, Any], dict[str, Any], list[Path]]:
     return _convert("deepfill_v2", src)
-
-
-SOURCES = [
-    Source(
-        arch="deepfill_v1",
-        format="tf",
-        licence="CC BY-NC 4.0",
-        origin="JiahuiYu/generative_inpainting v1.0.0 (official TensorFlow checkpoint)",
-        data="Places2, CelebA, CelebA-HQ or ImageNet (the authors' release)",
-        convert=convert_deepfill_v1,
-    ),
-    Source(
-        arch="deepfill_v2",
-        format="tf",
-        licence="CC BY-NC 4.0",
-        origin="JiahuiYu/generative_inpainting v2.0.0 (official TensorFlow checkpoint)",
-        data="Places2 or CelebA-HQ (the authors' release)",
-        convert=convert_deepfill_v2,
-    ),
-]

@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 from ..errors import InpaintError
-from . import Source
 from .readers import read_t7, read_torch_state_dict
 from .torch7 import Expected, lua_class, lua_layers, map_layers
 
@@ -117,23 +116,3 @@ def convert_iizuka(src: Path) -> tuple[dict[str, Any], dict[str, Any], list[Path
               "subtract_mean": True}  # fmt: skip
     model = registry.create_model("glcic", **config)
     return config, map_layers(layers, _glcic_expected(model, layer_order), src, "glcic"), [src]
-
-
-SOURCES = [
-    Source(
-        arch="glcic",
-        format="t7",
-        licence="CC BY-NC-SA 4.0",
-        origin="satoshiiizuka/siggraph2017_inpainting (the authors' Lua Torch completionnet .t7)",
-        data="Places2 or CelebA (the authors' release: completionnet_places2, _places2_freeform, _celeba)",
-        convert=convert_iizuka,
-    ),
-    Source(
-        arch="glcic",
-        format="state-dict",
-        licence="MIT",
-        origin="otenim/GLCIC-PyTorch (pretrained completion network model_cn + config.json)",
-        data="CelebA, 160x160 crops (otenim's pretrained model)",
-        convert=convert_otenim,
-    ),
-]

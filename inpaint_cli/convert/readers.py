@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import struct
 from pathlib import Path
@@ -51,6 +52,11 @@ def tf_checkpoint_prefix(src: Path) -> Path:
     return src
 
 
+def tf_checkpoint_files(prefix: Path) -> list[Path]:
+    """The files of the checkpoint `prefix` that hold its variables: the .index, then its data shards."""
+    return [Path(f"{prefix}.index"), *sorted(prefix.parent.glob(f"{glob.escape(prefix.name)}.data-*"))]
+
+
 def read_tf_checkpoint(src: Path) -> tuple[dict[str, Any], list[Path]]:
     """Every variable of a TF1 checkpoint as numpy arrays, and the files read (for their sha256)."""
     from . import optional_import
@@ -67,8 +73,7 @@ def read_tf_checkpoint(src: Path) -> tuple[dict[str, Any], list[Path]]:
     except Exception as e:  # TF raises its own error types (DataLossError, NotFoundError, ...)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise InpaintError(f"{prefix}: not a readable TensorFlow checkpoint ({first})") from None
-    files = [index, *sorted(prefix.parent.glob(f"{prefix.name}.data-*"))]
-    return variables, files
+    return variables, tf_checkpoint_files(prefix)
 
 
 def read_torch_state_dict(src: Path) -> dict[str, Any]:

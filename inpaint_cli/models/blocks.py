@@ -61,14 +61,27 @@ class SameConv2d(nn.Conv2d):
 
     tf_padding: bool = False
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def padded_input(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...] | str]:
+        """(input, padding) to give `F.conv2d` with this layer's weights: `x` and the symmetric padding, or
+        with `tf_padding` `x` zero-padded as TF's SAME pads it and no padding. Every path that runs this
+        layer's weights (`forward`, `GatedConv2d`'s split fast path) pads through here.
+
+        TF's pads are symmetric at stride 1 (odd kernels); those are left to the conv itself, which is
+        the same arithmetic without a padded copy of the input."""
         if not self.tf_padding:
-            return super().forward(x)
+            return x, self.padding
         (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.stride, self.dilation
         top, bottom = tf_same_pads(x.shape[-2], kh, sh, dh)
         left, right = tf_same_pads(x.shape[-1], kw, sw, dw)
-        x = F.pad(x, (left, right, top, bottom))
-        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        if top == bottom and left == right:
+            return x, (top, left)
+        return F.pad(x, (left, right, top, bottom)), (0, 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.tf_padding:
+            return super().forward(x)
+        x, padding = self.padded_input(x)
+        return F.conv2d(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
 
 
 def set_tf_padding(module: nn.Module, enabled: bool) -> None:
@@ -308,10 +321,11 @@ class GatedConv2d(nn.Module):
         layer at 256²: 37.9 ms as one conv + gate, 14.8 ms split (the conv alone 6.6 ms); 96 channels at
         64²: 7.7 vs 7.0 ms. Same values (each output channel is the same dot product)."""
         conv = self.conv
+        x, padding = conv.padded_input(x)  # TF's SAME padding when the layer has `tf_padding` set
         weights = conv.weight.split(self.out_channels)
         biases = (None, None) if conv.bias is None else conv.bias.split(self.out_channels)
         features, gates = (
-            F.conv2d(x, weight, bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+            F.conv2d(x, weight, bias, conv.stride, padding, conv.dilation, conv.groups)
             for weight, bias in zip(weights, biases, strict=True)
         )
         return _activation_in_place(self.activation, features).mul_(gates.sigmoid_())
