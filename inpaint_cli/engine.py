@@ -9,8 +9,9 @@ pasted into the holes only, so every known pixel is exactly the input's.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 import cv2
@@ -42,7 +43,8 @@ class FillResult:
     strategy: str  # the strategy actually used
     precision: str  # "fp32", "bf16" or "fp16" — the one that produced the output
     seconds: float  # wall time; a batched call's time is shared out evenly over its images
-    windows: int  # model calls made (1 for full/resize, one per hole region for crop)
+    windows: int  # model calls (windows) made (1 for full/resize, one per hole region for crop)
+    window_sizes: tuple[tuple[int, int], ...] = ()  # (height, width) the model ran at, per window
 
 
 # Pixels per model call when images or samples are batched. On a CPU two 256² images per call were the
@@ -71,6 +73,7 @@ class _FillRun:
     seeds: list[int | None]  # one per sample of the batch
     windows: int = 0  # model calls (windows) made so far; also the index of the next window's latent
     fell_back: bool = False  # some call produced NaN/Inf in half precision and was recomputed in fp32
+    window_sizes: list[tuple[int, int]] = field(default_factory=list)  # (h, w) the model ran at, per window
 
 
 class Inpainter:
@@ -84,10 +87,21 @@ class Inpainter:
     def __init__(
         self, model: InpaintModel, *, device: str = "auto", half: bool = False, batch_pixels: int | None = None
     ) -> None:
+        self.contract = model.contract
+        self._fp32_model: InpaintModel | None = None
+        self._memory_per_pixel: tuple[float, float] | None = None  # see full_memory_bytes
+        # OpenCV's fills (`classical_fill`) take numpy arrays: no tensors, and no torch import, on their way.
+        self._predict_numpy = getattr(model, "predict_numpy", None)
+        if self._predict_numpy is not None:
+            self.device = "cpu" if device in ("auto", "cpu") else pick_device(device)  # they run on the CPU
+            self.batch_pixels = CPU_BATCH_PIXELS if batch_pixels is None else batch_pixels
+            self.model = model
+            self.dtype = None  # not a torch model
+            self._precision = "fp32"
+            return
         import torch
 
         self.device = pick_device(device)
-        self.contract = model.contract
         if batch_pixels is None:
             batch_pixels = CPU_BATCH_PIXELS if self.device == "cpu" else GPU_BATCH_PIXELS
         self.batch_pixels = batch_pixels
@@ -98,7 +112,7 @@ class Inpainter:
         if has_parameters:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
-        self._fp32_model: InpaintModel | None = None
+        self._precision = precision_name(self.dtype)
         if self.dtype == torch.bfloat16 and self.device == "cpu" and cpu_has_native_bf16() is False:
             log.warning("this CPU has no native bf16 (AVX512-BF16/AMX): --half is emulated and slower than fp32")
         if self.dtype != torch.float32:
@@ -108,10 +122,11 @@ class Inpainter:
             import copy
 
             self.model = copy.deepcopy(model).to(self.dtype)
+            _watch_for_non_finite(self.model)
 
     @property
     def precision(self) -> str:
-        return precision_name(self.dtype)
+        return self._precision
 
     # -- public entry points ------------------------------------------------------------------------
 
@@ -212,11 +227,10 @@ class Inpainter:
             np.copyto(out, from_float(filled, out.dtype), where=hole[..., None])
         else:
             self._fill_crops(stack, hole, out, run)
-        import torch
-
-        precision = precision_name(torch.float32 if run.fell_back else self.dtype)
+        precision = "fp32" if run.fell_back else self.precision
         seconds = (time.perf_counter() - start) / len(rgbs)
-        return [FillResult(image, chosen, precision, seconds, run.windows) for image in out]
+        sizes = tuple(run.window_sizes)
+        return [FillResult(image, chosen, precision, seconds, run.windows, sizes) for image in out]
 
     def _fill_crops(self, rgbs: np.ndarray, masks: np.ndarray, out: np.ndarray, run: _FillRun) -> None:
         """Fill each hole region inside a window of context around it and paste the holes back.
@@ -300,24 +314,38 @@ class Inpainter:
     def _predict(self, rgbs: np.ndarray, masks: np.ndarray, run: _FillRun) -> np.ndarray:
         """The model's raw prediction (B, h, w, 3) for one window of every sample: padded to the contract,
         run in batches of `batch_pixels`, checked finite (else recomputed in fp32 with the same latents)."""
-        import torch
-
         height, width = masks.shape[1:]
         window = run.windows
         run.windows += 1
         padded_rgb, padded_mask = pad_bottom_right(
             rgbs, masks, (-height) % self.contract.pad_multiple, (-width) % self.contract.pad_multiple
         )
+        run.window_sizes.append(padded_mask.shape[1:])
+        if self._predict_numpy is not None:
+            filled = self._predict_numpy(padded_rgb, padded_mask)[:, :height, :width]
+            if not np.isfinite(filled).all():
+                raise InpaintError("the model produced NaN/Inf values; the checkpoint may be corrupt")
+            return np.clip(filled, 0, 1).astype(np.float32, copy=False)
+        import torch
+
         per_call = max(1, self.batch_pixels // (padded_mask.shape[1] * padded_mask.shape[2]))
         out = np.empty(rgbs.shape, np.float32)
         for start in range(0, len(rgbs), per_call):
             chunk = slice(start, start + per_call)
             seeds = run.seeds[chunk]
-            prediction = self._forward(self.model, padded_rgb[chunk], padded_mask[chunk], self.dtype, seeds, window)
-            if not torch.isfinite(prediction).all():
+            _non_finite.seen = []
+            try:
+                prediction = self._forward(self.model, padded_rgb[chunk], padded_mask[chunk], self.dtype, seeds, window)
+            finally:
+                seen, _non_finite.seen = _non_finite.seen, None
+            # A clamp, sigmoid or tanh after an overflow turns ±inf into a finite output, so the layers'
+            # outputs count too (hooked in half precision, where a fallback exists: `_watch_for_non_finite`).
+            output_finite = bool(torch.isfinite(prediction).all())
+            if not output_finite or (seen and not bool(torch.stack(seen).all())):
                 if self._fp32_model is None:
                     raise InpaintError("the model produced NaN/Inf values; the checkpoint may be corrupt")
-                log.warning("%s output had NaN/Inf; recomputed in fp32", precision_name(self.dtype))
+                where = "output" if not output_finite else "layers (saturated in the output)"
+                log.warning("%s %s had NaN/Inf; recomputed in fp32", precision_name(self.dtype), where)
                 prediction = self._forward(
                     self._fp32_model, padded_rgb[chunk], padded_mask[chunk], torch.float32, seeds, window
                 )
@@ -349,6 +377,27 @@ class Inpainter:
         generator = None if generators[0] is None else generators[0] if len(generators) == 1 else generators
         with torch.inference_mode():
             return model.inpaint(image, hole, generator=generator)
+
+
+# The per-thread list the hooks of `_watch_for_non_finite` append to during a half-precision forward pass
+# (None outside one: a hook then does nothing). Per thread, since one Inpainter may fill from several.
+_non_finite = threading.local()
+
+
+def _watch_for_non_finite(model: InpaintModel) -> None:
+    """Hook every layer of a half-precision model to note whether its output is finite. An fp16 overflow
+    to ±inf inside the network can come out finite, saturated by a later clamp, sigmoid or tanh (a wrong
+    1.0 or 0.0), where a check of the output alone would miss it. The flags stay on the device (no
+    synchronisation per layer); `_predict` reduces them once per call."""
+    import torch
+
+    def note(_module, _args, output) -> None:
+        seen = getattr(_non_finite, "seen", None)
+        if seen is not None and isinstance(output, torch.Tensor) and output.is_floating_point():
+            seen.append(torch.isfinite(output).all())
+
+    for module in model.modules():
+        module.register_forward_hook(note)
 
 
 def to_float(rgb: np.ndarray) -> np.ndarray:
@@ -391,9 +440,7 @@ def resize_hole_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
     np.cumsum(np.cumsum(mask, axis=0, dtype=np.int32), axis=1, out=integral[1:, 1:])
     y0, y1 = _footprints(src_h, height)
     x0, x1 = _footprints(src_w, width)
-    holes = (
-        integral[np.ix_(y1, x1)] - integral[np.ix_(y0, x1)] - integral[np.ix_(y1, x0)] + integral[np.ix_(y0, x0)]
-    )
+    holes = integral[np.ix_(y1, x1)] - integral[np.ix_(y0, x1)] - integral[np.ix_(y1, x0)] + integral[np.ix_(y0, x0)]
     return holes > 0
 
 
