@@ -9,6 +9,7 @@ pasted into the holes only, so every known pixel is exactly the input's.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -130,6 +131,75 @@ class Inpainter:
 
     # -- public entry points ------------------------------------------------------------------------
 
+    def full_memory_bytes(self, batch: int, height: int, width: int) -> int:
+        """About how much memory one model call on a whole (batch, height, width) stack takes (`--strategy
+        full`), from a probe call at 64² (run once per Inpainter, a few ms):
+
+        - contextual attention (DeepFill v1/v2, PiiGAN) compares every location of its grid (1/8 of the
+          image per side) with every other: two float32 score maps of (grid pixels)² each, which grows
+          with the square of the pixel count (3000×2000: a 375×250 grid, 2 × 35.2 GB);
+        - the convolutions' feature maps grow with the pixel count: `_LIVE_FEATURE_MAPS` times the
+          largest one (the input and output of a layer, a gated conv's two halves, skip connections).
+
+        0 for OpenCV's fills (no model call to speak of)."""
+        if self._predict_numpy is not None:
+            return 0
+        if self._memory_per_pixel is None:
+            self._memory_per_pixel = self._probe_memory()
+        attention_side, layer_bytes = self._memory_per_pixel
+        multiple = self.contract.pad_multiple
+        padded_h, padded_w = -(-height // multiple) * multiple, -(-width // multiple) * multiple
+        grid = int(padded_h * attention_side) * int(padded_w * attention_side)
+        attention = _SCORE_MAPS * batch * grid * grid * 4
+        layers = _LIVE_FEATURE_MAPS * layer_bytes * batch * padded_h * padded_w
+        return int(attention + layers)
+
+    def _probe_memory(self) -> tuple[float, float]:
+        """(attention grid side per image pixel, or 0 without contextual attention; bytes of the largest
+        layer output per image pixel), measured on one 64² call."""
+        import torch
+
+        from .models.attention import ContextualAttention
+
+        side = _PROBE_SIZE
+        found = {"grid": 0.0, "layer": 0.0}
+
+        def attention_grid(module, args) -> None:
+            features = args[0]
+            found["grid"] = max(found["grid"], features.shape[-1] / module.rate / side)
+
+        def layer_output(_module, _args, output) -> None:
+            if isinstance(output, torch.Tensor):
+                found["layer"] = max(found["layer"], output.numel() * output.element_size() / (side * side))
+
+        hooks = []
+        for module in self.model.modules():
+            if isinstance(module, ContextualAttention):
+                hooks.append(module.register_forward_pre_hook(attention_grid))
+            hooks.append(module.register_forward_hook(layer_output))
+        rgb = np.full((1, side, side, 3), 0.5, np.float32)
+        mask = np.zeros((1, side, side), bool)
+        mask[:, side // 4 : side // 2, side // 4 : side // 2] = True
+        try:
+            self._forward(self.model, rgb, mask, self.dtype, [0], 0)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        return found["grid"], found["layer"]
+
+    def _check_full_fits(self, batch: int, height: int, width: int, source: str) -> None:
+        """UsageError with the way out when a whole-image call cannot fit in the memory available now."""
+        needed = self.full_memory_bytes(batch, height, width)
+        available = available_memory_bytes(self.device)
+        if available is None or needed <= available:
+            return
+        where = "GPU memory" if self.device.startswith("cuda") else "memory"
+        raise UsageError(
+            f"{source}: --strategy full on {width}x{height} needs about {needed / 1e9:.1f} GB, but only "
+            f"{available / 1e9:.1f} GB of {where} is available; use --strategy auto (or crop), which fills "
+            "a window around each hole"
+        )
+
     def fill(
         self,
         rgb: np.ndarray,
@@ -147,7 +217,10 @@ class Inpainter:
         if not mask.any():
             return FillResult(rgb.copy(), "none", "fp32", 0.0, 0)
         _check_not_all_hole(mask, source)
-        (result,) = self._fill_stack([rgb], [mask], [seed], self._choose_strategy(*mask.shape, strategy))
+        chosen = self._choose_strategy(*mask.shape, strategy)
+        if chosen == "full":
+            self._check_full_fits(1, *mask.shape, source)
+        (result,) = self._fill_stack([rgb], [mask], [seed], chosen)
         return result
 
     def fill_samples(
@@ -162,6 +235,8 @@ class Inpainter:
             return [FillResult(rgb.copy(), "none", "fp32", 0.0, 0) for _ in seeds]
         _check_not_all_hole(mask, "image")
         chosen = self._choose_strategy(*mask.shape, strategy)
+        if chosen == "full":  # the samples run in calls of up to batch_pixels
+            self._check_full_fits(min(len(seeds), max(1, self.batch_pixels // mask.size)), *mask.shape, "image")
         return self._fill_stack([rgb] * len(seeds), [mask] * len(seeds), list(seeds), chosen)
 
     def batches(self, height: int, width: int, strategy: Strategy = "auto") -> bool:
@@ -188,6 +263,7 @@ class Inpainter:
             _check_not_all_hole(mask, "image")
         if self.contract.fixed_size is not None:
             return [self.fill(rgb, mask, strategy="full", seed=seed) for rgb, mask in zip(rgbs, masks, strict=True)]
+        self._check_full_fits(min(len(rgbs), max(1, self.batch_pixels // shape[0] // shape[1])), *shape, "image")
         return self._fill_stack(rgbs, masks, [seed] * len(rgbs), "full")
 
     # -- strategies ---------------------------------------------------------------------------------
@@ -377,6 +453,38 @@ class Inpainter:
         generator = None if generators[0] is None else generators[0] if len(generators) == 1 else generators
         with torch.inference_mode():
             return model.inpaint(image, hole, generator=generator)
+
+
+# `full_memory_bytes`: contextual attention keeps two score maps (`attention._ScoreMaps`); besides them, the
+# live feature maps, in multiples of the largest layer output. Measured peak RSS over a warm process, full
+# fills on a CPU, minus the score maps: 2.1-2.7x the largest layer output for DeepFill v2, 4-6x for DeepFill
+# v1 and PiiGAN, 4.6-6.6x for GLCIC (512² and 1024×768; e.g. GLCIC 1024×768: 1333 MB). 7x errs on the safe
+# side, and the score maps dominate where it matters (DeepFill v2 1024×768: 1208 MB of 1424 MB).
+_SCORE_MAPS = 2
+_LIVE_FEATURE_MAPS = 7
+_PROBE_SIZE = 64
+
+
+def available_memory_bytes(device: str) -> int | None:
+    """Memory a fill can still take on `device`: free GPU memory, or the host's MemAvailable (Linux); None
+    where it cannot be told (then nothing is refused)."""
+    if device.startswith("cuda"):
+        import torch
+
+        return int(torch.cuda.mem_get_info(torch.device(device))[0])
+    if device != "cpu":
+        return None
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 # The per-thread list the hooks of `_watch_for_non_finite` append to during a half-precision forward pass

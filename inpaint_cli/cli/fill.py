@@ -244,7 +244,12 @@ def _run_fill_jobs(
 @app.command()
 def plural(
     image: Annotated[str, typer.Argument(help="Image file, or '-' for stdin.")],
-    mask: Annotated[str, typer.Option("--mask", "-m", help="Mask file (white = hole).")],
+    mask: Annotated[
+        str | None,
+        typer.Option(
+            "--mask", "-m", help="Mask file (white = hole), or 'alpha' (the default when no --box/--mask-color)."
+        ),
+    ] = None,
     n: Annotated[int, typer.Option("--n", min=1, max=256, help="Number of samples.")] = 8,
     seed: Annotated[int | None, typer.Option(help="Sample i uses seed + i (default: a random seed, reported).")] = None,
     out_dir: Annotated[
@@ -252,12 +257,20 @@ def plural(
         typer.Option("--out-dir", help="Write <stem>_<seed>.png per sample (default: <stem>_samples/)."),
     ] = None,
     grid: Annotated[
-        str | None, typer.Option("--grid", help="Contact sheet (input, mask, samples); '-' = stdout.")
+        str | None,
+        typer.Option("--grid", help="Contact sheet (input, mask, samples), replaced if it exists; '-' = stdout."),
     ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace existing sample files (an input never).")
+    ] = False,
     model: Annotated[str, typer.Option("--model", help="A model that can sample.")] = "piigan",
     settings: Annotated[
         list[str] | None,
-        typer.Option("--set", help="Model config KEY=VALUE, e.g. postprocess=poisson for glcic (repeatable)."),
+        typer.Option(
+            "--set",
+            help="Model config KEY=VALUE (repeatable): the architecture's options, e.g. cnum=32 for piigan "
+            "(a checkpoint fixes most of them).",
+        ),
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     half: Annotated[bool, typer.Option("--half", help="fp16 on GPUs, bf16 on CPUs.")] = False,
@@ -266,33 +279,45 @@ def plural(
     resize_mask: Annotated[
         bool, typer.Option("--resize-mask", help="Resize a mask of another size (nearest).")
     ] = False,
+    boxes: Annotated[
+        list[str] | None,
+        typer.Option("--box", help="A hole X,Y,W,H in pixels (repeatable; with --mask: the union)."),
+    ] = None,
+    mask_color: Annotated[
+        str | None, typer.Option("--mask-color", help="The hole is the image's pixels of this colour, e.g. '#ff00ff'.")
+    ] = None,
+    color_tolerance: Annotated[
+        int, typer.Option(min=0, max=255, help="--mask-color per-channel tolerance in 8-bit levels (default 0).")
+    ] = 0,
     dilate: Annotated[int, typer.Option(min=0, help="Grow the hole by N pixels.")] = 0,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON line per sample, then one with the diversity.")
     ] = False,
 ) -> None:
     """Draw N different fills of the same hole from a model that samples (PiiGAN)."""
-    from ..engine import check_strategy
-    from ..fill import STDIO, FillOptions
+    from ..fill import STDIO
     from ..io import refuse_terminal_stdout
-    from ..plural import check_can_sample, default_samples_dir, draw_seed, plural_files
+    from ..plural import check_can_sample, default_samples_dir, draw_seed, plan_outputs, plural_files
 
     try:
-        options = FillOptions(
-            invert_mask=invert_mask, resize_mask=resize_mask, dilate=dilate, strategy=check_strategy(strategy)
-        )
+        options = _fill_options(invert_mask, resize_mask, dilate, strategy, boxes, mask_color, color_tolerance)
         if grid == STDIO and as_json:
             raise UsageError("--json and a grid on stdout would mix; give --grid a file")
         if grid == STDIO:
             refuse_terminal_stdout()
-        inpainter, model_name = _make_inpainter(model, device, half, settings)
-        check_can_sample(inpainter, model_name)
+        drawn = seed is None
         if seed is None:
-            seed = draw_seed()
-            err.print(f"seed {seed} (pass --seed {seed} to reproduce)", highlight=False)
+            seed = draw_seed()  # before planning: the sample files are named by their seeds
         if out_dir is None:
             out_dir = default_samples_dir(image, grid)
-        outcome = plural_files(inpainter, image, mask, n=n, seed=seed, options=options, out_dir=out_dir, grid=grid)
+        outputs = plan_outputs(image, mask, n=n, seed=seed, out_dir=out_dir, grid=grid, overwrite=overwrite)
+        inpainter, model_name = _make_inpainter(model, device, half, settings)
+        check_can_sample(inpainter, model_name)
+        if drawn:
+            err.print(f"seed {seed} (pass --seed {seed} to reproduce)", highlight=False)
+        outcome = plural_files(
+            inpainter, image, mask, n=n, seed=seed, options=options, out_dir=out_dir, grid=grid, outputs=outputs
+        )
     except InpaintError as error:
         raise fail(error) from None
     for index, (output, result) in enumerate(zip(outcome.outputs, outcome.results, strict=True)):
