@@ -172,23 +172,25 @@ class Inpainter:
             if isinstance(output, torch.Tensor):
                 found["layer"] = max(found["layer"], output.numel() * output.element_size() / (side * side))
 
-        hooks = []
-        for module in self.model.modules():
+        import copy
+
+        model = copy.deepcopy(self.model)  # a model may keep state across calls; this call is not a fill
+        for module in model.modules():
             if isinstance(module, ContextualAttention):
-                hooks.append(module.register_forward_pre_hook(attention_grid))
-            hooks.append(module.register_forward_hook(layer_output))
+                module.register_forward_pre_hook(attention_grid)
+            module.register_forward_hook(layer_output)
         rgb = np.full((1, side, side, 3), 0.5, np.float32)
         mask = np.zeros((1, side, side), bool)
         mask[:, side // 4 : side // 2, side // 4 : side // 2] = True
-        try:
-            self._forward(self.model, rgb, mask, self.dtype, [0], 0)
-        finally:
-            for hook in hooks:
-                hook.remove()
+        self._forward(model, rgb, mask, self.dtype, [0], 0)
         return found["grid"], found["layer"]
 
     def _check_full_fits(self, batch: int, height: int, width: int, source: str) -> None:
-        """UsageError with the way out when a whole-image call cannot fit in the memory available now."""
+        """UsageError with the way out when a whole-image call cannot fit in the memory available now.
+        Checked where "full" is forced on an image `auto` would crop (larger than the model's comfortable
+        size): auto's own choices fit by design, and need no probe."""
+        if self._choose_strategy(height, width, "auto") == "full":
+            return
         needed = self.full_memory_bytes(batch, height, width)
         available = available_memory_bytes(self.device)
         if available is None or needed <= available:
