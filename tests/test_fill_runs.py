@@ -92,10 +92,11 @@ def test_failure_summary_wording(failed, total, line):
 def test_ctrl_c_prints_every_written_file(tmp_path, run_cli, capsys, monkeypatch, filled_before):
     import inpaint_cli.io as io
 
-    folder, outs = tmp_path / "images", tmp_path / "outs"
-    folder.mkdir()
+    folder, masks, outs = tmp_path / "images", tmp_path / "masks", tmp_path / "outs"
+    folder.mkdir(), masks.mkdir()
     for index in range(8):  # widths differ, so no two are batched: each is written before the next is read
         _image(folder / f"{index}.png", width=40 + index, seed=index)
+        _mask(masks / f"{index}.png", width=40 + index)
     real_read, real_write = io.read_image, io.write_image
     reads = []
 
@@ -111,7 +112,7 @@ def test_ctrl_c_prints_every_written_file(tmp_path, run_cli, capsys, monkeypatch
 
     monkeypatch.setattr(io, "read_image", read_image)
     monkeypatch.setattr(io, "write_image", slow_write)
-    args = ["fill", str(folder), "--box", "5,5,10,10", "--out", str(outs), "--model", "telea"]
+    args = ["fill", str(folder), "--mask", str(masks), "--out", str(outs), "--model", "telea"]
     assert run_cli(args) == 130
     captured = capsys.readouterr()
     written = sorted(str(p) for p in outs.iterdir()) if outs.exists() else []
@@ -139,7 +140,8 @@ def test_json_seconds_are_per_image(tmp_path, run_cli, capsys, monkeypatch):
 
     monkeypatch.setattr(io, "write_image", write_image)
     start = time.perf_counter()
-    args = ["fill", str(folder), "--box", "5,5,10,10", "--out", str(tmp_path / "o"), "--model", "telea", "--json"]
+    mask = _mask(tmp_path / "mask.png")
+    args = ["fill", str(folder), "--mask", str(mask), "--out", str(tmp_path / "o"), "--model", "telea", "--json"]
     assert run_cli(args) == 0
     wall = time.perf_counter() - start
     records = {Path(r["input"]).name: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
