@@ -9,7 +9,6 @@ pasted into the holes only, so every known pixel is exactly the input's.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,8 +17,24 @@ from typing import TYPE_CHECKING, Literal
 import cv2
 import numpy as np
 
+from . import fill_memory
 from .devices import cpu_has_native_bf16, half_dtype, pick_device, precision_name
 from .errors import InpaintError, UsageError
+from .windows import hole_regions, hole_windows, pad_bottom_right, reflect_window, resize_hole_mask
+
+__all__ = [
+    "STRATEGIES",
+    "FillResult",
+    "Inpainter",
+    "check_strategy",
+    "from_float",
+    "hole_regions",
+    "hole_windows",
+    "pad_bottom_right",
+    "resize_hole_mask",
+    "to_float",
+    "window_seed",
+]
 
 if TYPE_CHECKING:
     import torch
@@ -133,57 +148,21 @@ class Inpainter:
 
     def full_memory_bytes(self, batch: int, height: int, width: int) -> int:
         """About how much memory one model call on a whole (batch, height, width) stack takes (`--strategy
-        full`), from a probe call at 64² (run once per Inpainter, a few ms):
-
-        - contextual attention (DeepFill v1/v2, PiiGAN) compares every location of its grid (1/8 of the
-          image per side) with every other: two float32 score maps of (grid pixels)² each, which grows
-          with the square of the pixel count (3000×2000: a 375×250 grid, 2 × 35.2 GB);
-        - the convolutions' feature maps grow with the pixel count: `_LIVE_FEATURE_MAPS` times the
-          largest one (the input and output of a layer, a gated conv's two halves, skip connections).
-
-        0 for OpenCV's fills (no model call to speak of)."""
+        full`): contextual attention's two score maps, quadratic in the pixels, and the feature maps
+        (`fill_memory`), from a probe call at 64² made once per Inpainter. 0 for OpenCV's fills."""
         if self._predict_numpy is not None:
             return 0
         if self._memory_per_pixel is None:
             self._memory_per_pixel = self._probe_memory()
-        attention_side, layer_bytes = self._memory_per_pixel
         multiple = self.contract.pad_multiple
         padded_h, padded_w = -(-height // multiple) * multiple, -(-width // multiple) * multiple
-        grid = int(padded_h * attention_side) * int(padded_w * attention_side)
-        attention = _SCORE_MAPS * batch * grid * grid * 4
-        layers = _LIVE_FEATURE_MAPS * layer_bytes * batch * padded_h * padded_w
-        return int(attention + layers)
+        return fill_memory.full_call_bytes(self._memory_per_pixel, batch, padded_h, padded_w)
 
     def _probe_memory(self) -> tuple[float, float]:
-        """(attention grid side per image pixel, or 0 without contextual attention; bytes of the largest
-        layer output per image pixel), measured on one 64² call."""
-        import torch
-
-        from .models.attention import ContextualAttention
-
-        side = _PROBE_SIZE
-        found = {"grid": 0.0, "layer": 0.0}
-
-        def attention_grid(module, args) -> None:
-            features = args[0]
-            found["grid"] = max(found["grid"], features.shape[-1] / module.rate / side)
-
-        def layer_output(_module, _args, output) -> None:
-            if isinstance(output, torch.Tensor):
-                found["layer"] = max(found["layer"], output.numel() * output.element_size() / (side * side))
-
-        import copy
-
-        model = copy.deepcopy(self.model)  # a model may keep state across calls; this call is not a fill
-        for module in model.modules():
-            if isinstance(module, ContextualAttention):
-                module.register_forward_pre_hook(attention_grid)
-            module.register_forward_hook(layer_output)
-        rgb = np.full((1, side, side, 3), 0.5, np.float32)
-        mask = np.zeros((1, side, side), bool)
-        mask[:, side // 4 : side // 2, side // 4 : side // 2] = True
-        self._forward(model, rgb, mask, self.dtype, [0], 0)
-        return found["grid"], found["layer"]
+        """`fill_memory.probe_per_pixel` of this model, at its precision."""
+        return fill_memory.probe_per_pixel(
+            self.model, lambda model, rgb, mask: self._forward(model, rgb, mask, self.dtype, [0], 0)
+        )
 
     def _check_full_fits(self, batch: int, height: int, width: int, source: str) -> None:
         """UsageError with the way out when a whole-image call cannot fit in the memory available now.
@@ -192,7 +171,7 @@ class Inpainter:
         if self._choose_strategy(height, width, "auto") == "full":
             return
         needed = self.full_memory_bytes(batch, height, width)
-        available = available_memory_bytes(self.device)
+        available = fill_memory.available_memory_bytes(self.device)
         if available is None or needed <= available:
             return
         where = "GPU memory" if self.device.startswith("cuda") else "memory"
@@ -332,10 +311,8 @@ class Inpainter:
             side = max(size, int(np.ceil(max(bottom - top, right - left) / self.contract.hole_fraction)))
             centre_y, centre_x = (top + bottom) // 2, (left + right) // 2
             win_top, win_left = centre_y - side // 2, centre_x - side // 2
-            window_rgb = to_float(np.stack([_reflect_window(rgb, win_top, win_left, side) for rgb in rgbs]))
-            window_mask = np.stack(
-                [_reflect_window(mask.view(np.uint8), win_top, win_left, side) > 0 for mask in masks]
-            )
+            window_rgb = to_float(np.stack([reflect_window(rgb, win_top, win_left, side) for rgb in rgbs]))
+            window_mask = np.stack([reflect_window(mask.view(np.uint8), win_top, win_left, side) > 0 for mask in masks])
             filled = self._fill_window(window_rgb, window_mask, size, run)
             # Paste back only this region's holes, from the part of the window inside the image.
             y0, x0 = max(win_top, 0), max(win_left, 0)
@@ -457,38 +434,6 @@ class Inpainter:
             return model.inpaint(image, hole, generator=generator)
 
 
-# `full_memory_bytes`: contextual attention keeps two score maps (`attention._ScoreMaps`); besides them, the
-# live feature maps, in multiples of the largest layer output. Measured peak RSS over a warm process, full
-# fills on a CPU, minus the score maps: 2.1-2.7x the largest layer output for DeepFill v2, 4-6x for DeepFill
-# v1 and PiiGAN, 4.6-6.6x for GLCIC (512² and 1024×768; e.g. GLCIC 1024×768: 1333 MB). 7x errs on the safe
-# side, and the score maps dominate where it matters (DeepFill v2 1024×768: 1208 MB of 1424 MB).
-_SCORE_MAPS = 2
-_LIVE_FEATURE_MAPS = 7
-_PROBE_SIZE = 64
-
-
-def available_memory_bytes(device: str) -> int | None:
-    """Memory a fill can still take on `device`: free GPU memory, or the host's MemAvailable (Linux); None
-    where it cannot be told (then nothing is refused)."""
-    if device.startswith("cuda"):
-        import torch
-
-        return int(torch.cuda.mem_get_info(torch.device(device))[0])
-    if device != "cpu":
-        return None
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
 # The per-thread list the hooks of `_watch_for_non_finite` append to during a half-precision forward pass
 # (None outside one: a hook then does nothing). Per thread, since one Inpainter may fill from several.
 _non_finite = threading.local()
@@ -539,90 +484,3 @@ def _check_not_all_hole(mask: np.ndarray, source: str) -> None:
         raise InpaintError(
             f"{source}: the mask covers the whole image, so there is nothing to fill from; leave some known pixels"
         )
-
-
-def resize_hole_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
-    """`mask` (H, W) at (height, width), keeping every hole: a pixel is a hole if any source pixel under
-    it, or any that bilinear upscaling reads for it, is one. (Nearest-neighbour drops a 1-px line when
-    shrinking; the hole's content would then enter the model as known.) Exact, via an integral image."""
-    src_h, src_w = mask.shape
-    integral = np.zeros((src_h + 1, src_w + 1), np.int32)
-    np.cumsum(np.cumsum(mask, axis=0, dtype=np.int32), axis=1, out=integral[1:, 1:])
-    y0, y1 = _footprints(src_h, height)
-    x0, x1 = _footprints(src_w, width)
-    holes = integral[np.ix_(y1, x1)] - integral[np.ix_(y0, x1)] - integral[np.ix_(y1, x0)] + integral[np.ix_(y0, x0)]
-    return holes > 0
-
-
-def _footprints(source: int, target: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per target index, the half-open source range [start, stop) it covers (area) or reads (linear)."""
-    scale = source / target
-    index = np.arange(target)
-    start = np.floor(index * scale)
-    stop = np.ceil((index + 1) * scale)
-    centre = np.floor((index + 0.5) * scale - 0.5)  # the left tap of bilinear interpolation
-    start = np.clip(np.minimum(start, centre), 0, source - 1).astype(np.intp)
-    stop = np.clip(np.maximum(stop, centre + 2), 1, source).astype(np.intp)
-    return start, stop
-
-
-def pad_bottom_right(rgbs: np.ndarray, masks: np.ndarray, pad_h: int, pad_w: int) -> tuple[np.ndarray, np.ndarray]:
-    """Reflect-pad a stack (B, H, W, 3) and its masks (B, H, W) by pad_h rows and pad_w columns. The
-    masks are reflected too, so a hole that touches the border stays a hole in its mirror image instead
-    of leaking its unknown pixels in as known ones."""
-    if not pad_h and not pad_w:
-        return rgbs, masks
-    # numpy's "reflect" is OpenCV's REFLECT_101; it reflects again when a pad is longer than the side.
-    padded_rgb = np.pad(rgbs, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="reflect")
-    padded_mask = np.pad(masks, ((0, 0), (0, pad_h), (0, pad_w)), mode="reflect")
-    return padded_rgb, padded_mask
-
-
-def hole_windows(mask: np.ndarray, working_size: int | None) -> list[tuple[int, int, int, int, np.ndarray]]:
-    """Windows (top, left, bottom, right, region) covering every hole with context around it.
-
-    The context margin is a quarter of the working size (64 px at least): enough surrounding texture for
-    the network while keeping a small hole's window small. Holes whose windows would touch share one.
-    `region` marks, inside the window, the holes this window pastes (a neighbouring group's holes may also
-    fall inside it: they are holes for the model, so none of their unknown pixels leak in, but they are
-    pasted by their own window).
-    """
-    return _hole_groups(mask, max(64, (working_size or 512) // 4), keep_margin=True)
-
-
-def hole_regions(mask: np.ndarray, merge_distance: int = 8) -> list[tuple[int, int, int, int, np.ndarray]]:
-    """Tight bounding boxes (top, left, bottom, right, region) of the holes, holes closer than
-    `merge_distance` px grouped together; `region` marks the group's hole pixels inside the box."""
-    return _hole_groups(mask, merge_distance, keep_margin=False)
-
-
-def _hole_groups(mask: np.ndarray, distance: int, *, keep_margin: bool) -> list[tuple[int, int, int, int, np.ndarray]]:
-    # Grouping by dilation with a rectangle: separable, so fast even for large distances and images.
-    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * distance + 1, 2 * distance + 1))
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(
-        cv2.dilate(mask.astype(np.uint8), kernel), connectivity=8
-    )
-    groups = []
-    for label in range(1, count):
-        left, top, box_w, box_h = (int(v) for v in stats[label, :4])
-        bottom, right = top + box_h, left + box_w
-        region = (labels[top:bottom, left:right] == label) & mask[top:bottom, left:right]
-        if not keep_margin:  # shrink the grown box back to the holes it holds
-            rows, cols = np.nonzero(region)
-            region = region[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
-            top, left = top + int(rows.min()), left + int(cols.min())
-            bottom, right = top + region.shape[0], left + region.shape[1]
-        groups.append((top, left, bottom, right, region))
-    return groups
-
-
-def _reflect_window(array: np.ndarray, top: int, left: int, side: int) -> np.ndarray:
-    """array[top:top+side, left:left+side], reflect-padded where the window leaves the image."""
-    height, width = array.shape[:2]
-    pads = (max(0, -top), max(0, top + side - height), max(0, -left), max(0, left + side - width))
-    if any(pads):
-        # Reflection needs a pad smaller than the image; replicate covers windows far larger than it.
-        fits = max(pads[:2]) < height and max(pads[2:]) < width
-        array = cv2.copyMakeBorder(array, *pads, cv2.BORDER_REFLECT_101 if fits else cv2.BORDER_REPLICATE)
-        top, left = top + pads[0], left + pads[2]
-    return array[top : top + side, left : left + side]

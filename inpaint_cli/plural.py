@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from . import io
 from .engine import FillResult, Inpainter, Strategy
 from .errors import InpaintError, UsageError
 from .fill import ALPHA, STDIO, FillOptions, read_pair
+from .fill_plan import same_file
 from .grid import contact_sheet, masked_input
 
 
@@ -94,25 +94,18 @@ def plan_outputs(
     outputs = [path for path in (*samples, grid) if path not in (None, STDIO)]
     for output in outputs:
         for source in inputs:
-            if _same_file(output, source):
+            if same_file(output, source):
                 option = "--grid" if output == grid else "--out-dir"
                 raise UsageError(
                     f"{output}: this is an input file; choose another {option} (inputs are never overwritten)"
                 )
-    if grid not in (None, STDIO) and any(_same_file(grid, sample) for sample in samples if sample is not None):
+    if grid not in (None, STDIO) and any(same_file(grid, sample) for sample in samples if sample is not None):
         raise UsageError(f"--grid {grid}: a sample is written there too; give the grid another name")
     if not overwrite:
         for sample in samples:
             if sample is not None and Path(sample).exists():
                 raise UsageError(f"{sample}: already exists; pass --overwrite to replace it, or another --out-dir")
     return samples
-
-
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return os.path.abspath(a) == os.path.abspath(b)
 
 
 @dataclass

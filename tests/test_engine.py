@@ -418,7 +418,7 @@ def test_full_memory_estimate_counts_the_attention_score_maps():
     expected = 2 * grid * grid * 4 + 7 * 32 * 3000 * 2000
     assert inpainter.full_memory_bytes(1, 2000, 3000) == expected
     assert inpainter.full_memory_bytes(1, 2000, 3000) > 70e9
-    # quadratic in the pixels: twice the side, 16x the score maps; a batch of 2 doubles everything
+    # a batch of 2 doubles everything; half the side: a quarter of the grid, a sixteenth of the score maps
     assert inpainter.full_memory_bytes(2, 2000, 3000) == 2 * expected
     half_side = inpainter.full_memory_bytes(1, 1000, 1504)  # a 125x188 grid
     assert half_side == 2 * (125 * 188) ** 2 * 4 + 7 * 32 * 1000 * 1504
@@ -434,7 +434,7 @@ def test_full_memory_estimate_without_attention_is_linear():
 
 
 def test_full_strategy_is_refused_when_it_cannot_fit(monkeypatch):
-    import inpaint_cli.engine as engine
+    import inpaint_cli.fill_memory as fill_memory
 
     torch.manual_seed(0)
     model = create_model("deepfill_v2", cnum=8)
@@ -447,7 +447,7 @@ def test_full_strategy_is_refused_when_it_cannot_fit(monkeypatch):
     calls = []
     original = inpainter.model.inpaint
     monkeypatch.setattr(inpainter.model, "inpaint", lambda *a, **k: calls.append(a[0].shape) or original(*a, **k))
-    monkeypatch.setattr(engine, "available_memory_bytes", lambda device: needed - 1)
+    monkeypatch.setattr(fill_memory, "available_memory_bytes", lambda device: needed - 1)
     with pytest.raises(
         UsageError, match=r"photo\.png: --strategy full on 800x600 needs about 0\.\d GB.*--strategy auto"
     ):
@@ -456,14 +456,14 @@ def test_full_strategy_is_refused_when_it_cannot_fit(monkeypatch):
     # auto crops: no estimate, no refusal
     assert inpainter.fill(rgb, mask, strategy="auto").strategy == "crop"
     # enough memory, or none that can be told: it runs
-    monkeypatch.setattr(engine, "available_memory_bytes", lambda device: needed)
+    monkeypatch.setattr(fill_memory, "available_memory_bytes", lambda device: needed)
     assert inpainter.fill(rgb, mask, strategy="full").strategy == "full"
-    monkeypatch.setattr(engine, "available_memory_bytes", lambda device: None)
+    monkeypatch.setattr(fill_memory, "available_memory_bytes", lambda device: None)
     assert inpainter.fill(rgb, mask, strategy="full").strategy == "full"
 
 
 def test_available_memory_on_the_cpu_is_memavailable():
-    from inpaint_cli.engine import available_memory_bytes
+    from inpaint_cli.fill_memory import available_memory_bytes
 
     available = available_memory_bytes("cpu")
     assert available is not None and available > 0
