@@ -304,7 +304,7 @@ class FolderFill:
                 outcome = FillOutcome(job, 0.0, "none", "-", 0.0, image.height, image.width)
             else:
                 pixels = io.compose_output(image, result.rgb, mask)
-                if job.mask in (None, ALPHA) and not options.has_extra_holes:
+                if job.mask == ALPHA or (job.mask is None and not options.has_extra_holes):
                     # the hole was transparent: a fill nobody could see is no fill
                     pixels[:, :, 3][mask] = np.iinfo(pixels.dtype).max
                 outcome = FillOutcome(

@@ -271,3 +271,20 @@ def test_plural_set_help_gives_no_glcic_example(run_cli, capsys):
     assert run_cli(["plural", "--help"]) == 0
     text = capsys.readouterr().out
     assert "postprocess=poisson" not in text and "piigan" in text
+
+
+def test_full_strategy_that_cannot_fit_exits_2_with_the_hint(tmp_path, run_cli, capsys, monkeypatch):
+    import inpaint_cli.fill_memory as fill_memory
+
+    photo, mask = _image(tmp_path / "photo.png", 600, 800), _mask(tmp_path / "mask.png", 600, 800)
+    monkeypatch.setattr(fill_memory, "available_memory_bytes", lambda device: 100_000_000)  # 0.1 GB
+    out = tmp_path / "o.png"
+    args = ["fill", str(photo), "--mask", str(mask), "--model", "deepfill_v2", "--out", str(out)]
+    assert run_cli([*args, "--strategy", "full"]) == 2
+    line = _last_line(capsys.readouterr().err)
+    assert line.startswith(f"error: {photo}: --strategy full on 800x600 needs about 0.")
+    assert line.endswith(
+        "but only 0.1 GB of memory is available; use --strategy auto (or crop), which fills a window around each hole"
+    )
+    assert not out.exists()
+    assert run_cli(args) == 0 and out.exists()  # auto crops around the hole: no estimate needed
