@@ -163,7 +163,11 @@ def test_verbose_works_after_the_subcommand_and_an_option_value_stays_put(pair, 
 
     photo, mask = pair
     assert _hoist_verbose(["fill", str(photo), "-v", "--mask", str(mask)]) == [
-        "--verbose", "fill", str(photo), "--mask", str(mask)
+        "--verbose",
+        "fill",
+        str(photo),
+        "--mask",
+        str(mask),
     ]
     assert _hoist_verbose(["models", "list", "--verbose"]) == ["--verbose", "models", "list"]
     assert _hoist_verbose(["fill", str(photo), "--mask", "-v"]) == ["fill", str(photo), "--mask", "-v"]
