@@ -9,15 +9,32 @@ pasted into the holes only, so every known pixel is exactly the input's.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 import cv2
 import numpy as np
 
+from . import fill_memory
 from .devices import cpu_has_native_bf16, half_dtype, pick_device, precision_name
 from .errors import InpaintError, UsageError
+from .windows import hole_regions, hole_windows, pad_bottom_right, reflect_window, resize_hole_mask
+
+__all__ = [
+    "STRATEGIES",
+    "FillResult",
+    "Inpainter",
+    "check_strategy",
+    "from_float",
+    "hole_regions",
+    "hole_windows",
+    "pad_bottom_right",
+    "resize_hole_mask",
+    "to_float",
+    "window_seed",
+]
 
 if TYPE_CHECKING:
     import torch
@@ -42,7 +59,8 @@ class FillResult:
     strategy: str  # the strategy actually used
     precision: str  # "fp32", "bf16" or "fp16" — the one that produced the output
     seconds: float  # wall time; a batched call's time is shared out evenly over its images
-    windows: int  # model calls made (1 for full/resize, one per hole region for crop)
+    windows: int  # model calls (windows) made (1 for full/resize, one per hole region for crop)
+    window_sizes: tuple[tuple[int, int], ...] = ()  # (height, width) the model ran at, per window
 
 
 # Pixels per model call when images or samples are batched. On a CPU two 256² images per call were the
@@ -71,6 +89,7 @@ class _FillRun:
     seeds: list[int | None]  # one per sample of the batch
     windows: int = 0  # model calls (windows) made so far; also the index of the next window's latent
     fell_back: bool = False  # some call produced NaN/Inf in half precision and was recomputed in fp32
+    window_sizes: list[tuple[int, int]] = field(default_factory=list)  # (h, w) the model ran at, per window
 
 
 class Inpainter:
@@ -84,10 +103,21 @@ class Inpainter:
     def __init__(
         self, model: InpaintModel, *, device: str = "auto", half: bool = False, batch_pixels: int | None = None
     ) -> None:
+        self.contract = model.contract
+        self._fp32_model: InpaintModel | None = None
+        self._memory_per_pixel: tuple[float, float] | None = None  # see full_memory_bytes
+        # OpenCV's fills (`classical_fill`) take numpy arrays: no tensors, and no torch import, on their way.
+        self._predict_numpy = getattr(model, "predict_numpy", None)
+        if self._predict_numpy is not None:
+            self.device = "cpu" if device in ("auto", "cpu") else pick_device(device)  # they run on the CPU
+            self.batch_pixels = CPU_BATCH_PIXELS if batch_pixels is None else batch_pixels
+            self.model = model
+            self.dtype = None  # not a torch model
+            self._precision = "fp32"
+            return
         import torch
 
         self.device = pick_device(device)
-        self.contract = model.contract
         if batch_pixels is None:
             batch_pixels = CPU_BATCH_PIXELS if self.device == "cpu" else GPU_BATCH_PIXELS
         self.batch_pixels = batch_pixels
@@ -98,7 +128,7 @@ class Inpainter:
         if has_parameters:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
-        self._fp32_model: InpaintModel | None = None
+        self._precision = precision_name(self.dtype)
         if self.dtype == torch.bfloat16 and self.device == "cpu" and cpu_has_native_bf16() is False:
             log.warning("this CPU has no native bf16 (AVX512-BF16/AMX): --half is emulated and slower than fp32")
         if self.dtype != torch.float32:
@@ -108,12 +138,48 @@ class Inpainter:
             import copy
 
             self.model = copy.deepcopy(model).to(self.dtype)
+            _watch_for_non_finite(self.model)
 
     @property
     def precision(self) -> str:
-        return precision_name(self.dtype)
+        return self._precision
 
     # -- public entry points ------------------------------------------------------------------------
+
+    def full_memory_bytes(self, batch: int, height: int, width: int) -> int:
+        """About how much memory one model call on a whole (batch, height, width) stack takes (`--strategy
+        full`): contextual attention's two score maps, quadratic in the pixels, and the feature maps
+        (`fill_memory`), from a probe call at 64² made once per Inpainter. 0 for OpenCV's fills."""
+        if self._predict_numpy is not None:
+            return 0
+        if self._memory_per_pixel is None:
+            self._memory_per_pixel = self._probe_memory()
+        multiple = self.contract.pad_multiple
+        padded_h, padded_w = -(-height // multiple) * multiple, -(-width // multiple) * multiple
+        return fill_memory.full_call_bytes(self._memory_per_pixel, batch, padded_h, padded_w)
+
+    def _probe_memory(self) -> tuple[float, float]:
+        """`fill_memory.probe_per_pixel` of this model, at its precision."""
+        return fill_memory.probe_per_pixel(
+            self.model, lambda model, rgb, mask: self._forward(model, rgb, mask, self.dtype, [0], 0)
+        )
+
+    def _check_full_fits(self, batch: int, height: int, width: int, source: str) -> None:
+        """UsageError with the way out when a whole-image call cannot fit in the memory available now.
+        Checked where "full" is forced on an image `auto` would crop (larger than the model's comfortable
+        size): auto's own choices fit by design, and need no probe."""
+        if self._choose_strategy(height, width, "auto") == "full":
+            return
+        needed = self.full_memory_bytes(batch, height, width)
+        available = fill_memory.available_memory_bytes(self.device)
+        if available is None or needed <= available:
+            return
+        where = "GPU memory" if self.device.startswith("cuda") else "memory"
+        raise UsageError(
+            f"{source}: --strategy full on {width}x{height} needs about {needed / 1e9:.1f} GB, but only "
+            f"{available / 1e9:.1f} GB of {where} is available; use --strategy auto (or crop), which fills "
+            "a window around each hole"
+        )
 
     def fill(
         self,
@@ -132,7 +198,10 @@ class Inpainter:
         if not mask.any():
             return FillResult(rgb.copy(), "none", "fp32", 0.0, 0)
         _check_not_all_hole(mask, source)
-        (result,) = self._fill_stack([rgb], [mask], [seed], self._choose_strategy(*mask.shape, strategy))
+        chosen = self._choose_strategy(*mask.shape, strategy)
+        if chosen == "full":
+            self._check_full_fits(1, *mask.shape, source)
+        (result,) = self._fill_stack([rgb], [mask], [seed], chosen)
         return result
 
     def fill_samples(
@@ -147,6 +216,8 @@ class Inpainter:
             return [FillResult(rgb.copy(), "none", "fp32", 0.0, 0) for _ in seeds]
         _check_not_all_hole(mask, "image")
         chosen = self._choose_strategy(*mask.shape, strategy)
+        if chosen == "full":  # the samples run in calls of up to batch_pixels
+            self._check_full_fits(min(len(seeds), max(1, self.batch_pixels // mask.size)), *mask.shape, "image")
         return self._fill_stack([rgb] * len(seeds), [mask] * len(seeds), list(seeds), chosen)
 
     def batches(self, height: int, width: int, strategy: Strategy = "auto") -> bool:
@@ -173,6 +244,7 @@ class Inpainter:
             _check_not_all_hole(mask, "image")
         if self.contract.fixed_size is not None:
             return [self.fill(rgb, mask, strategy="full", seed=seed) for rgb, mask in zip(rgbs, masks, strict=True)]
+        self._check_full_fits(min(len(rgbs), max(1, self.batch_pixels // shape[0] // shape[1])), *shape, "image")
         return self._fill_stack(rgbs, masks, [seed] * len(rgbs), "full")
 
     # -- strategies ---------------------------------------------------------------------------------
@@ -212,11 +284,10 @@ class Inpainter:
             np.copyto(out, from_float(filled, out.dtype), where=hole[..., None])
         else:
             self._fill_crops(stack, hole, out, run)
-        import torch
-
-        precision = precision_name(torch.float32 if run.fell_back else self.dtype)
+        precision = "fp32" if run.fell_back else self.precision
         seconds = (time.perf_counter() - start) / len(rgbs)
-        return [FillResult(image, chosen, precision, seconds, run.windows) for image in out]
+        sizes = tuple(run.window_sizes)
+        return [FillResult(image, chosen, precision, seconds, run.windows, sizes) for image in out]
 
     def _fill_crops(self, rgbs: np.ndarray, masks: np.ndarray, out: np.ndarray, run: _FillRun) -> None:
         """Fill each hole region inside a window of context around it and paste the holes back.
@@ -240,10 +311,8 @@ class Inpainter:
             side = max(size, int(np.ceil(max(bottom - top, right - left) / self.contract.hole_fraction)))
             centre_y, centre_x = (top + bottom) // 2, (left + right) // 2
             win_top, win_left = centre_y - side // 2, centre_x - side // 2
-            window_rgb = to_float(np.stack([_reflect_window(rgb, win_top, win_left, side) for rgb in rgbs]))
-            window_mask = np.stack(
-                [_reflect_window(mask.view(np.uint8), win_top, win_left, side) > 0 for mask in masks]
-            )
+            window_rgb = to_float(np.stack([reflect_window(rgb, win_top, win_left, side) for rgb in rgbs]))
+            window_mask = np.stack([reflect_window(mask.view(np.uint8), win_top, win_left, side) > 0 for mask in masks])
             filled = self._fill_window(window_rgb, window_mask, size, run)
             # Paste back only this region's holes, from the part of the window inside the image.
             y0, x0 = max(win_top, 0), max(win_left, 0)
@@ -300,24 +369,38 @@ class Inpainter:
     def _predict(self, rgbs: np.ndarray, masks: np.ndarray, run: _FillRun) -> np.ndarray:
         """The model's raw prediction (B, h, w, 3) for one window of every sample: padded to the contract,
         run in batches of `batch_pixels`, checked finite (else recomputed in fp32 with the same latents)."""
-        import torch
-
         height, width = masks.shape[1:]
         window = run.windows
         run.windows += 1
         padded_rgb, padded_mask = pad_bottom_right(
             rgbs, masks, (-height) % self.contract.pad_multiple, (-width) % self.contract.pad_multiple
         )
+        run.window_sizes.append(padded_mask.shape[1:])
+        if self._predict_numpy is not None:
+            filled = self._predict_numpy(padded_rgb, padded_mask)[:, :height, :width]
+            if not np.isfinite(filled).all():
+                raise InpaintError("the model produced NaN/Inf values; the checkpoint may be corrupt")
+            return np.clip(filled, 0, 1).astype(np.float32, copy=False)
+        import torch
+
         per_call = max(1, self.batch_pixels // (padded_mask.shape[1] * padded_mask.shape[2]))
         out = np.empty(rgbs.shape, np.float32)
         for start in range(0, len(rgbs), per_call):
             chunk = slice(start, start + per_call)
             seeds = run.seeds[chunk]
-            prediction = self._forward(self.model, padded_rgb[chunk], padded_mask[chunk], self.dtype, seeds, window)
-            if not torch.isfinite(prediction).all():
+            _non_finite.seen = []
+            try:
+                prediction = self._forward(self.model, padded_rgb[chunk], padded_mask[chunk], self.dtype, seeds, window)
+            finally:
+                seen, _non_finite.seen = _non_finite.seen, None
+            # A clamp, sigmoid or tanh after an overflow turns ±inf into a finite output, so the layers'
+            # outputs count too (hooked in half precision, where a fallback exists: `_watch_for_non_finite`).
+            output_finite = bool(torch.isfinite(prediction).all())
+            if not output_finite or (seen and not bool(torch.stack(seen).all())):
                 if self._fp32_model is None:
                     raise InpaintError("the model produced NaN/Inf values; the checkpoint may be corrupt")
-                log.warning("%s output had NaN/Inf; recomputed in fp32", precision_name(self.dtype))
+                where = "output" if not output_finite else "layers (saturated in the output)"
+                log.warning("%s %s had NaN/Inf; recomputed in fp32", precision_name(self.dtype), where)
                 prediction = self._forward(
                     self._fp32_model, padded_rgb[chunk], padded_mask[chunk], torch.float32, seeds, window
                 )
@@ -351,6 +434,27 @@ class Inpainter:
             return model.inpaint(image, hole, generator=generator)
 
 
+# The per-thread list the hooks of `_watch_for_non_finite` append to during a half-precision forward pass
+# (None outside one: a hook then does nothing). Per thread, since one Inpainter may fill from several.
+_non_finite = threading.local()
+
+
+def _watch_for_non_finite(model: InpaintModel) -> None:
+    """Hook every layer of a half-precision model to note whether its output is finite. An fp16 overflow
+    to ±inf inside the network can come out finite, saturated by a later clamp, sigmoid or tanh (a wrong
+    1.0 or 0.0), where a check of the output alone would miss it. The flags stay on the device (no
+    synchronisation per layer); `_predict` reduces them once per call."""
+    import torch
+
+    def note(_module, _args, output) -> None:
+        seen = getattr(_non_finite, "seen", None)
+        if seen is not None and isinstance(output, torch.Tensor) and output.is_floating_point():
+            seen.append(torch.isfinite(output).all())
+
+    for module in model.modules():
+        module.register_forward_hook(note)
+
+
 def to_float(rgb: np.ndarray) -> np.ndarray:
     """float32 in [0, 1] of a float, uint8 or uint16 array (as `io.Image.rgb` converts)."""
     if np.issubdtype(rgb.dtype, np.floating):
@@ -380,92 +484,3 @@ def _check_not_all_hole(mask: np.ndarray, source: str) -> None:
         raise InpaintError(
             f"{source}: the mask covers the whole image, so there is nothing to fill from; leave some known pixels"
         )
-
-
-def resize_hole_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
-    """`mask` (H, W) at (height, width), keeping every hole: a pixel is a hole if any source pixel under
-    it, or any that bilinear upscaling reads for it, is one. (Nearest-neighbour drops a 1-px line when
-    shrinking; the hole's content would then enter the model as known.) Exact, via an integral image."""
-    src_h, src_w = mask.shape
-    integral = np.zeros((src_h + 1, src_w + 1), np.int32)
-    np.cumsum(np.cumsum(mask, axis=0, dtype=np.int32), axis=1, out=integral[1:, 1:])
-    y0, y1 = _footprints(src_h, height)
-    x0, x1 = _footprints(src_w, width)
-    holes = (
-        integral[np.ix_(y1, x1)] - integral[np.ix_(y0, x1)] - integral[np.ix_(y1, x0)] + integral[np.ix_(y0, x0)]
-    )
-    return holes > 0
-
-
-def _footprints(source: int, target: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per target index, the half-open source range [start, stop) it covers (area) or reads (linear)."""
-    scale = source / target
-    index = np.arange(target)
-    start = np.floor(index * scale)
-    stop = np.ceil((index + 1) * scale)
-    centre = np.floor((index + 0.5) * scale - 0.5)  # the left tap of bilinear interpolation
-    start = np.clip(np.minimum(start, centre), 0, source - 1).astype(np.intp)
-    stop = np.clip(np.maximum(stop, centre + 2), 1, source).astype(np.intp)
-    return start, stop
-
-
-def pad_bottom_right(rgbs: np.ndarray, masks: np.ndarray, pad_h: int, pad_w: int) -> tuple[np.ndarray, np.ndarray]:
-    """Reflect-pad a stack (B, H, W, 3) and its masks (B, H, W) by pad_h rows and pad_w columns. The
-    masks are reflected too, so a hole that touches the border stays a hole in its mirror image instead
-    of leaking its unknown pixels in as known ones."""
-    if not pad_h and not pad_w:
-        return rgbs, masks
-    # numpy's "reflect" is OpenCV's REFLECT_101; it reflects again when a pad is longer than the side.
-    padded_rgb = np.pad(rgbs, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="reflect")
-    padded_mask = np.pad(masks, ((0, 0), (0, pad_h), (0, pad_w)), mode="reflect")
-    return padded_rgb, padded_mask
-
-
-def hole_windows(mask: np.ndarray, working_size: int | None) -> list[tuple[int, int, int, int, np.ndarray]]:
-    """Windows (top, left, bottom, right, region) covering every hole with context around it.
-
-    The context margin is a quarter of the working size (64 px at least): enough surrounding texture for
-    the network while keeping a small hole's window small. Holes whose windows would touch share one.
-    `region` marks, inside the window, the holes this window pastes (a neighbouring group's holes may also
-    fall inside it: they are holes for the model, so none of their unknown pixels leak in, but they are
-    pasted by their own window).
-    """
-    return _hole_groups(mask, max(64, (working_size or 512) // 4), keep_margin=True)
-
-
-def hole_regions(mask: np.ndarray, merge_distance: int = 8) -> list[tuple[int, int, int, int, np.ndarray]]:
-    """Tight bounding boxes (top, left, bottom, right, region) of the holes, holes closer than
-    `merge_distance` px grouped together; `region` marks the group's hole pixels inside the box."""
-    return _hole_groups(mask, merge_distance, keep_margin=False)
-
-
-def _hole_groups(mask: np.ndarray, distance: int, *, keep_margin: bool) -> list[tuple[int, int, int, int, np.ndarray]]:
-    # Grouping by dilation with a rectangle: separable, so fast even for large distances and images.
-    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * distance + 1, 2 * distance + 1))
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(
-        cv2.dilate(mask.astype(np.uint8), kernel), connectivity=8
-    )
-    groups = []
-    for label in range(1, count):
-        left, top, box_w, box_h = (int(v) for v in stats[label, :4])
-        bottom, right = top + box_h, left + box_w
-        region = (labels[top:bottom, left:right] == label) & mask[top:bottom, left:right]
-        if not keep_margin:  # shrink the grown box back to the holes it holds
-            rows, cols = np.nonzero(region)
-            region = region[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
-            top, left = top + int(rows.min()), left + int(cols.min())
-            bottom, right = top + region.shape[0], left + region.shape[1]
-        groups.append((top, left, bottom, right, region))
-    return groups
-
-
-def _reflect_window(array: np.ndarray, top: int, left: int, side: int) -> np.ndarray:
-    """array[top:top+side, left:left+side], reflect-padded where the window leaves the image."""
-    height, width = array.shape[:2]
-    pads = (max(0, -top), max(0, top + side - height), max(0, -left), max(0, left + side - width))
-    if any(pads):
-        # Reflection needs a pad smaller than the image; replicate covers windows far larger than it.
-        fits = max(pads[:2]) < height and max(pads[2:]) < width
-        array = cv2.copyMakeBorder(array, *pads, cv2.BORDER_REFLECT_101 if fits else cv2.BORDER_REPLICATE)
-        top, left = top + pads[0], left + pads[2]
-    return array[top : top + side, left : left + side]

@@ -1,5 +1,6 @@
-"""Batch filling: pair images with masks, plan output paths, fill the files (same-size images batched,
-encoding and writing overlapped with the model) and write each atomically.
+"""Batch filling: the holes of each image (mask file or folder, alpha, --box, --mask-color, --dilate),
+then the files filled (same-size images batched, encoding and writing overlapped with the model) and
+each written atomically. Planning the jobs and their outputs is `fill_plan`'s.
 
 This is the library behind `inpaint fill`; the CLI only parses arguments and reports.
 """
@@ -7,31 +8,35 @@ This is the library behind `inpaint fill`; the CLI only parses arguments and rep
 from __future__ import annotations
 
 import logging
-import os
+import time
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import io
 from .engine import FillResult, Inpainter, Strategy
-from .errors import InpaintError, UsageError
+from .errors import InpaintError
+from .fill_plan import ALPHA, STDIO, FillJob, plan_jobs
+
+__all__ = [
+    "ALPHA",
+    "STDIO",
+    "FillJob",
+    "FillOptions",
+    "FillOutcome",
+    "FolderFill",
+    "MaskCache",
+    "failure_summary",
+    "fill_files",
+    "hole_mask",
+    "plan_jobs",
+    "read_pair",
+]
 
 log = logging.getLogger("inpaint_cli")
-
-STDIO = io.STDIO  # "-": stdin or stdout
-ALPHA = "alpha"  # --mask alpha: the image's own transparency is the hole
-_EXTENSIONS = ", ".join(sorted(io.SUPPORTED_EXTENSIONS))
-
-
-@dataclass(frozen=True)
-class FillJob:
-    image: str  # a path, or "-" for stdin
-    mask: str | None  # a path, "-", ALPHA, or None: the alpha if it has transparent pixels, else an error
-    output: str  # a path, or "-" for stdout
 
 
 @dataclass(frozen=True)
@@ -43,118 +48,65 @@ class FillOptions:
     seed: int | None = None
     quality: int | None = None
     max_pixels: int | None = None
+    boxes: tuple[io.Box, ...] = ()  # --box: holes (x, y, w, h), united with the mask's
+    mask_colour: tuple[int, int, int] | None = None  # --mask-color: pixels of this 8-bit RGB are holes
+    colour_tolerance: int = 0  # --color-tolerance: per channel, on the 0-255 scale
+
+    @property
+    def has_extra_holes(self) -> bool:
+        """Holes given on the command line besides (or instead of) a mask."""
+        return bool(self.boxes) or self.mask_colour is not None
 
 
 @dataclass
 class FillOutcome:
     job: FillJob
-    seconds: float
+    fill_seconds: float  # the model's time; an image batched with others has its share of the call
     strategy: str
     precision: str
     hole_fraction: float
     height: int
     width: int
+    read_seconds: float = 0.0  # decoding the image (and its mask)
+    write_seconds: float = 0.0  # compositing, encoding and writing the output
+    batched: int = 1  # images filled in the same model call
+    window_sizes: tuple[tuple[int, int], ...] = ()  # (height, width) of each model call (crop windows)
 
-
-def _expand_images(images: list[str]) -> list[str]:
-    expanded: list[str] = []
-    for item in images:
-        if item != STDIO and Path(item).is_dir():
-            found = io.image_files(item)
-            if not found:
-                raise UsageError(f"{item}: no images in this directory ({_EXTENSIONS})")
-            expanded.extend(str(path) for path in found)
-        else:
-            expanded.append(item)
-    if STDIO in expanded and len(expanded) > 1:
-        raise UsageError("'-' (stdin) can only be the single input image")
-    return expanded
-
-
-def _mask_for(image: str, mask: str | None) -> str | None:
-    """A mask directory pairs by file stem (photo.jpg -> masks/photo.png or masks/photo_mask.png)."""
-    if mask in (None, ALPHA, STDIO) or not Path(mask).is_dir():
-        return mask
-    if image == STDIO:
-        raise UsageError("with an image from stdin, --mask must be a file, not a directory")
-    stem = Path(image).stem
-    candidates = [path for path in io.image_files(mask) if path.stem in (stem, f"{stem}_mask")]
-    if not candidates:
-        raise UsageError(f"{image}: no mask named {stem}.* or {stem}_mask.* in {mask}; add one or pass a mask file")
-    return str(candidates[0])
-
-
-def _same_file(a: str, b: str) -> bool:
-    if STDIO in (a, b):
-        return False
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return os.path.abspath(a) == os.path.abspath(b)
-
-
-def plan_jobs(images: list[str], mask: str | None, out: str | None, *, overwrite: bool = False) -> list[FillJob]:
-    """Expand directories, pair masks, and decide every output path before any work starts.
-
-    mask: a file, a directory, "-", ALPHA, or None (each image's alpha, when it has transparent pixels).
-    out: None writes `<stem>_filled.png` beside each input (stdout for stdin), refusing to replace an
-    existing one unless `overwrite`; "-" is stdout (one input only); an existing directory, a path ending
-    in a separator, or several inputs mean a directory receiving `<stem>.png`; anything else is the
-    output file of the single input.
-    """
-    inputs = _expand_images(images)
-    if mask == STDIO and STDIO in inputs:
-        raise UsageError("the image and the mask cannot both come from stdin")
-    many = len(inputs) > 1
-    out_is_dir = out not in (None, STDIO) and (many or Path(out).is_dir() or out.endswith((os.sep, "/")))
-    if out == STDIO and many:
-        raise UsageError("--out - (stdout) takes a single input image; give a directory for several")
-    if many and out is not None and not Path(out).is_dir() and io.is_image_path(out):
-        raise UsageError(f"--out {out}: {len(inputs)} inputs need a directory, not a file; pass --out DIR/")
-    jobs = []
-    for image in inputs:
-        if out is None:
-            output = STDIO if image == STDIO else str(Path(image).with_name(f"{Path(image).stem}_filled.png"))
-            if output != STDIO and not overwrite and Path(output).exists():
-                raise UsageError(f"{output}: already exists; pass --overwrite to replace it, or --out another path")
-        elif out_is_dir:
-            stem = "stdin" if image == STDIO else Path(image).stem
-            output = str(Path(out) / f"{stem}.png")
-        else:
-            output = out
-            if not io.is_image_path(output) and output != STDIO:
-                raise UsageError(f"--out {output}: unknown image extension; use one of {_EXTENSIONS}")
-        jobs.append(FillJob(image, _mask_for(image, mask), output))
-    _check_outputs(jobs)
-    return jobs
-
-
-def _check_outputs(jobs: list[FillJob]) -> None:
-    inputs = {path for job in jobs for path in (job.image, job.mask) if path not in (None, ALPHA)}
-    seen: dict[str, str] = {}
-    for job in jobs:
-        if job.output == STDIO:
-            continue
-        for source in inputs:
-            if _same_file(job.output, source):
-                raise UsageError(
-                    f"{job.output}: this is an input file; choose another --out (inputs are never overwritten)"
-                )
-        key = os.path.abspath(job.output)
-        if key in seen:
-            raise UsageError(
-                f"{seen[key]} and {job.image} would both be written to {job.output}; give the inputs distinct names"
-            )
-        seen[key] = job.image
+    @property
+    def seconds(self) -> float:
+        """This image's own time: its read, its fill (its share of a batched call), its write."""
+        return self.read_seconds + self.fill_seconds + self.write_seconds
 
 
 def read_pair(image_path: str, mask_path: str | None, options: FillOptions) -> tuple[io.Image, np.ndarray]:
-    """The image and its hole mask as the options say: polarity, resizing, dilation, size limit.
-    mask_path ALPHA or None: the image's transparent pixels are the hole (FillJob.mask)."""
+    """The image and its hole mask as the options say: polarity, resizing, boxes and paint colour,
+    dilation, size limit. mask_path ALPHA, or None without boxes or colour: the image's transparent
+    pixels are the hole (FillJob.mask)."""
     image = io.read_image(image_path, max_pixels=options.max_pixels)
-    if mask_path in (None, ALPHA):
-        return image, io.dilate_mask(_alpha_hole(image, mask_path), options.dilate)
-    return image, MaskCache(options).get(mask_path, image.height, image.width, image_path)
+    return image, hole_mask(image, image_path, mask_path, options, MaskCache(options))
+
+
+def hole_mask(
+    image: io.Image, image_name: str, mask_path: str | None, options: FillOptions, masks: MaskCache
+) -> np.ndarray:
+    """The union of every hole the options give for this image (the mask file or alpha, `--box`,
+    `--mask-color`), grown by `--dilate`."""
+    if not options.has_extra_holes:
+        if mask_path in (None, ALPHA):
+            return io.dilate_mask(_alpha_hole(image, mask_path), options.dilate)
+        return masks.get(mask_path, image.height, image.width, image_name)  # cached, dilated once
+    hole = np.zeros((image.height, image.width), bool)
+    if mask_path == ALPHA:
+        hole |= _alpha_hole(image, mask_path)
+    elif mask_path is not None:
+        hole |= masks.fitted(mask_path, image.height, image.width, image_name)
+    if options.boxes:
+        hole |= io.box_hole(options.boxes, image.height, image.width, image_name)
+    if options.mask_colour is not None:
+        painted = io.colour_hole(image.pixels, options.mask_colour, options.colour_tolerance)
+        log.info("%s: %d pixels of the --mask-color are holes", image_name, int(painted.sum()))
+        hole |= painted
+    return io.dilate_mask(hole, options.dilate)
 
 
 def _alpha_hole(image: io.Image, mask_path: str | None) -> np.ndarray:
@@ -166,7 +118,7 @@ def _alpha_hole(image: io.Image, mask_path: str | None) -> np.ndarray:
             raise InpaintError(f"{image.source}: --mask alpha, but the image has no transparent pixels")
         raise InpaintError(
             f"{image.source}: no --mask given, and the image has no transparent pixels to use as the hole; "
-            "pass --mask MASK"
+            "pass --mask MASK, --box X,Y,W,H or --mask-color COLOUR"
         )
     how = "--mask alpha" if mask_path == ALPHA else "no --mask given"
     log.info("%s: %s; the hole is its transparent pixels (%d), filled opaque", image.source, how, hole.sum())
@@ -181,12 +133,14 @@ class MaskCache:
     def __init__(self, options: FillOptions) -> None:
         self.options = options
         self._masks: dict[tuple[str, int, int], np.ndarray] = {}
+        self._fitted: dict[tuple[str, int, int], np.ndarray] = {}
         self._decoded: dict[str, np.ndarray] = {}
 
-    def get(self, mask_path: str, height: int, width: int, image_name: str) -> np.ndarray:
+    def fitted(self, mask_path: str, height: int, width: int, image_name: str) -> np.ndarray:
+        """The mask file's holes at (height, width), before dilation."""
         key = (mask_path, height, width)
-        if key in self._masks:
-            return self._masks[key]
+        if key in self._fitted:
+            return self._fitted[key]
         options = self.options
         decoded = self._decoded.get(mask_path)
         if decoded is None:
@@ -194,9 +148,18 @@ class MaskCache:
         fitted = io.fit_mask(
             decoded, height, width, resize=options.resize_mask, mask_name=mask_path, image_name=image_name
         )
-        mask = io.dilate_mask(fitted, options.dilate)
         if mask_path != STDIO:  # stdin is read once anyway; a file may serve many images
             self._decoded[mask_path] = decoded
+            self._fitted[key] = fitted
+        return fitted
+
+    def get(self, mask_path: str, height: int, width: int, image_name: str) -> np.ndarray:
+        """The mask file's holes at (height, width), dilated as the options say."""
+        key = (mask_path, height, width)
+        if key in self._masks:
+            return self._masks[key]
+        mask = io.dilate_mask(self.fitted(mask_path, height, width, image_name), self.options.dilate)
+        if mask_path != STDIO:
             self._masks[key] = mask
         return mask
 
@@ -207,6 +170,7 @@ class _Loaded:
     image: io.Image | None = None
     mask: np.ndarray | None = None
     error: InpaintError | None = None
+    read_seconds: float = 0.0
 
 
 def _engine_pixels(image: io.Image) -> np.ndarray:
@@ -217,116 +181,215 @@ def _engine_pixels(image: io.Image) -> np.ndarray:
 
 
 def _load(job: FillJob, masks: MaskCache) -> _Loaded:
+    start = time.perf_counter()
     try:
+        if job.problem is not None:
+            raise InpaintError(job.problem)
         image = io.read_image(job.image, max_pixels=masks.options.max_pixels)
-        if job.mask in (None, ALPHA):  # the image's own transparent pixels, different for each image
-            return _Loaded(job, image, io.dilate_mask(_alpha_hole(image, job.mask), masks.options.dilate))
-        return _Loaded(job, image, masks.get(job.mask, image.height, image.width, job.image))
+        mask = hole_mask(image, job.image, job.mask, masks.options, masks)
+        return _Loaded(job, image, mask, read_seconds=time.perf_counter() - start)
     except InpaintError as error:
         return _Loaded(job, error=error)
 
 
-def fill_files(
-    inpainter: Inpainter, jobs: list[FillJob], options: FillOptions
-) -> Iterator[tuple[FillJob, FillOutcome | InpaintError]]:
-    """Read, fill and write every job; yields (job, outcome or error) in job order as each completes.
+def _timed_write(path: str, pixels: np.ndarray, quality: int | None) -> float:
+    start = time.perf_counter()
+    io.write_image(path, pixels, quality=quality)
+    return time.perf_counter() - start
+
+
+def failure_summary(failed: int, total: int) -> str | None:
+    """The closing line of a fill of several images where some failed (None for a single image: its own
+    error said it all), e.g. "2 of 5 images failed; the other 3 were written"."""
+    if total < 2 or failed == 0:
+        return None
+    head = f"{failed} of {total} images failed"
+    written = total - failed
+    if written == 0:
+        return f"{head}; none was written"
+    if written == 1:
+        return f"{head}; the other was written"
+    return f"{head}; the other {written} were written"
+
+
+def fill_files(inpainter: Inpainter, jobs: list[FillJob], options: FillOptions) -> FolderFill:
+    """Read, fill and write every job; iterating the result yields (job, outcome or error) in job order
+    as each completes. See `FolderFill`."""
+    return FolderFill(inpainter, jobs, options)
+
+
+@dataclass
+class FolderFill:
+    """The fill of a list of jobs. Iterate it once for (job, outcome or error) in job order.
 
     Same-size images the engine fills whole are batched into one model call (`Inpainter.fill_batch`,
     up to `inpainter.batch_pixels` per call). Images are decoded here, one at a time; a writer thread
     encodes and writes finished ones while the model runs. Nothing is written unless an image's whole fill
-    succeeded, and each file appears complete or not at all."""
-    masks = MaskCache(options)
-    writer = ThreadPoolExecutor(1, thread_name_prefix="inpaint-write")
-    # (job, pending write or None, outcome or error), in job order
-    results: deque[tuple[FillJob, Future | None, FillOutcome | InpaintError]] = deque()
-    group: list[_Loaded] = []
+    succeeded, and each file appears complete or not at all.
 
-    def flush_group() -> None:
-        if not group:
-            return
-        try:
-            filled = inpainter.fill_batch(
-                [_engine_pixels(loaded.image) for loaded in group],  # type: ignore[arg-type]
-                [loaded.mask for loaded in group],  # type: ignore[misc]
-                seed=options.seed,
-            )
-        except InpaintError:  # find out which image it was, and fill the others
-            for loaded in group:
-                fill_one(loaded)
-        else:
-            for loaded, result in zip(group, filled, strict=True):
-                write(loaded, result)
-        group.clear()
+    After an interruption (Ctrl-C while iterating), `stop` cancels the writes not yet started, waits for
+    the one in progress and returns the outcomes of the files written but not yet yielded, so a caller
+    can report every file that exists."""
 
-    def fill_one(loaded: _Loaded) -> None:
-        image, mask = loaded.image, loaded.mask
-        assert image is not None and mask is not None
-        try:
-            result = inpainter.fill(
-                _engine_pixels(image), mask, strategy=options.strategy, seed=options.seed, source=loaded.job.image
-            )
-        except InpaintError as error:
-            results.append((loaded.job, None, error))
-        else:
-            write(loaded, result)
+    inpainter: Inpainter
+    jobs: list[FillJob]
+    options: FillOptions
+    # (job, pending write or None, outcome or error), in job order, not yet yielded
+    _results: deque = field(default_factory=deque, init=False)
+    _writer: ThreadPoolExecutor | None = field(default=None, init=False)
+    _iterator: Iterator | None = field(default=None, init=False)
 
-    def write(loaded: _Loaded, result: FillResult | None) -> None:
-        image, mask, job = loaded.image, loaded.mask, loaded.job
-        assert image is not None and mask is not None
-        if result is None:  # no holes: copied through
-            pixels = image.pixels
-            outcome = FillOutcome(job, 0.0, "none", "-", 0.0, image.height, image.width)
-        else:
-            pixels = io.compose_output(image, result.rgb, mask)
-            if job.mask in (None, ALPHA):  # the hole was transparent: a fill nobody could see is no fill
-                pixels[:, :, 3][mask] = np.iinfo(pixels.dtype).max
-            outcome = FillOutcome(
-                job, result.seconds, result.strategy, result.precision, float(mask.mean()), image.height, image.width
-            )
-        results.append((job, writer.submit(io.write_image, job.output, pixels, quality=options.quality), outcome))
+    def __iter__(self) -> Iterator[tuple[FillJob, FillOutcome | InpaintError]]:
+        if self._iterator is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="inpaint-write")
+            self._iterator = self._run(self._writer)
+        return self._iterator
 
-    def finished(wait: bool) -> Iterator[tuple[FillJob, FillOutcome | InpaintError]]:
-        while results and (wait or results[0][1] is None or results[0][1].done()):
-            job, pending, outcome = results.popleft()
-            if pending is not None:
-                try:
-                    pending.result()
-                except InpaintError as error:
-                    outcome = error
-            yield job, outcome
+    def stop(self) -> list[tuple[FillJob, FillOutcome]]:
+        """Stop the fill (the rest is not filled) and return the (job, outcome) of every file written but
+        not yet yielded, in job order."""
+        if self._iterator is not None:
+            self._iterator.close()  # type: ignore[attr-defined]
+        if self._writer is not None:
+            self._writer.shutdown(wait=True, cancel_futures=True)
+        written = []
+        for job, pending, outcome in self._results:
+            if pending is None or pending.cancelled() or pending.exception() is not None:
+                continue
+            outcome.write_seconds += pending.result()
+            written.append((job, outcome))
+        self._results.clear()
+        return written
 
-    # Decoding stays on this thread: the codecs are silenced by pointing the process's stderr at /dev/null
-    # for each decode (io), which would swallow this thread's own log lines if a reader thread did it.
-    try:
-        for job in jobs:
-            loaded = _load(job, masks)
-            image, mask = loaded.image, loaded.mask
-            batchable = (
-                image is not None
-                and mask is not None
-                and mask.any()
-                and not mask.all()
-                and inpainter.batches(image.height, image.width, options.strategy)
-            )
-            if group and (not batchable or group[0].mask.shape != mask.shape):  # type: ignore[union-attr]
-                flush_group()
-            if loaded.error is not None:
-                results.append((loaded.job, None, loaded.error))
-            elif batchable:
-                group.append(loaded)
-                if len(group) >= max(1, inpainter.batch_pixels // mask.size):  # type: ignore[union-attr]
-                    flush_group()
-            elif not mask.any():  # type: ignore[union-attr]
-                log.warning(
-                    "%s: the mask %s has no hole pixels; the image is copied through unchanged",
-                    loaded.job.image,
-                    loaded.job.mask,
+    def _run(self, writer: ThreadPoolExecutor) -> Iterator[tuple[FillJob, FillOutcome | InpaintError]]:
+        inpainter, options, results = self.inpainter, self.options, self._results
+        masks = MaskCache(options)
+        group: list[_Loaded] = []
+
+        def flush_group() -> None:
+            if not group:
+                return
+            try:
+                filled = inpainter.fill_batch(
+                    [_engine_pixels(loaded.image) for loaded in group],  # type: ignore[arg-type]
+                    [loaded.mask for loaded in group],  # type: ignore[misc]
+                    seed=options.seed,
                 )
-                write(loaded, None)
+            except InpaintError:  # find out which image it was, and fill the others
+                for loaded in group:
+                    fill_one(loaded)
             else:
-                fill_one(loaded)
-            yield from finished(wait=False)
-        flush_group()
-        yield from finished(wait=True)
-    finally:
-        writer.shutdown(wait=True)
+                for loaded, result in zip(group, filled, strict=True):
+                    write(loaded, result, batched=len(group))
+            group.clear()
+
+        def fill_one(loaded: _Loaded) -> None:
+            image, mask = loaded.image, loaded.mask
+            assert image is not None and mask is not None
+            try:
+                result = inpainter.fill(
+                    _engine_pixels(image), mask, strategy=options.strategy, seed=options.seed, source=loaded.job.image
+                )
+            except InpaintError as error:
+                results.append((loaded.job, None, error))
+            else:
+                write(loaded, result)
+
+        def write(loaded: _Loaded, result: FillResult | None, batched: int = 1) -> None:
+            image, mask, job = loaded.image, loaded.mask, loaded.job
+            assert image is not None and mask is not None
+            start = time.perf_counter()
+            if result is None:  # no holes: copied through
+                pixels = image.pixels
+                outcome = FillOutcome(job, 0.0, "none", "-", 0.0, image.height, image.width)
+            else:
+                pixels = io.compose_output(image, result.rgb, mask)
+                if job.mask == ALPHA or (job.mask is None and not options.has_extra_holes):
+                    # the hole was transparent: a fill nobody could see is no fill
+                    pixels[:, :, 3][mask] = np.iinfo(pixels.dtype).max
+                outcome = FillOutcome(
+                    job,
+                    result.seconds,
+                    result.strategy,
+                    result.precision,
+                    float(mask.mean()),
+                    image.height,
+                    image.width,
+                    batched=batched,
+                    window_sizes=result.window_sizes,
+                )
+            outcome.read_seconds = loaded.read_seconds
+            outcome.write_seconds = time.perf_counter() - start  # compositing; the writer adds its time
+            results.append((job, writer.submit(_timed_write, job.output, pixels, options.quality), outcome))
+
+        def finished(wait: bool) -> Iterator[tuple[FillJob, FillOutcome | InpaintError]]:
+            while results and (wait or results[0][1] is None or results[0][1].done()):
+                job, pending, outcome = results[0]
+                if pending is not None:
+                    try:
+                        outcome.write_seconds += pending.result()
+                    except InpaintError as error:
+                        outcome = error
+                results.popleft()
+                if isinstance(outcome, FillOutcome):
+                    _log_outcome(outcome)
+                yield job, outcome
+
+        # Decoding stays on this thread: the codecs are silenced by pointing the process's stderr at /dev/null
+        # for each decode (io), which would swallow this thread's own log lines if a reader thread did it.
+        try:
+            for job in self.jobs:
+                loaded = _load(job, masks)
+                image, mask = loaded.image, loaded.mask
+                batchable = (
+                    image is not None
+                    and mask is not None
+                    and mask.any()
+                    and not mask.all()
+                    and inpainter.batches(image.height, image.width, options.strategy)
+                )
+                if group and (not batchable or group[0].mask.shape != mask.shape):  # type: ignore[union-attr]
+                    flush_group()
+                if loaded.error is not None:
+                    results.append((loaded.job, None, loaded.error))
+                elif batchable:
+                    group.append(loaded)
+                    if len(group) >= max(1, inpainter.batch_pixels // mask.size):  # type: ignore[union-attr]
+                        flush_group()
+                elif not mask.any():  # type: ignore[union-attr]
+                    log.warning(
+                        "%s: the mask %s has no hole pixels; the image is copied through unchanged",
+                        loaded.job.image,
+                        loaded.job.mask or "given",
+                    )
+                    write(loaded, None)
+                else:
+                    fill_one(loaded)
+                yield from finished(wait=False)
+            flush_group()
+            yield from finished(wait=True)
+        finally:
+            # Normally every write is done by now; after an error or an interrupt, the queued ones are
+            # cancelled and the one in progress finishes (a file is complete or absent).
+            writer.shutdown(wait=True, cancel_futures=True)
+
+
+def _log_outcome(outcome: FillOutcome) -> None:
+    """With -v: what happened to one image, stage by stage."""
+    sizes = ", ".join(f"{w}x{h}" for h, w in outcome.window_sizes)
+    windows = f"{len(outcome.window_sizes)} window(s) {sizes}" if outcome.window_sizes else "no model call"
+    batched = f" (batched with {outcome.batched - 1} other image(s), its share)" if outcome.batched > 1 else ""
+    log.debug(
+        "%s -> %s: %dx%d, strategy %s, %s, precision %s; read %.3f s, fill %.3f s%s, write %.3f s",
+        outcome.job.image,
+        outcome.job.output,
+        outcome.width,
+        outcome.height,
+        outcome.strategy,
+        windows,
+        outcome.precision,
+        outcome.read_seconds,
+        outcome.fill_seconds,
+        batched,
+        outcome.write_seconds,
+    )

@@ -12,7 +12,8 @@ import numpy as np
 from . import io
 from .engine import FillResult, Inpainter, Strategy
 from .errors import InpaintError, UsageError
-from .fill import STDIO, FillOptions, read_pair
+from .fill import ALPHA, STDIO, FillOptions, read_pair
+from .fill_plan import same_file
 from .grid import contact_sheet, masked_input
 
 
@@ -71,6 +72,42 @@ def default_samples_dir(image_path: str, grid: str | None) -> str | None:
     return str(Path(image_path).with_name(f"{Path(image_path).stem}_samples"))
 
 
+def plan_outputs(
+    image_path: str,
+    mask_path: str | None,
+    *,
+    n: int,
+    seed: int,
+    out_dir: str | None,
+    grid: str | None,
+    overwrite: bool = False,
+) -> list[str | None]:
+    """Every sample's file (`out_dir/<stem>_<seed + i>.png`, None without `out_dir`), checked before any
+    work against the overwrite rule: the grid is a file the user named, so it is replaced; sample files
+    have derived names, replaced only with `overwrite`; neither may be an input (image or mask), even with
+    `overwrite`, and no two may be the same file."""
+    stem = "stdin" if image_path == STDIO else Path(image_path).stem
+    samples = [None if out_dir is None else str(Path(out_dir) / f"{stem}_{seed + i}.png") for i in range(n)]
+    if grid not in (None, STDIO) and not io.is_image_path(grid):
+        raise UsageError(f"--grid {grid}: unknown image extension; use a .png (or .jpg, .webp, ...) file")
+    inputs = [path for path in (image_path, mask_path) if path not in (None, STDIO, ALPHA)]
+    outputs = [path for path in (*samples, grid) if path not in (None, STDIO)]
+    for output in outputs:
+        for source in inputs:
+            if same_file(output, source):
+                option = "--grid" if output == grid else "--out-dir"
+                raise UsageError(
+                    f"{output}: this is an input file; choose another {option} (inputs are never overwritten)"
+                )
+    if grid not in (None, STDIO) and any(same_file(grid, sample) for sample in samples if sample is not None):
+        raise UsageError(f"--grid {grid}: a sample is written there too; give the grid another name")
+    if not overwrite:
+        for sample in samples:
+            if sample is not None and Path(sample).exists():
+                raise UsageError(f"{sample}: already exists; pass --overwrite to replace it, or another --out-dir")
+    return samples
+
+
 @dataclass
 class PluralOutcome:
     seed: int
@@ -82,28 +119,28 @@ class PluralOutcome:
 def plural_files(
     inpainter: Inpainter,
     image_path: str,
-    mask_path: str,
+    mask_path: str | None,
     *,
     n: int,
     seed: int,
     options: FillOptions,
     out_dir: str | None,
     grid: str | None,
+    outputs: list[str | None] | None = None,
 ) -> PluralOutcome:
     """Sample n fills of one image: `out_dir/<stem>_<seed>.png` per sample (sample i has seed + i, so a
     file's name says how to reproduce it alone) and/or a contact sheet at `grid` ("-" = stdout). Every
-    file is complete or absent (atomic writes)."""
+    file is complete or absent (atomic writes). `outputs`: the sample files `plan_outputs` checked
+    (planned here, replacing existing samples, when not given)."""
+    if outputs is None:
+        outputs = plan_outputs(image_path, mask_path, n=n, seed=seed, out_dir=out_dir, grid=grid, overwrite=True)
     image, mask = read_pair(image_path, mask_path, options)
     if not mask.any():
-        raise InpaintError(f"{mask_path}: the mask has no hole pixels, so there is nothing to sample")
+        raise InpaintError(f"{mask_path or image_path}: the mask has no hole pixels, so there is nothing to sample")
     results = sample_fills(inpainter, image.rgb(), mask, n, seed, options.strategy)
-    stem = "stdin" if image_path == STDIO else Path(image_path).stem
-    outputs: list[str | None] = []
-    for index, result in enumerate(results):
-        output = None if out_dir is None else str(Path(out_dir) / f"{stem}_{seed + index}.png")
+    for output, result in zip(outputs, results, strict=True):
         if output is not None:
             io.write_image(output, io.compose_output(image, result.rgb, mask))
-        outputs.append(output)
     samples = [result.rgb for result in results]
     if grid is not None:
         io.write_image(grid, plural_sheet(image.rgb(), mask, samples, seed))

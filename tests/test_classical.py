@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -106,3 +108,56 @@ def test_single_channel_image() -> None:
     out = create_model("ns").inpaint(image, mask)
     assert out.shape == image.shape
     assert torch.equal(out[mask == 0], image[mask == 0])
+
+
+_NO_TORCH_RUNNER = """
+import sys
+from inpaint_cli.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as done:
+    code = done.code
+loaded = sorted(name for name in sys.modules if name == "torch" or name.startswith("torch."))
+print("exit", code, "torch modules", len(loaded), file=sys.stderr)
+sys.exit(3 if loaded else code)
+"""
+
+
+@pytest.mark.parametrize("model", ["telea", "ns"])
+def test_classical_fill_never_imports_torch(tmp_path, model):
+    """`inpaint fill --model telea` on the numpy/OpenCV path end to end: reading, masks (file and --box),
+    the fill, compositing and writing, --json and -v included, without importing torch (1.6 s)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(tmp_path / "in.png"), rng.integers(0, 255, (64, 80, 3), dtype=np.uint8))
+    hole = np.zeros((64, 80), np.uint8)
+    hole[20:30, 30:50] = 255
+    cv2.imwrite(str(tmp_path / "mask.png"), hole)
+    runner = tmp_path / "runner.py"
+    runner.write_text(_NO_TORCH_RUNNER)
+    repo = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([repo, os.environ.get("PYTHONPATH", "")])}
+    args = ["fill", "in.png", "--mask", "mask.png", "--box", "2,2,5,5", "--model", model, "--out", "o.png", "--json"]
+    done = subprocess.run(
+        [sys.executable, str(runner), "-v", *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "torch modules 0" in done.stderr
+    record = json.loads(done.stdout)
+    assert record["model"] == model and record["precision"] == "fp32"
+    # the same pixels as the registry's torch module through the engine
+    from inpaint_cli.engine import Inpainter
+    from inpaint_cli.io import read_image
+
+    image = read_image(tmp_path / "in.png")
+    holes = hole > 0
+    holes[2:7, 2:7] = True
+    expected = Inpainter(create_model(model), device="cpu").fill(image.pixels, holes).rgb
+    assert np.array_equal(read_image(tmp_path / "o.png").pixels, expected)

@@ -359,3 +359,129 @@ def test_integer_images_are_filled_in_their_own_dtype(rng, dtype):
     assert np.array_equal(result.rgb[~mask], pixels[~mask])
     as_float = inpainter.fill(to_float(pixels), mask)
     assert np.array_equal(result.rgb, from_float(as_float.rgb, np.dtype(dtype)))
+
+
+# -- an overflow saturated before the output (issue 22) -----------------------------------------------
+
+
+class _Amplify(torch.nn.Module):
+    """x * 1000: in fp16 (max 65504) 0.5 * 1000 * 1000 overflows to inf; in fp32 it is 5e5."""
+
+    def forward(self, x):
+        return x * 1000.0
+
+
+@register(
+    "test_inf_before_clamp",
+    contract=InputContract(pad_multiple=1, trainable=False, needs_weights=False),
+    summary="test-only: overflows to inf in fp16 inside the network, saturated by a clamp",
+)
+class InfBeforeClamp(InpaintModel):
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.ones(()))
+        self.first, self.second = _Amplify(), _Amplify()
+
+    def inpaint(self, image, mask, *, generator=None):
+        hidden = self.second(self.first(torch.full_like(image, 0.5) * self.weight))  # 5e5, or inf in fp16
+        return (hidden / 1000.0 / 1000.0).clamp(0.0, 1.0)  # 0.5 in fp32; inf / 1e6 -> clamp -> 1.0 in fp16
+
+
+def test_half_falls_back_on_inf_saturated_by_a_clamp(smooth_rgb, caplog, monkeypatch):
+    import inpaint_cli.engine as engine
+
+    monkeypatch.setattr(engine, "half_dtype", lambda device: torch.float16)  # fp16 on the CPU: it overflows
+    mask = np.zeros(smooth_rgb.shape[:2], bool)
+    mask[10:20, 10:20] = True
+    inpainter = Inpainter(create_model("test_inf_before_clamp"), device="cpu", half=True)
+    assert inpainter.precision == "fp16"
+    result = inpainter.fill(smooth_rgb, mask, strategy="full")
+    assert np.all(result.rgb[mask] == np.float32(0.5))  # the fp32 answer, not the saturated 1.0
+    assert result.precision == "fp32" and "recomputed in fp32" in caplog.text
+    # fp32 alone is fine, and hooks stay off outside half precision: no false alarm
+    caplog.clear()
+    plain = Inpainter(create_model("test_inf_before_clamp"), device="cpu").fill(smooth_rgb, mask, strategy="full")
+    assert np.all(plain.rgb[mask] == np.float32(0.5)) and "recomputed" not in caplog.text
+
+
+# -- the memory of --strategy full (issue 22) ---------------------------------------------------------
+
+
+def test_full_memory_estimate_counts_the_attention_score_maps():
+    torch.manual_seed(0)
+    inpainter = Inpainter(create_model("deepfill_v2", cnum=8), device="cpu")
+    attention_side, layer_bytes = inpainter._probe_memory()
+    assert attention_side == 1 / 8  # features at 1/4 of the image, matched at rate 2
+    assert layer_bytes == 8 * 4  # the largest layer output: cnum float32 channels at full size
+    # 3000x2000: a 375x250 grid, two float32 score maps of 93,750² each = 70.3 GB, plus 7 x 32 B x 6 MP
+    grid = 375 * 250
+    expected = 2 * grid * grid * 4 + 7 * 32 * 3000 * 2000
+    assert inpainter.full_memory_bytes(1, 2000, 3000) == expected
+    assert inpainter.full_memory_bytes(1, 2000, 3000) > 70e9
+    # a batch of 2 doubles everything; half the side: a quarter of the grid, a sixteenth of the score maps
+    assert inpainter.full_memory_bytes(2, 2000, 3000) == 2 * expected
+    half_side = inpainter.full_memory_bytes(1, 1000, 1504)  # a 125x188 grid
+    assert half_side == 2 * (125 * 188) ** 2 * 4 + 7 * 32 * 1000 * 1504
+    # odd sizes are padded to the model's multiple of 8 first
+    assert inpainter.full_memory_bytes(1, 1001, 1501) == inpainter.full_memory_bytes(1, 1008, 1504)
+
+
+def test_full_memory_estimate_without_attention_is_linear():
+    inpainter = Inpainter(create_model("glcic"), device="cpu")
+    attention_side, layer_bytes = inpainter._probe_memory()
+    assert attention_side == 0 and layer_bytes > 0
+    assert inpainter.full_memory_bytes(1, 2000, 3000) == 4 * inpainter.full_memory_bytes(1, 1000, 1500)
+
+
+def test_full_strategy_is_refused_when_it_cannot_fit(monkeypatch):
+    import inpaint_cli.fill_memory as fill_memory
+
+    torch.manual_seed(0)
+    model = create_model("deepfill_v2", cnum=8)
+    inpainter = Inpainter(model, device="cpu")
+    rgb = np.full((600, 800, 3), 0.5, np.float32)  # over the comfortable 512: auto would crop
+    mask = np.zeros((600, 800), bool)
+    mask[200:260, 300:380] = True
+    needed = inpainter.full_memory_bytes(1, 600, 800)  # probed once, on a copy of the model
+    assert needed == 2 * 7500**2 * 4 + 7 * 32 * 600 * 800  # a 75x100 grid: 450 MB of score maps, + 108 MB
+    calls = []
+    original = inpainter.model.inpaint
+    monkeypatch.setattr(inpainter.model, "inpaint", lambda *a, **k: calls.append(a[0].shape) or original(*a, **k))
+    monkeypatch.setattr(fill_memory, "available_memory_bytes", lambda device: needed - 1)
+    with pytest.raises(
+        UsageError, match=r"photo\.png: --strategy full on 800x600 needs about 0\.\d GB.*--strategy auto"
+    ):
+        inpainter.fill(rgb, mask, strategy="full", source="photo.png")
+    assert calls == []  # refused before any model call
+    # auto crops: no estimate, no refusal
+    assert inpainter.fill(rgb, mask, strategy="auto").strategy == "crop"
+    # enough memory, or none that can be told: it runs
+    monkeypatch.setattr(fill_memory, "available_memory_bytes", lambda device: needed)
+    assert inpainter.fill(rgb, mask, strategy="full").strategy == "full"
+    monkeypatch.setattr(fill_memory, "available_memory_bytes", lambda device: None)
+    assert inpainter.fill(rgb, mask, strategy="full").strategy == "full"
+
+
+def test_available_memory_on_the_cpu_is_memavailable():
+    from inpaint_cli.fill_memory import available_memory_bytes
+
+    available = available_memory_bytes("cpu")
+    assert available is not None and available > 0
+    assert available_memory_bytes("mps") is None
+
+
+# -- OpenCV's fills without torch tensors ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("arch", ["telea", "ns"])
+def test_classical_fill_through_numpy_equals_the_registry_model(arch, smooth_rgb):
+    from inpaint_cli.classical_fill import ClassicalFill
+
+    mask = np.zeros(smooth_rgb.shape[:2], bool)
+    mask[10:30, 20:50] = True
+    mask[50:54, 60:90] = True
+    through_numpy = Inpainter(ClassicalFill(arch, radius=3)).fill(smooth_rgb, mask)
+    through_torch = Inpainter(create_model(arch, radius=3), device="cpu").fill(smooth_rgb, mask)
+    assert np.array_equal(through_numpy.rgb, through_torch.rgb)
+    assert through_numpy.precision == "fp32" and through_numpy.window_sizes == ((64, 96),)
+    assert not np.array_equal(through_numpy.rgb[mask], smooth_rgb[mask])

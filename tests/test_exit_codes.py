@@ -84,7 +84,7 @@ def test_folder_fill_that_wrote_one_of_five_exits_1(pair, tmp_path, capsys, run_
         cv2.imwrite(str(folder / f"{name}.png"), np.zeros((20, 20, 3), np.uint8))
     assert run_cli(["fill", str(folder), "--mask", str(mask), "--out", str(outs)]) == EXIT_FAILURE
     assert sorted(p.name for p in outs.iterdir()) == ["a.png"]
-    assert capsys.readouterr().err.strip().splitlines()[-1] == "4 of 5 image(s) failed; the others were written"
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "4 of 5 images failed; the other was written"
 
 
 def test_ctrl_c_exits_130(pair, monkeypatch, capsys, run_cli):
@@ -163,7 +163,11 @@ def test_verbose_works_after_the_subcommand_and_an_option_value_stays_put(pair, 
 
     photo, mask = pair
     assert _hoist_verbose(["fill", str(photo), "-v", "--mask", str(mask)]) == [
-        "--verbose", "fill", str(photo), "--mask", str(mask)
+        "--verbose",
+        "fill",
+        str(photo),
+        "--mask",
+        str(mask),
     ]
     assert _hoist_verbose(["models", "list", "--verbose"]) == ["--verbose", "models", "list"]
     assert _hoist_verbose(["fill", str(photo), "--mask", "-v"]) == ["fill", str(photo), "--mask", "-v"]

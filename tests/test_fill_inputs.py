@@ -54,7 +54,7 @@ def test_no_mask_and_no_transparency_is_one_line_and_exit_1(tmp_path, run_cli, c
     assert run_cli(["fill", str(src)]) == 1
     assert capsys.readouterr().err.strip() == (
         f"error: {src}: no --mask given, and the image has no transparent pixels to use as the hole; "
-        "pass --mask MASK"
+        "pass --mask MASK, --box X,Y,W,H or --mask-color COLOUR"
     )
     assert not src.with_name("cutout_filled.png").exists()
 

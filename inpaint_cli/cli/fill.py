@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..errors import EXIT_FAILURE, InpaintError, UsageError
+from ..errors import EXIT_FAILURE, EXIT_INTERRUPTED, InpaintError, UsageError
 from .output import emit, err, fail
 from .root import app
 
@@ -36,7 +36,12 @@ def fill(
         ),
     ] = None,
     overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace an existing <stem>_filled.png (default: refuse).")
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Replace existing outputs whose names the tool derives (<stem>_filled.png, --out DIR/<stem>.png); "
+            "an --out FILE you name is always replaced, an input never.",
+        ),
     ] = False,
     model: Annotated[
         str | None,
@@ -61,6 +66,26 @@ def fill(
     resize_mask: Annotated[
         bool, typer.Option("--resize-mask", help="Resize a mask of another size to the image (nearest).")
     ] = False,
+    boxes: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--box", help="A hole X,Y,W,H in pixels from the top-left corner (repeatable; with --mask: the union)."
+        ),
+    ] = None,
+    mask_color: Annotated[
+        str | None,
+        typer.Option(
+            "--mask-color", help="The hole is the image's pixels of this colour, e.g. '#ff00ff' (paint over it)."
+        ),
+    ] = None,
+    color_tolerance: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=255,
+            help="--mask-color matches channels within N levels of 255 (default 0: exact; ~40 for JPEG).",
+        ),
+    ] = 0,
     dilate: Annotated[int, typer.Option(min=0, help="Grow the hole by N pixels.")] = 0,
     quality: Annotated[int | None, typer.Option(min=1, max=100, help="JPEG/WebP quality (default 95).")] = None,
     max_pixels: Annotated[
@@ -70,36 +95,64 @@ def fill(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON line per output on stdout.")] = False,
 ) -> None:
     """Fill the masked holes of one or more images."""
-    from ..engine import check_strategy
-    from ..fill import STDIO, FillOptions, plan_jobs
+    import dataclasses
+
+    from ..fill import STDIO, failure_summary, plan_jobs
     from ..io import refuse_terminal_stdout
+    from ..plural import draw_seed
 
     try:
+        options = _fill_options(
+            invert_mask, resize_mask, dilate, strategy, boxes, mask_color, color_tolerance, seed=seed
+        )
+        options = dataclasses.replace(options, quality=quality, max_pixels=max_pixels)
         jobs = plan_jobs(images, mask, output, overwrite=overwrite)
         if any(job.output == STDIO for job in jobs):
             if as_json:
                 raise UsageError("--json and PNG on stdout would mix; give --out a file or directory")
             refuse_terminal_stdout()
-        options = FillOptions(
-            invert_mask=invert_mask,
-            resize_mask=resize_mask,
-            dilate=dilate,
-            strategy=check_strategy(strategy),
-            seed=seed,
-            quality=quality,
-            max_pixels=max_pixels,
-        )
         inpainter, model_name = _make_inpainter(model, device, half, settings)
     except InpaintError as error:
         raise fail(error) from None
-    failures = _run_fill_jobs(jobs, inpainter, model_name, options, as_json)
+    if inpainter.contract.can_sample and options.seed is None:
+        # A sampling model draws a different fill every run: say which, so this one can be had again.
+        options = dataclasses.replace(options, seed=draw_seed())
+        err.print(f"seed {options.seed} (pass --seed {options.seed} to reproduce)", highlight=False)
+    reported_seed = options.seed if inpainter.contract.can_sample else None
+    failures = _run_fill_jobs(jobs, inpainter, model_name, options, as_json, reported_seed)
     if failures:
-        if len(jobs) > 1:
-            err.print(
-                f"[red]{len(failures)} of {len(jobs)} image(s) failed[/]; the others were written",
-                highlight=False,
-            )
-        raise typer.Exit(EXIT_FAILURE)  # the work had started: whatever went wrong is a runtime failure
+        summary = failure_summary(len(failures), len(jobs))
+        if summary is not None:
+            err.print(summary, highlight=False, markup=False, style="red")
+        # The work had started: whatever went wrong is a runtime failure, except a usage error found for
+        # the one image there was (--strategy full that cannot fit in memory).
+        raise typer.Exit(failures[0].exit_code if len(jobs) == 1 else EXIT_FAILURE)
+
+
+def _fill_options(
+    invert_mask: bool,
+    resize_mask: bool,
+    dilate: int,
+    strategy: str,
+    boxes: list[str] | None,
+    mask_color: str | None,
+    color_tolerance: int,
+    seed: int | None = None,
+):
+    from ..engine import check_strategy
+    from ..fill import FillOptions
+    from ..io import parse_box, parse_colour
+
+    return FillOptions(
+        invert_mask=invert_mask,
+        resize_mask=resize_mask,
+        dilate=dilate,
+        strategy=check_strategy(strategy),
+        seed=seed,
+        boxes=tuple(parse_box(box) for box in boxes or []),
+        mask_colour=None if mask_color is None else parse_colour(mask_color),
+        colour_tolerance=color_tolerance,
+    )
 
 
 def parse_settings(settings: list[str] | None, flag: str = "--set") -> dict:
@@ -117,25 +170,47 @@ def parse_settings(settings: list[str] | None, flag: str = "--set") -> dict:
 
 
 def _make_inpainter(model: str | None, device: str, half: bool, settings: list[str] | None = None):
-    from ..convert.licence import warn_if_non_commercial
-    from ..devices import pick_device
-    from ..engine import Inpainter
-    from ..host_memory import keep_freed_memory
-    from ..weights import load_model
+    from ..load import load_inpainter
 
-    keep_freed_memory()  # this process fills and exits: keep freed feature maps for the next ones
-    target = pick_device(device)
-    loaded = load_model(model, device=target, overrides=parse_settings(settings))
-    warn_if_non_commercial(model, loaded.checkpoint_name)
-    return Inpainter(loaded, device=target, half=half), loaded.checkpoint_name
+    return load_inpainter(model, device=device, half=half, overrides=parse_settings(settings))
 
 
-def _run_fill_jobs(jobs, inpainter, model_name: str, options, as_json: bool) -> list[InpaintError]:
+def _run_fill_jobs(
+    jobs, inpainter, model_name: str, options, as_json: bool, seed: int | None = None
+) -> list[InpaintError]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ..fill import STDIO, fill_files
+    from .. import fill as fill_module
+    from ..fill import STDIO
 
     failures: list[InpaintError] = []
+    written = 0
+
+    def report(job, outcome) -> None:
+        nonlocal written
+        if isinstance(outcome, InpaintError):
+            failures.append(outcome)
+            err.print(f"[red]error:[/] {outcome.message}", highlight=False)
+            return
+        written += 1
+        if as_json:
+            record = {
+                "input": job.image,
+                "mask": job.mask or ("alpha" if not options.has_extra_holes else None),  # None: the alpha
+                "output": job.output,
+                "model": model_name,
+                "seconds": round(outcome.seconds, 4),  # this image's read + fill (its share) + write
+                "strategy": outcome.strategy,
+                "precision": outcome.precision,
+                "hole_fraction": round(outcome.hole_fraction, 6),
+                "width": outcome.width,
+                "height": outcome.height,
+                "seed": seed,
+            }
+            emit(json.dumps(record))
+        elif job.output != STDIO:
+            emit(job.output)
+
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -145,30 +220,21 @@ def _run_fill_jobs(jobs, inpainter, model_name: str, options, as_json: bool) -> 
         transient=True,
         disable=len(jobs) < 2 or not err.is_terminal,  # a bar is for people, not for logs
     )
-    with progress:
-        task = progress.add_task("filling", total=len(jobs))
-        for job, outcome in fill_files(inpainter, jobs, options):
-            if isinstance(outcome, InpaintError):
-                failures.append(outcome)
-                err.print(f"[red]error:[/] {outcome.message}", highlight=False)
-            else:
-                if as_json:
-                    record = {
-                        "input": job.image,
-                        "mask": job.mask or "alpha",  # None: the alpha was the mask
-                        "output": job.output,
-                        "model": model_name,
-                        "seconds": round(outcome.seconds, 4),
-                        "strategy": outcome.strategy,
-                        "precision": outcome.precision,
-                        "hole_fraction": round(outcome.hole_fraction, 6),
-                        "width": outcome.width,
-                        "height": outcome.height,
-                    }
-                    emit(json.dumps(record))
-                elif job.output != STDIO:
-                    emit(job.output)
-            progress.advance(task)
+    run = None
+    try:
+        with progress:
+            task = progress.add_task("filling", total=len(jobs))
+            run = fill_module.fill_files(inpainter, jobs, options)
+            for job, outcome in run:
+                report(job, outcome)
+                progress.advance(task)
+    except KeyboardInterrupt:
+        # Files finished by the writer but not yet reported exist: print them too, then say how far it got.
+        for job, outcome in run.stop() if run is not None else []:
+            report(job, outcome)
+        noun = "image" if len(jobs) == 1 else "images"
+        err.print(f"{written} of {len(jobs)} {noun} written before the interrupt", highlight=False, markup=False)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     return failures
 
 
@@ -178,7 +244,12 @@ def _run_fill_jobs(jobs, inpainter, model_name: str, options, as_json: bool) -> 
 @app.command()
 def plural(
     image: Annotated[str, typer.Argument(help="Image file, or '-' for stdin.")],
-    mask: Annotated[str, typer.Option("--mask", "-m", help="Mask file (white = hole).")],
+    mask: Annotated[
+        str | None,
+        typer.Option(
+            "--mask", "-m", help="Mask file (white = hole), or 'alpha' (the default when no --box/--mask-color)."
+        ),
+    ] = None,
     n: Annotated[int, typer.Option("--n", min=1, max=256, help="Number of samples.")] = 8,
     seed: Annotated[int | None, typer.Option(help="Sample i uses seed + i (default: a random seed, reported).")] = None,
     out_dir: Annotated[
@@ -186,12 +257,20 @@ def plural(
         typer.Option("--out-dir", help="Write <stem>_<seed>.png per sample (default: <stem>_samples/)."),
     ] = None,
     grid: Annotated[
-        str | None, typer.Option("--grid", help="Contact sheet (input, mask, samples); '-' = stdout.")
+        str | None,
+        typer.Option("--grid", help="Contact sheet (input, mask, samples), replaced if it exists; '-' = stdout."),
     ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace existing sample files (an input never).")
+    ] = False,
     model: Annotated[str, typer.Option("--model", help="A model that can sample.")] = "piigan",
     settings: Annotated[
         list[str] | None,
-        typer.Option("--set", help="Model config KEY=VALUE, e.g. postprocess=poisson for glcic (repeatable)."),
+        typer.Option(
+            "--set",
+            help="Model config KEY=VALUE (repeatable): the architecture's options, e.g. cnum=32 for piigan "
+            "(a checkpoint fixes most of them).",
+        ),
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     half: Annotated[bool, typer.Option("--half", help="fp16 on GPUs, bf16 on CPUs.")] = False,
@@ -200,33 +279,45 @@ def plural(
     resize_mask: Annotated[
         bool, typer.Option("--resize-mask", help="Resize a mask of another size (nearest).")
     ] = False,
+    boxes: Annotated[
+        list[str] | None,
+        typer.Option("--box", help="A hole X,Y,W,H in pixels (repeatable; with --mask: the union)."),
+    ] = None,
+    mask_color: Annotated[
+        str | None, typer.Option("--mask-color", help="The hole is the image's pixels of this colour, e.g. '#ff00ff'.")
+    ] = None,
+    color_tolerance: Annotated[
+        int, typer.Option(min=0, max=255, help="--mask-color per-channel tolerance in 8-bit levels (default 0).")
+    ] = 0,
     dilate: Annotated[int, typer.Option(min=0, help="Grow the hole by N pixels.")] = 0,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON line per sample, then one with the diversity.")
     ] = False,
 ) -> None:
     """Draw N different fills of the same hole from a model that samples (PiiGAN)."""
-    from ..engine import check_strategy
-    from ..fill import STDIO, FillOptions
+    from ..fill import STDIO
     from ..io import refuse_terminal_stdout
-    from ..plural import check_can_sample, default_samples_dir, draw_seed, plural_files
+    from ..plural import check_can_sample, default_samples_dir, draw_seed, plan_outputs, plural_files
 
     try:
-        options = FillOptions(
-            invert_mask=invert_mask, resize_mask=resize_mask, dilate=dilate, strategy=check_strategy(strategy)
-        )
+        options = _fill_options(invert_mask, resize_mask, dilate, strategy, boxes, mask_color, color_tolerance)
         if grid == STDIO and as_json:
             raise UsageError("--json and a grid on stdout would mix; give --grid a file")
         if grid == STDIO:
             refuse_terminal_stdout()
-        inpainter, model_name = _make_inpainter(model, device, half, settings)
-        check_can_sample(inpainter, model_name)
+        drawn = seed is None
         if seed is None:
-            seed = draw_seed()
-            err.print(f"seed {seed} (pass --seed {seed} to reproduce)", highlight=False)
+            seed = draw_seed()  # before planning: the sample files are named by their seeds
         if out_dir is None:
             out_dir = default_samples_dir(image, grid)
-        outcome = plural_files(inpainter, image, mask, n=n, seed=seed, options=options, out_dir=out_dir, grid=grid)
+        outputs = plan_outputs(image, mask, n=n, seed=seed, out_dir=out_dir, grid=grid, overwrite=overwrite)
+        inpainter, model_name = _make_inpainter(model, device, half, settings)
+        check_can_sample(inpainter, model_name)
+        if drawn:
+            err.print(f"seed {seed} (pass --seed {seed} to reproduce)", highlight=False)
+        outcome = plural_files(
+            inpainter, image, mask, n=n, seed=seed, options=options, out_dir=out_dir, grid=grid, outputs=outputs
+        )
     except InpaintError as error:
         raise fail(error) from None
     for index, (output, result) in enumerate(zip(outcome.outputs, outcome.results, strict=True)):

@@ -9,7 +9,7 @@ The names other modules use are re-exported here.
 """
 
 from .files import SUPPORTED_EXTENSIONS, image_files, is_image_path
-from .masks import dilate_mask, fit_mask, read_mask
+from .masks import Box, box_hole, colour_hole, dilate_mask, fit_mask, parse_box, parse_colour, read_mask
 from .read import DEFAULT_MAX_PIXELS, STDIO, Image, read_image
 from .scale import read_rgb, scale_short_side, short_side_size
 from .write import compose_output, refuse_terminal_stdout, write_atomic, write_image
@@ -18,12 +18,17 @@ __all__ = [
     "DEFAULT_MAX_PIXELS",
     "STDIO",
     "SUPPORTED_EXTENSIONS",
+    "Box",
     "Image",
+    "box_hole",
+    "colour_hole",
     "compose_output",
     "dilate_mask",
     "fit_mask",
     "image_files",
     "is_image_path",
+    "parse_box",
+    "parse_colour",
     "read_image",
     "read_mask",
     "read_rgb",

@@ -26,9 +26,7 @@ def image_files(directory: str | os.PathLike) -> list[pathlib.Path]:
     try:
         entries = list(folder.iterdir())
     except OSError as exc:
-        raise InpaintError(
-            f"{folder}: could not list it ({exc.strerror or exc}); check permissions"
-        ) from None
+        raise InpaintError(f"{folder}: could not list it ({exc.strerror or exc}); check permissions") from None
     found = [p for p in entries if not p.name.startswith(".") and is_image_path(p) and p.is_file()]
     return sorted(found, key=lambda p: p.name)
 

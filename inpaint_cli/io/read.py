@@ -146,19 +146,13 @@ def read_bytes(path: str | os.PathLike) -> tuple[str, bytes]:
     if text == STDIO:
         stdin = sys.stdin
         if stdin is None or not hasattr(stdin, "buffer"):
-            raise InpaintError(
-                f"{STDIN_NAME}: standard input is not available; pass a file path instead of '-'"
-            )
+            raise InpaintError(f"{STDIN_NAME}: standard input is not available; pass a file path instead of '-'")
         with contextlib.suppress(AttributeError, ValueError, OSError):
             if stdin.isatty():
-                raise InpaintError(
-                    f"{STDIN_NAME}: standard input is a terminal; pipe an image in (e.g. '< photo.jpg')"
-                )
+                raise InpaintError(f"{STDIN_NAME}: standard input is a terminal; pipe an image in (e.g. '< photo.jpg')")
         data = stdin.buffer.read()
         if not data:
-            raise InpaintError(
-                f"{STDIN_NAME}: no data on standard input; pipe an image file in or pass a path"
-            )
+            raise InpaintError(f"{STDIN_NAME}: no data on standard input; pipe an image file in or pass a path")
         return STDIN_NAME, data
     try:
         with open(text, "rb") as handle:

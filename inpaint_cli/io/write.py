@@ -102,9 +102,7 @@ def _to_bgr(pixels: np.ndarray, ext: str) -> np.ndarray:
     if pixels.ndim == 3 and pixels.shape[2] == 1:
         pixels = pixels[:, :, 0]
     if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[2] not in (3, 4)):
-        raise ValueError(
-            f"write_image takes (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) pixels, got {pixels.shape}"
-        )
+        raise ValueError(f"write_image takes (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) pixels, got {pixels.shape}")
     if pixels.dtype == np.uint16 and ext in _EIGHT_BIT_ONLY:
         # v * 255 / 65535 == v / 257, rounded half up.
         pixels = ((pixels.astype(np.uint32) + 128) // 257).astype(np.uint8)
@@ -126,9 +124,7 @@ def _encode(name: str, ext: str, pixels: np.ndarray, quality: int) -> bytes:
             ok, buffer = cv2.imencode(ext, pixels, params)
         except cv2.error as exc:
             detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else "encoder error"
-            raise InpaintError(
-                f"{name}: could not encode the image as {_FORMAT_NAMES[ext]} ({detail})"
-            ) from None
+            raise InpaintError(f"{name}: could not encode the image as {_FORMAT_NAMES[ext]} ({detail})") from None
     if not ok:
         raise InpaintError(
             f"{name}: could not encode the image as {_FORMAT_NAMES[ext]}; try another format such as .png"
@@ -155,9 +151,7 @@ def _write_stdout(encoded: bytes) -> None:
         stream.write(encoded)
         stream.flush()
     except BrokenPipeError:
-        raise InpaintError(
-            "<stdout>: the reading end of the pipe closed before the image was written"
-        ) from None
+        raise InpaintError("<stdout>: the reading end of the pipe closed before the image was written") from None
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
@@ -171,16 +165,12 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InpaintError(
-            f"{name}: could not create the directory {parent} ({exc.strerror or exc})"
-        ) from None
+        raise InpaintError(f"{name}: could not create the directory {parent} ({exc.strerror or exc})") from None
     mode = _file_mode(target)
     try:
         fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent)
     except OSError as exc:
-        raise InpaintError(
-            f"{name}: could not write in {parent} ({exc.strerror or exc}); check permissions"
-        ) from None
+        raise InpaintError(f"{name}: could not write in {parent} ({exc.strerror or exc}); check permissions") from None
     try:
         try:
             # mkstemp makes the file 0600; give it the mode a normally created (or the replaced) file has.

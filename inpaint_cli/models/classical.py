@@ -16,13 +16,16 @@ import cv2
 import numpy as np
 import torch
 
-from ..registry import InputContract, register
+from ..classical_fill import CONTRACT, fill_stack, opencv_fill
+from ..registry import register
 from .base import InpaintModel
 
-_CONTRACT = InputContract(pad_multiple=1, comfortable_size=None, trainable=False, needs_weights=False)
+_CONTRACT = CONTRACT
+
 
 class _OpenCVInpaint(InpaintModel):
-    """Shared implementation; subclasses pick the cv2 flag."""
+    """Shared implementation; subclasses pick the cv2 flag. The algorithm is `classical_fill`'s, which
+    `inpaint fill` also runs without torch."""
 
     cv2_flag: ClassVar[int]
 
@@ -31,21 +34,13 @@ class _OpenCVInpaint(InpaintModel):
         self.radius = float(radius)
 
     def _fill_one(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
-        """image: (H, W, C) float64 in [0, 1]; hole: (H, W) uint8, non-zero = hole.
+        """image: (H, W, C) float64 in [0, 1]; hole: (H, W) uint8, non-zero = hole (`opencv_fill`)."""
+        return opencv_fill(image, hole, self.radius, self.cv2_flag)
 
-        Always in float32, one channel at a time (what cv2.inpaint takes beside 8-bit), on the 0–255
-        scale: the fill is not rounded to 8 bits, so a 16-bit image is quantised once, at its own depth,
-        when the output is composed (an earlier 8-bit path rounded every filled pixel to 1/255)."""
-        scaled = np.ascontiguousarray(image * 255.0, dtype=np.float32)
-        filled = np.stack(
-            [
-                cv2.inpaint(np.ascontiguousarray(scaled[..., c]), hole, self.radius, self.cv2_flag)
-                for c in range(image.shape[2])
-            ],
-            axis=-1,
-        )
-        filled = (filled.astype(np.float64) / 255.0).clip(0.0, 1.0)
-        return np.where(hole[..., None] > 0, filled, image)  # known pixels exactly as given
+    def predict_numpy(self, rgbs: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        """What the engine calls instead of `inpaint`: (B, H, W, 3) float32 and (B, H, W) bool masks ->
+        the filled images, float32 (no tensors on the way)."""
+        return fill_stack(rgbs, masks, self.radius, self.cv2_flag).astype(np.float32)
 
     @torch.no_grad()
     def inpaint(
@@ -53,12 +48,8 @@ class _OpenCVInpaint(InpaintModel):
     ) -> torch.Tensor:
         """image (B, C, H, W) in [0, 1], mask (B, 1, H, W) 1 = hole → filled image in [0, 1]."""
         images = image.detach().to("cpu", torch.float64).permute(0, 2, 3, 1).numpy()
-        holes = (mask.detach().to("cpu", torch.float32)[:, 0] > 0.5).numpy().astype(np.uint8)
-        if holes.shape[0] == 1 and images.shape[0] > 1:
-            holes = np.broadcast_to(holes, (images.shape[0], *holes.shape[1:]))
-        filled = np.stack(
-            [self._fill_one(img, np.ascontiguousarray(h)) for img, h in zip(images, holes, strict=True)]
-        )
+        holes = (mask.detach().to("cpu", torch.float32)[:, 0] > 0.5).numpy()
+        filled = fill_stack(images, holes, self.radius, self.cv2_flag)
         result = torch.from_numpy(filled).permute(0, 3, 1, 2)
         return result.to(device=image.device, dtype=image.dtype)
 
