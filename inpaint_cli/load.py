@@ -1,6 +1,6 @@
 """From `--model`, `--device`, `--half` and `--set` to an `Inpainter`, as `fill` and `plural` need it.
 
-OpenCV's classical fills (`telea`, `ns`) are built from `classical_fill` without the registry, whose model
+The classical fills (`telea`, `ns`, `patchmatch`) are built from `classical_fill` without the registry, whose model
 modules import torch: a classical fill never imports it (1.6 s of a 2 s fill of a 256² image).
 """
 
@@ -19,7 +19,7 @@ def load_inpainter(
     model: str | None, *, device: str = "auto", half: bool = False, overrides: dict[str, Any] | None = None
 ) -> tuple[Inpainter, str]:
     """The Inpainter for what `--model` names (None: the catalog's default) and the name to report."""
-    from .classical_fill import CV2_FLAGS, ClassicalFill
+    from .classical_fill import CLASSICAL_CONFIGS, ClassicalFill
     from .convert.licence import warn_if_non_commercial
     from .host_memory import keep_freed_memory
     from .weights import resolve
@@ -27,7 +27,7 @@ def load_inpainter(
     start = time.perf_counter()
     overrides = overrides or {}
     resolved = resolve(model, download=False)  # no download, and no torch for a catalog name
-    if resolved.entry is not None and resolved.entry.kind == "none" and resolved.arch in CV2_FLAGS:
+    if resolved.entry is not None and resolved.entry.kind == "none" and resolved.arch in CLASSICAL_CONFIGS:
         inpainter = Inpainter(ClassicalFill(resolved.arch, **overrides), device=device, half=half)
         name, weights = resolved.name, "no weights"
     else:
