@@ -504,13 +504,13 @@ def test_mask_kinds_and_paper_masks_per_recipe() -> None:
 def test_config_toml_round_trip(tmp_path, photos) -> None:
     config = resolve_config(
         TrainConfig(
-            model="deepfill_v2",
+            model="glcic",  # its settings are checked against GLCIC's: a text, a list, a switch
             data=str(photos),
             out=str(tmp_path / 'r "quoted"'),
             steps=5,
             lr=2.5e-5,
             amp=True,
-            model_config={"cnum": 8, "note": "a\tb", "widths": [1, 2]},
+            model_config={"postprocess": "a\tb", "mean": [0.5, 0.25, 1], "subtract_mean": True},
             recipe_config={"critic_momentum": 0.5},
         ),
         NoisyRecipe,
@@ -601,7 +601,7 @@ def test_recipe_settings_reach_the_recipe_and_unknown_ones_are_refused(tmp_path,
     assert run_cli([*argv, "--recipe", "gan_weight=0.1"]) == 2
     error = capsys.readouterr().err
     known = "recon_steps, hole_weight, ema, warmup_steps, critic_momentum"
-    assert f"--recipe gan_weight: not a setting of the test_train_noisy recipe; known: {known}" in error
+    assert f"--recipe gan_weight=0.1: not a setting of the test_train_noisy recipe; known: {known}" in error
     assert not (tmp_path / "b").exists()
 
 
