@@ -120,12 +120,11 @@ def test_check_settings_judges_by_the_annotation_then_by_the_default() -> None:
         def __init__(self, steps: tuple[int, int] | None = None, weight: float = 1.0, name="a", flag: bool = False):
             pass
 
-        known = {"steps": None, "weight": 1.0, "name": "a", "flag": False}
-
+    known = {"steps": None, "weight": 1.0, "name": "a", "flag": False}
     hints = constructor_hints(Recipe)
     ok = {"steps": [3, 4], "weight": 2, "name": "b", "flag": True}
-    assert check_settings(ok, Recipe.known, hints, flag="--recipe", owner="r") == ok
-    assert check_settings({"steps": None}, Recipe.known, hints, flag="--recipe", owner="r") == {"steps": None}
+    assert check_settings(ok, known, hints, flag="--recipe", owner="r") == ok
+    assert check_settings({"steps": None}, known, hints, flag="--recipe", owner="r") == {"steps": None}
     for bad in ({"steps": [3.5, 4]}, {"weight": True}, {"name": 3}, {"flag": 1}, {"weight": "x"}):
         with pytest.raises(Exception, match=r"^--recipe \w+=.* takes "):
-            check_settings(bad, Recipe.known, hints, flag="--recipe", owner="r")
+            check_settings(bad, known, hints, flag="--recipe", owner="r")
