@@ -3,21 +3,36 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from ..errors import EXIT_INTERRUPTED, InpaintError
+from .help import plain_help, plain_params
 from .output import err, out, report, setup_logging
+
+
+class _Root(TyperGroup):
+    """The root command: built by Typer with every subcommand, then given plain help (`plain_help`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        plain_help(self)
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return plain_params(super().get_params(ctx))
+
 
 app = typer.Typer(
     name="inpaint",
+    cls=_Root,
     help="Fill holes in images with the classic inpainting GANs and OpenCV's fills; train and benchmark them.",
     no_args_is_help=True,
     add_completion=True,  # --install-completion / --show-completion, as Typer provides them
     pretty_exceptions_enable=False,
 )
-models_app = typer.Typer(help="List, inspect, download, verify and export checkpoints.", no_args_is_help=True)
+models_app = typer.Typer(help="List, inspect, download, verify, export and convert checkpoints.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 masks_app = typer.Typer(help="Seeded hole masks for benchmarks and experiments.", no_args_is_help=True)
 app.add_typer(masks_app, name="masks")

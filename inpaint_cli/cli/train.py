@@ -11,7 +11,7 @@ from rich.console import Console
 
 from ..errors import InpaintError
 from .fill import parse_settings
-from .output import emit, err, fail
+from .output import emit, err, fail, labelled
 from .root import app, masks_app
 
 # -- train --------------------------------------------------------------------------------------------
@@ -117,7 +117,7 @@ def masks_generate(
     except InpaintError as error:
         raise fail(error) from None
     mean = sum(record["hole_ratio"] for record in records) / len(records)
-    err.print(f"{len(records)} {kind} masks, mean hole {mean:.1%}", highlight=False)
+    err.print(f"{len(records)} {kind} masks, mean hole {mean:.1%}", highlight=False, markup=False)
     emit(out_dir)
 
 
@@ -184,6 +184,6 @@ def benchmark(
     except InpaintError as error:
         raise fail(error) from None
     for failure in report.failures:
-        err.print(f"[red]failed:[/] {failure.model} ({failure.stage}): {failure.error}", highlight=False)
+        err.print(labelled("failed:", "red", f"{failure.model} ({failure.stage}): {failure.error}"), highlight=False)
     if report.failures:
         raise typer.Exit(1)
