@@ -47,3 +47,43 @@ def test_benchmark_writes_reports_and_reports_failures(tmp_path, run_cli, capsys
     rows = [row for row in report["quality"] if row["model"] == "telea"]
     assert rows and all(row["n"] == 2 for row in rows)
     assert cv2.imread(str(tmp_path / "g.png")) is not None
+
+
+def test_masks_generate_refuses_a_used_folder_and_overwrite_replaces_the_whole_set(tmp_path, run_cli, capsys):
+    folder = tmp_path / "gm"
+    generate = ["masks", "generate", str(folder), "--kind", "box", "--size", "32x32"]
+    assert run_cli([*generate, "--n", "6"]) == 0
+    six = sorted(path.name for path in folder.iterdir())
+    assert six == ["manifest.json", *(f"mask_{i:04d}.png" for i in range(6))]
+    capsys.readouterr()
+
+    # A smaller set into the same folder: refused before any work, nothing touched.
+    before = {path.name: path.read_bytes() for path in folder.iterdir()}
+    assert run_cli([*generate, "--n", "2", "--seed", "3"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {folder} already holds a mask set (6 masks and manifest.json); pass --overwrite to replace it, "
+        f"or choose another folder\n"
+    )
+    assert {path.name: path.read_bytes() for path in folder.iterdir()} == before
+
+    # --overwrite: the old set goes entirely, so the manifest and the folder agree.
+    assert run_cli([*generate, "--n", "2", "--seed", "3", "--overwrite"]) == 0
+    assert sorted(path.name for path in folder.iterdir()) == ["manifest.json", "mask_0000.png", "mask_0001.png"]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert (manifest["n"], manifest["seed"], [r["file"] for r in manifest["masks"]]) == (
+        2,
+        3,
+        ["mask_0000.png", "mask_0001.png"],
+    )
+    capsys.readouterr()
+
+    # A file the tool did not write is never deleted, even with --overwrite; a bad --kind deletes nothing.
+    (folder / "notes.txt").write_text("mine")
+    for extra in ([], ["--overwrite"]):
+        assert run_cli([*generate, "--n", "2", *extra]) == 2
+        assert "holds files that are not a mask set written by `inpaint masks generate` (notes.txt)" in (
+            capsys.readouterr().err
+        )
+    (folder / "notes.txt").unlink()
+    assert run_cli([*generate[:4], "--kind", "blobs", "--n", "2", "--overwrite"]) == 2
+    assert sorted(path.name for path in folder.iterdir()) == ["manifest.json", "mask_0000.png", "mask_0001.png"]

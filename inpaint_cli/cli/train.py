@@ -106,6 +106,9 @@ def masks_generate(
     n: Annotated[int, typer.Option("--n", min=1, help="Number of masks.")] = 100,
     size: Annotated[str, typer.Option(help="WIDTHxHEIGHT.")] = "256x256",
     seed: Annotated[int, typer.Option(help="The same seed writes byte-identical masks.")] = 0,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace the mask set in OUT_DIR (default: refuse a non-empty one).")
+    ] = False,
 ) -> None:
     """Write N masks whose hole ratio lies in a bucket (rejection-sampled), with a manifest."""
     from ..masks import generate_mask_set, parse_ratio, parse_size
@@ -113,7 +116,7 @@ def masks_generate(
     try:
         low, high = parse_ratio(ratio)
         width, height = parse_size(size)
-        records = generate_mask_set(out_dir, kind, low, high, n, width, height, seed)
+        records = generate_mask_set(out_dir, kind, low, high, n, width, height, seed, overwrite=overwrite)
     except InpaintError as error:
         raise fail(error) from None
     mean = sum(record["hole_ratio"] for record in records) / len(records)
