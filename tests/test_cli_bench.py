@@ -29,7 +29,9 @@ def test_benchmark_writes_reports_and_reports_failures(tmp_path, run_cli, capsys
         image = np.stack([x * 3, y * 3, (x + y)], -1) + rng.integers(0, 30, (80, 80, 3))
         cv2.imwrite(str(data / f"im{index}.png"), image.clip(0, 255).astype(np.uint8))
     out = tmp_path / "report.json"
-    args = ["benchmark", "--models", "telea,no_such_model", "--data", str(data), "--size", "64"]
+    damaged = tmp_path / "damaged.safetensors"  # a named file that cannot be loaded: that model's failure
+    damaged.write_bytes(b"not a checkpoint")
+    args = ["benchmark", "--models", f"telea,{damaged}", "--data", str(data), "--size", "64"]
     args += [
         "--buckets",
         "15-30",
@@ -42,7 +44,7 @@ def test_benchmark_writes_reports_and_reports_failures(tmp_path, run_cli, capsys
         str(tmp_path / "g.png"),
     ]
     assert run_cli(args) == 1  # one model failed ...
-    assert "no_such_model" in capsys.readouterr().err
+    assert "damaged.safetensors" in capsys.readouterr().err
     report = json.loads(out.read_text())  # ... and the other was still measured and written
     rows = [row for row in report["quality"] if row["model"] == "telea"]
     assert rows and all(row["n"] == 2 for row in rows)
@@ -87,3 +89,28 @@ def test_masks_generate_refuses_a_used_folder_and_overwrite_replaces_the_whole_s
     (folder / "notes.txt").unlink()
     assert run_cli([*generate[:4], "--kind", "blobs", "--n", "2", "--overwrite"]) == 2
     assert sorted(path.name for path in folder.iterdir()) == ["manifest.json", "mask_0000.png", "mask_0001.png"]
+
+
+def test_benchmark_unknown_model_names_are_usage_errors_before_any_work(tmp_path, run_cli, capsys):
+    out = tmp_path / "report.json"
+    args = ["benchmark", "--models", "telea,nz", "--data", str(tmp_path), "--no-speed", "--json", str(out)]
+    assert run_cli(args) == 2
+    captured = capsys.readouterr()
+    # Telea did not run first (no progress, no table, no report); "ns" is suggested once, not once per place
+    # it is known (the arch and its catalog entry).
+    assert captured.err == (
+        "error: --models nz: unknown model 'nz'; did you mean ns? (`inpaint models list` shows every model)\n"
+    )
+    assert not out.exists()
+
+
+def test_a_bad_inpaint_max_pixels_is_a_usage_error(tmp_path, run_cli, capsys, monkeypatch, example):
+    photo, mask = example
+    monkeypatch.setenv("INPAINT_MAX_PIXELS", "abc")
+    out = tmp_path / "filled.png"
+    assert run_cli(["fill", str(photo), "--mask", str(mask), "--model", "telea", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        "error: INPAINT_MAX_PIXELS='abc' is not a positive whole number; unset it or set e.g. "
+        "INPAINT_MAX_PIXELS=200000000\n"
+    )
+    assert not out.exists()

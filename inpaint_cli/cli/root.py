@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated, Any
 
@@ -46,14 +47,23 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
+_READS_IMAGES = frozenset({"fill", "plural", "train", "benchmark"})  # the commands $INPAINT_MAX_PIXELS limits
+
+
 @app.callback()
 def _root(
+    ctx: typer.Context,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr.")] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
     setup_logging(verbose)
+    if ctx.invoked_subcommand in _READS_IMAGES and os.environ.get("INPAINT_MAX_PIXELS", "").strip():
+        from ..io.read import resolve_max_pixels
+
+        # Checked per image it would fail every image (exit 1); the setting is wrong before any work (exit 2).
+        resolve_max_pixels(None)
 
 
 def main(argv: list[str] | None = None) -> None:
