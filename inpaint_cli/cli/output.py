@@ -31,7 +31,12 @@ class _StderrHandler(logging.Handler):
         except Exception:  # a record whose arguments do not fit its format: logging's own report
             self.handleError(record)
             return
-        err.print(labelled(f"{record.levelname.lower()}:", "yellow", message), highlight=False)
+        # Rendered here, written through sys.stderr: while a progress bar is drawn, rich puts sys.stderr's
+        # lines above it (`err` itself writes past it, onto the bar's line).
+        with err.capture() as captured:
+            err.print(labelled(f"{record.levelname.lower()}:", "yellow", message), highlight=False)
+        sys.stderr.write(captured.get())
+        sys.stderr.flush()
 
 
 def setup_logging(verbose: bool = False) -> None:

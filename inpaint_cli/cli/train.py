@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -93,6 +94,22 @@ def train(
         sys.stdout.flush()
     elif summary.get("rank", 0) == 0:
         print(summary["paths"].get("best", summary["paths"]["last"]), flush=True)
+    if summary.get("rank", 0) == 0:
+        err.print(next_steps_hint(summary), highlight=False, markup=False)
+
+
+def next_steps_hint(summary: dict) -> str:
+    """What a finished run can do next: export the checkpoint, or train on."""
+    import shlex
+
+    run = summary["paths"]["run"]
+    checkpoint = summary["paths"].get("best", summary["paths"]["last"])
+    copy = f"{Path(run).name}.safetensors"
+    return (
+        f"next: `inpaint models export {shlex.quote(checkpoint)} --out {shlex.quote(copy)}` writes a small copy "
+        f"and its catalog entry; `inpaint train --out {shlex.quote(run)} --resume --steps {2 * summary['steps']}` "
+        f"trains on"
+    )
 
 
 # -- benchmark and masks ------------------------------------------------------------------------------

@@ -337,8 +337,14 @@ class _Trainer:
         self.loop_start = time.perf_counter()
         self.done = self.start_step
         self.in_step = False
+        if self.start_step >= cfg.steps and self.dist.is_main:
+            log.warning(
+                "already at step %d ≥ --steps %d: nothing to train; pass a larger --steps to continue",
+                self.start_step,
+                cfg.steps,
+            )
         try:
-            show = self.show_progress and self.dist.is_main
+            show = self.show_progress and self.dist.is_main and self.start_step < cfg.steps
             bar_context = progress_bar(self.arch, total=cfg.steps, completed=self.start_step, enabled=show)
             with stop.installed(), bar_context as bar:
                 self._steps(loader, stop, bar)
