@@ -21,29 +21,35 @@ _VALUE_NAMES = {str: "TEXT", int: "INTEGER", float: "FLOAT", bool: "BOOLEAN"}
 
 def plain_help(command: Any) -> None:
     """Escape the help texts of `command`, its parameters and its subcommands, and give every parameter
-    a click-style value name."""
+    a click-style value name. Once per command: some Typer versions build the subgroups with the root's
+    class too, and a second escape would show its backslashes."""
+    if getattr(command, "_inpaint_plain_help", False):
+        return
+    command._inpaint_plain_help = True
+    markup = getattr(command, "rich_markup_mode", None) == "rich"  # else Typer prints the texts as they are
     for attribute in ("help", "short_help", "epilog"):
         text = getattr(command, attribute, None)
-        if isinstance(text, str):
+        if isinstance(text, str) and markup:
             setattr(command, attribute, escape(text))
-    plain_params(command.params)
+    plain_params(command.params, markup=markup)
     _plain_help_option(command)
     for subcommand in (getattr(command, "commands", None) or {}).values():
         plain_help(subcommand)
 
 
-def plain_params(params: list[Any]) -> list[Any]:
+def plain_params(params: list[Any], *, markup: bool = True) -> list[Any]:
     """`params` with plain help, each made plain once (Typer adds the completion options to the root after
-    building it, so the root makes its own when asked for them)."""
+    building it, so the root makes its own when asked for them). markup: Typer reads their help as rich
+    markup (the apps ask for it: `rich_markup_mode="rich"`)."""
     for param in params:
         if not getattr(param, "_inpaint_plain_help", False):
-            _plain_param(param)
+            _plain_param(param, markup)
             param._inpaint_plain_help = True
     return params
 
 
-def _plain_param(param: Any) -> None:
-    if isinstance(getattr(param, "help", None), str):
+def _plain_param(param: Any, markup: bool) -> None:
+    if isinstance(getattr(param, "help", None), str) and markup:
         param.help = escape(param.help)
     if param.metavar is not None:
         return  # named in the source: as written
@@ -79,6 +85,6 @@ def _plain_help_option(command: Any) -> None:
 
     def get_help_option(ctx: Any) -> Any:
         option = make(ctx)
-        return option if option is None else plain_params([option])[0]
+        return option if option is None else plain_params([option], markup=False)[0]  # click's own text
 
     command.get_help_option = get_help_option

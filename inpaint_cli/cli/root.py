@@ -22,7 +22,7 @@ class _Root(TyperGroup):
         plain_help(self)
 
     def get_params(self, ctx: Any) -> list[Any]:
-        return plain_params(super().get_params(ctx))
+        return plain_params(super().get_params(ctx), markup=False)  # the completion options: Typer's own text
 
 
 app = typer.Typer(
@@ -32,10 +32,17 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,  # --install-completion / --show-completion, as Typer provides them
     pretty_exceptions_enable=False,
+    rich_markup_mode="rich",  # stated, not left to Typer's default: help texts are escaped for it (help.py)
 )
-models_app = typer.Typer(help="List, inspect, download, verify, export and convert checkpoints.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="List, inspect, download, verify, export and convert checkpoints.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
 app.add_typer(models_app, name="models")
-masks_app = typer.Typer(help="Seeded hole masks for benchmarks and experiments.", no_args_is_help=True)
+masks_app = typer.Typer(
+    help="Seeded hole masks for benchmarks and experiments.", no_args_is_help=True, rich_markup_mode="rich"
+)
 app.add_typer(masks_app, name="masks")
 
 
