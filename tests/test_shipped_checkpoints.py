@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import tomllib
 
 from inpaint_cli import Inpainter, load_model
+from inpaint_cli.weights import read_toml  # tomllib from Python 3.11 on, tomli before
 
 CATALOG = Path(__file__).resolve().parents[1] / "weights.toml"
 SHORT_OF_THE_BAR = {  # remove an entry when its checkpoint is replaced by one that passes
@@ -26,7 +26,7 @@ SIDE = 128
 
 
 def bundled() -> list[str]:
-    entries = tomllib.loads(CATALOG.read_text(encoding="utf-8"))["models"]
+    entries = read_toml(CATALOG, "the catalog", "")["models"]
     return sorted(name for name, entry in entries.items() if str(entry.get("source", "")).startswith("bundled:"))
 
 
