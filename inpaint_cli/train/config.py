@@ -226,7 +226,8 @@ def resolve_config(config: TrainConfig, recipe_cls: Any) -> TrainConfig:
     values["model_config"] = dict(values["model_config"] or {})
     values["recipe_config"] = dict(values["recipe_config"] or {})
     # Wrong keys and types of --set / --recipe are usage errors now, not tracebacks once the networks are built.
-    values["model_config"] = check_model_settings(values["model"], values["model_config"], flag="--set")
+    if values["model_config"]:
+        values["model_config"] = check_model_settings(values["model"], values["model_config"], flag="--set")
     values["recipe_config"] = check_settings(
         values["recipe_config"],
         recipe_settings_of(recipe_cls),
