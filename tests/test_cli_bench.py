@@ -114,3 +114,4 @@ def test_a_bad_inpaint_max_pixels_is_a_usage_error(tmp_path, run_cli, capsys, mo
         "INPAINT_MAX_PIXELS=200000000\n"
     )
     assert not out.exists()
+    assert run_cli(["fill", "--help"]) == 0  # help is still there to read

@@ -59,17 +59,21 @@ _READS_IMAGES = frozenset({"fill", "plural", "train", "benchmark"})  # the comma
 
 @app.callback()
 def _root(
-    ctx: typer.Context,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr.")] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
     setup_logging(verbose)
-    if ctx.invoked_subcommand in _READS_IMAGES and os.environ.get("INPAINT_MAX_PIXELS", "").strip():
+
+
+def _check_environment(args: list[str]) -> None:
+    """A bad $INPAINT_MAX_PIXELS is a usage error before a command that reads images starts (checked per
+    image, it failed every image: exit 1). Help is still shown."""
+    command = next((token for token in args if not token.startswith("-")), None)
+    if command in _READS_IMAGES and "--help" not in args and os.environ.get("INPAINT_MAX_PIXELS", "").strip():
         from ..io.read import resolve_max_pixels
 
-        # Checked per image it would fail every image (exit 1); the setting is wrong before any work (exit 2).
         resolve_max_pixels(None)
 
 
@@ -78,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     when stdout's reader left early), 1 runtime failure, 2 usage error, 130 interrupted."""
     args = _hoist_verbose(list(sys.argv[1:] if argv is None else argv))
     try:
+        _check_environment(args)
         app(args=args)  # standalone: click's own usage errors exit 2, Ctrl-C exits 130
     except SystemExit as done:
         if done.code == EXIT_INTERRUPTED:
