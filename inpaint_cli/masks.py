@@ -172,18 +172,66 @@ def bucket_masks(kind: str, low: float, high: float, n: int, width: int, height:
     return masks
 
 
+def previous_set_files(folder: Path) -> list[Path]:
+    """The files of the mask set `folder` holds (the masks its manifest lists that exist, then the manifest),
+    [] for a missing or empty folder. UsageError when the folder holds anything else: a set's folder is the
+    set's alone, and files the tool did not write are never replaced or deleted."""
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{folder} is a file; masks generate writes a folder, choose another path")
+    present = sorted(folder.iterdir()) if folder.is_dir() else []
+    if not present:
+        return []
+    owned: set[str] = set()
+    manifest_path = folder / MANIFEST_NAME
+    if manifest_path.is_file():
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            if manifest.get("format") == MANIFEST_FORMAT:
+                owned = {MANIFEST_NAME, *(str(record["file"]) for record in manifest["masks"])}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            owned = set()
+    foreign = [path.name for path in present if path.name not in owned or not path.is_file()]
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise UsageError(
+            f"{folder} holds files that are not a mask set written by `inpaint masks generate` ({shown}); "
+            f"choose an empty or new folder"
+        )
+    return [path for path in present if path.name != MANIFEST_NAME] + [manifest_path]
+
+
 def generate_mask_set(
-    out_dir: str | os.PathLike, kind: str, low: float, high: float, n: int, width: int, height: int, seed: int
+    out_dir: str | os.PathLike,
+    kind: str,
+    low: float,
+    high: float,
+    n: int,
+    width: int,
+    height: int,
+    seed: int,
+    *,
+    overwrite: bool = False,
 ) -> list[dict]:
     """Write `mask_0000.png` ... (8-bit gray, white = hole) and `manifest.json` into `out_dir`.
 
-    The same arguments give byte-identical files (nothing time- or machine-dependent is written).
-    Returns the manifest's per-file records: file, hole_ratio, sha256."""
+    `out_dir` must be missing, empty, or hold a set this function wrote before: with `overwrite` that set's
+    files are deleted first (so no stale mask outlives a smaller set), without it that is a UsageError, as
+    is any other file there. The same arguments give byte-identical files (nothing time- or
+    machine-dependent is written). Returns the manifest's per-file records: file, hole_ratio, sha256."""
     if n < 1:
         raise UsageError(f"--n {n}: generate at least one mask")
     folder = Path(out_dir)
+    previous = previous_set_files(folder)
+    if previous and not overwrite:
+        raise UsageError(
+            f"{folder} already holds a mask set ({len(previous) - 1} masks and {MANIFEST_NAME}); pass "
+            f"--overwrite to replace it, or choose another folder"
+        )
+    masks = bucket_masks(kind, low, high, n, width, height, seed)  # checks kind and seed before anything goes
+    for path in previous:
+        path.unlink(missing_ok=True)
     records = []
-    for index, mask in enumerate(bucket_masks(kind, low, high, n, width, height, seed)):
+    for index, mask in enumerate(masks):
         name = f"mask_{index:04d}.png"
         write_image(folder / name, mask.astype(np.uint8) * 255)
         digest = hashlib.sha256((folder / name).read_bytes()).hexdigest()
@@ -236,5 +284,3 @@ def load_mask_set(directory: str | os.PathLike) -> MaskSet:
     if not names:
         raise InpaintError(f"{folder}: no mask images in it; generate some with `inpaint masks generate`")
     return MaskSet(folder, kind, bucket, names, [read_mask(folder / name) for name in names])
-
-

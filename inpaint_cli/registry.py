@@ -101,6 +101,9 @@ def register_recipe(arch: str) -> Callable[[type], type]:
     """Class decorator for an architecture's `TrainingRecipe` (defined next to it in its model file)."""
 
     def wrap(cls: type) -> type:
+        if arch in _RECIPES and _RECIPES[arch] is not cls:
+            twice = f"{_RECIPES[arch].__name__}, {cls.__name__}"
+            raise ValueError(f"a training recipe for {arch!r} is registered twice ({twice})")
         _RECIPES[arch] = cls
         return cls
 
@@ -202,6 +205,25 @@ def arch_manifest() -> dict[str, Any]:
 
 def write_arch_manifest() -> None:
     ARCH_MANIFEST.write_text(json.dumps(arch_manifest(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def check_model_settings(arch: str, settings: dict[str, Any], *, flag: str = "--set") -> dict[str, Any]:
+    """Command-line config values for `arch` (`--set KEY=VALUE`) checked against its constructor: an unknown
+    key or a value of the wrong type is a UsageError naming the flag, key, value and what the key takes."""
+    from .config_values import check_settings, constructor_hints
+
+    spec = get_arch(arch)
+    return check_settings(settings, spec.default_config, constructor_hints(spec.cls), flag=flag, owner=arch)
+
+
+def create_configured(arch: str, config: dict[str, Any], settings: dict[str, Any], *, flag: str = "--set") -> Any:
+    """`create_model(arch, **config, **settings)` where `settings` came from the command line: checked first
+    (`check_model_settings`), and what the constructor refuses is a UsageError naming them."""
+    from .config_values import building
+
+    checked = check_model_settings(arch, settings, flag=flag)
+    with building(checked, flag=flag, owner=arch):
+        return create_model(arch, **{**config, **checked})
 
 
 def create_model(arch: str, **config: Any) -> Any:

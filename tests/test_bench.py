@@ -258,15 +258,26 @@ def test_bad_input_is_one_line_usage_error(tmp_path) -> None:
         run_benchmark(BenchmarkConfig(models=["telea"], data=tmp_path, speed=False))
 
 
-def test_failing_models_are_reported_and_the_others_run(photos) -> None:
-    models = ["test_bench_broken", "telea", "no_such_model"]
+def test_failing_models_are_reported_and_the_others_run(photos, tmp_path) -> None:
+    damaged = tmp_path / "damaged.safetensors"
+    damaged.write_bytes(b"not a checkpoint")
+    models = ["test_bench_broken", "telea", str(damaged)]
     report = run_benchmark(_quality_config(photos, models, kinds=["box"]))
     failures = {f.model: f for f in report.failures}
-    assert set(failures) == {"test_bench_broken", "no_such_model"}
+    assert set(failures) == {"test_bench_broken", str(damaged)}
     assert failures["test_bench_broken"].error == "RuntimeError: kaboom"
-    assert "unknown model 'no_such_model'" in failures["no_such_model"].error
+    assert str(damaged) in failures[str(damaged)].error
     assert report.quality_models == ["telea"]
     assert {row.model for row in report.quality} == {"telea"}
+
+
+def test_unknown_model_names_are_refused_before_any_model_runs(photos) -> None:
+    with pytest.raises(UsageError, match=r"^--models no_such_model: unknown model 'no_such_model'"):
+        run_benchmark(_quality_config(photos, ["telea", "no_such_model"], kinds=["box"]))
+    with pytest.raises(UsageError, match=r"^--models nz: unknown model 'nz'; did you mean ns\? \("):
+        BenchmarkConfig.from_flags(
+            models="telea,nz", buckets="5-15", kinds="box", speed_sizes="256", data=photos, speed=False
+        )
 
 
 def test_sampling_models_report_diversity(photos) -> None:

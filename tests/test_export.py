@@ -87,14 +87,18 @@ def test_fp16_export_keeps_metadata_and_prints_an_entry_fill_loads(
     assert exported.provenance == json.loads(json.dumps(PROVENANCE))
     assert export == {"dtype": "fp16", "source_sha256": hashlib.sha256(trained.read_bytes()).hexdigest()}
 
-    # The entry: ready to paste, with the file's real hash and size.
-    catalog = tmp_path / "weights.toml"
+    # The entry: ready to paste into a catalog in another folder (its source is absolute: a catalog resolves
+    # relative sources against its own folder), with the file's real hash and size.
+    catalog = tmp_path / "config" / "weights.toml"
+    catalog.parent.mkdir()
     catalog.write_text(printed)
     entry = read_toml(catalog, "the catalog", "")["models"]["deepfill_v2.exported"]
     data = (tmp_path / "exported.safetensors").read_bytes()
+    assert Path(entry["source"]).is_absolute()
+    assert os.path.samefile(entry["source"], tmp_path / "exported.safetensors")
     assert entry == {
         "arch": "deepfill_v2",
-        "source": "exported.safetensors",
+        "source": os.path.join(os.getcwd(), "exported.safetensors"),
         "sha256": hashlib.sha256(data).hexdigest(),
         "size": len(data),
         "resolution": 64,

@@ -78,6 +78,25 @@ def test_gradient_penalty_trains_the_critic() -> None:
     assert scale.grad.item() == pytest.approx(12.0)
 
 
+def test_gradient_penalty_gradient_is_finite_where_the_critics_gradient_is_zero() -> None:
+    # A critic flat in x (here: scale 0), or a sample whose mask has no hole, has ‖∇‖ = 0, where the square
+    # root's derivative is infinite: without an epsilon the critic's update was NaN (inf · 0).
+    scale = torch.tensor(0.0, requires_grad=True)
+    penalty = losses.gradient_penalty(lambda x: scale * x.sum(dim=(1, 2, 3)), torch.randn(2, 1, 2, 2))
+    penalty.backward()
+    assert penalty.item() == pytest.approx(1.0, abs=1e-5)  # (√ε − 1)²
+    assert scale.grad is not None and torch.isfinite(scale.grad) and scale.grad.item() == pytest.approx(0.0)
+
+    scale = torch.tensor(2.0, requires_grad=True)
+    no_hole = torch.zeros(2, 1, 2, 2)
+    no_hole[0, :, 0, 0] = 1.0  # the second sample has no hole pixel
+    penalty = losses.gradient_penalty(lambda x: scale * x.sum(dim=(1, 2, 3)), torch.randn(2, 1, 2, 2), no_hole)
+    penalty.backward()
+    # sample 0: ‖∇‖ = 2 ⇒ (2 − 1)², d/dscale = 2·1·1 = 2; sample 1: (0 − 1)², d/dscale = 0; mean of both
+    assert penalty.item() == pytest.approx(1.0, abs=1e-5)  # (√ε − 1)²
+    assert scale.grad.item() == pytest.approx(1.0)
+
+
 def test_random_interpolates_lie_between() -> None:
     real, fake = torch.zeros(4, 3, 2, 2), torch.ones(4, 3, 2, 2)
     mixed = losses.random_interpolates(real, fake, generator=torch.Generator().manual_seed(0))

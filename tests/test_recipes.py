@@ -168,3 +168,17 @@ def test_learning_rate_warm_up_is_linear_then_flat() -> None:
 def test_bad_settings_are_refused(bad: dict) -> None:
     with pytest.raises(ValueError):
         make_recipe("deepfill_v2", **bad)
+
+
+def test_a_second_recipe_for_an_arch_is_refused_and_the_first_kept() -> None:
+    from inpaint_cli.registry import get_recipe, register_recipe
+
+    shipped = get_recipe("glcic")
+
+    class Impostor(shipped):
+        pass
+
+    with pytest.raises(ValueError, match=r"training recipe for 'glcic' is registered twice \(GLCICRecipe, Impostor\)"):
+        register_recipe("glcic")(Impostor)
+    assert get_recipe("glcic") is shipped
+    assert register_recipe("glcic")(shipped) is shipped  # the same class again (a re-import) is no conflict

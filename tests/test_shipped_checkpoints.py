@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from inpaint_cli import Inpainter, load_model
-from inpaint_cli.weights.toml_io import read_toml
+from inpaint_cli.weights import read_toml  # tomllib from Python 3.11 on, tomli before
 
 CATALOG = Path(__file__).resolve().parents[1] / "weights.toml"
 # Measured 2026-12-06 (mean hole error in levels): the reconstruction-only checkpoints blur a flat hole
@@ -50,7 +50,7 @@ COLOURS = {"sky": (135, 206, 235), "grass": (88, 138, 60), "skin": (226, 180, 15
 
 
 def bundled() -> list[str]:
-    entries = read_toml(CATALOG, "the catalog", "fix weights.toml")["models"]
+    entries = read_toml(CATALOG, "the catalog", "")["models"]
     return sorted(name for name, entry in entries.items() if str(entry.get("source", "")).startswith("bundled:"))
 
 

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import math
+import re
 import signal
 from pathlib import Path
 from typing import ClassVar
@@ -504,13 +505,13 @@ def test_mask_kinds_and_paper_masks_per_recipe() -> None:
 def test_config_toml_round_trip(tmp_path, photos) -> None:
     config = resolve_config(
         TrainConfig(
-            model="deepfill_v2",
+            model="glcic",  # its settings are checked against GLCIC's: a text, a list, a switch
             data=str(photos),
             out=str(tmp_path / 'r "quoted"'),
             steps=5,
             lr=2.5e-5,
             amp=True,
-            model_config={"cnum": 8, "note": "a\tb", "widths": [1, 2]},
+            model_config={"postprocess": "a\tb", "mean": [0.5, 0.25, 1], "subtract_mean": True},
             recipe_config={"critic_momentum": 0.5},
         ),
         NoisyRecipe,
@@ -610,7 +611,7 @@ def test_recipe_settings_reach_the_recipe_and_unknown_ones_are_refused(tmp_path,
     assert run_cli([*argv, "--recipe", "gan_weight=0.1"]) == 2
     error = capsys.readouterr().err
     known = ", ".join(recipe_settings("test_train_noisy"))
-    assert f"--recipe gan_weight: not a setting of the test_train_noisy recipe; known: {known}" in error
+    assert f"--recipe gan_weight=0.1: not a setting of the test_train_noisy recipe; known: {known}" in error
     assert not (tmp_path / "b").exists()
 
 
@@ -733,3 +734,66 @@ def test_resume_with_a_new_lr_scales_every_optimiser(tmp_path, photos) -> None:
     assert rates[3] == (1e-2, 1e-2)
     assert [rates[step] for step in (4, 5, 6)] == [(2.5e-3, 2.5e-3)] * 3
     assert load_config(run / "config.toml")["lr"] == 2.5e-3
+
+
+# ------------------------------------------------------------------------------------ what the user sees
+
+PLAIN_LINE = re.compile(
+    r"^train test_train_noisy (\d+)/(\d+) \d+\.\d\d it/s \d+:\d\d:\d\d eta \d+:\d\d:\d\d( \w+ \S+)*$"
+)
+
+
+def test_a_run_shows_plain_progress_lines_without_a_terminal_and_the_next_commands(
+    tmp_path, photos, run_cli, capsys
+) -> None:
+    run = tmp_path / "run"
+    argv = ["train", "--model", "test_train_noisy", "--data", str(photos), "--out", str(run), "--steps", "6"]
+    assert run_cli([*argv, "--val-count", "2", "--val-every", "3"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    # Whole lines (a redrawn bar is cut to 80 columns in a file: "eta 0:0…"): the first and the last step.
+    progress = [PLAIN_LINE.match(line) for line in err if line.startswith("train ")]
+    assert all(progress) and [(m[1], m[2]) for m in progress] == [("1", "6"), ("6", "6")], err
+    assert err[-1] == (
+        f"next: `inpaint models export {run / 'best.safetensors'} --out run.safetensors` writes a small copy and "
+        f"its catalog entry; `inpaint train --out {run} --resume --steps 12` trains on"
+    )
+
+
+def test_plain_progress_lines_at_most_once_per_interval(capsys) -> None:
+    from inpaint_cli.train.progress import ProgressBar
+
+    with ProgressBar("test_train_noisy", total=5, completed=2, enabled=True, terminal=False, interval=0) as bar:
+        for _ in range(3):
+            bar.advance({"g": 0.5, "other": 1.0})
+    lines = capsys.readouterr().err.splitlines()
+    assert [PLAIN_LINE.match(line)[1] for line in lines] == ["3", "4", "5"]
+    assert lines[-1].endswith(" g 0.5")  # the main losses only
+    with ProgressBar("test_train_noisy", total=50, completed=0, enabled=True, terminal=False, interval=3600) as bar:
+        for _ in range(50):
+            bar.advance({"g": 0.5})
+    assert [PLAIN_LINE.match(line)[1] for line in capsys.readouterr().err.splitlines()] == ["1", "50"]
+
+
+def test_resuming_a_run_past_its_steps_says_so_without_a_bar(tmp_path, photos, run_cli, capsys) -> None:
+    run = tmp_path / "run"
+    train(noisy_config(photos, run, steps=3), progress=False)
+    capsys.readouterr()
+    assert run_cli(["train", "--out", str(run), "--resume", "--steps", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: already at step 3 ≥ --steps 2: nothing to train; pass a larger --steps to continue\n" in err
+    assert "3/2" not in err and not any(line.startswith("train ") for line in err.splitlines())
+
+
+def test_a_log_record_during_the_bar_ends_the_bar_line_first(monkeypatch, capsys) -> None:
+    from inpaint_cli.cli.output import setup_logging
+    from inpaint_cli.train.progress import progress_bar
+
+    monkeypatch.setenv("FORCE_COLOR", "1")  # the bar's console draws as on a terminal, into the capture
+    setup_logging()
+    with progress_bar("test_train_noisy", total=3, completed=0, enabled=True, terminal=True) as bar:
+        bar.advance({"g": 0.5})
+        bar.progress.refresh()
+        logging.getLogger("inpaint_cli").warning("Ctrl-C: stopping after this step")
+        bar.advance({"g": 0.5})
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", capsys.readouterr().err)
+    assert re.search(r"(^|[\r\n])warning: Ctrl-C: stopping after this step\r?\n", shown), repr(shown)

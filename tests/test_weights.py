@@ -9,6 +9,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -172,6 +173,41 @@ def test_offline_with_empty_cache_is_one_line_error(hub, hub_entry, monkeypatch,
         "test_tiny.hub` on a machine with network or copy the file and use a local source"
     )
     assert hub.requests == []
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # closed again when the block ends: nothing listens there
+
+
+def test_unreachable_hub_fails_fast_with_the_offline_hint(hub_entry, monkeypatch, run_cli, capsys):
+    # huggingface_hub retries a refused connection with backoff for about 25 s before it gives up.
+    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+    start = time.perf_counter()
+    code = run_cli(["models", "download", "test_tiny.hub"])
+    seconds = time.perf_counter() - start
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.splitlines() == [
+        f"error: test_tiny.hub: could not download {endpoint}/{REPO}/resolve/main/{FILE}: cannot connect to "
+        f"{endpoint[len('http://') :]} (Connection refused); if this machine is offline, set HF_HUB_OFFLINE=1 "
+        f"(cached files only), else check the network, HF_ENDPOINT and any proxy"
+    ]
+    assert seconds < 10
+
+
+def test_unreachable_hub_uses_the_cached_copy_of_an_unpinned_source(hub, tiny, monkeypatch, caplog):
+    hub.add(REPO, FILE, tiny[1])
+    first = W.resolve(SOURCE).path
+    hub.stop()
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{_closed_port()}")
+    with caplog.at_level("WARNING", logger="inpaint_cli"):
+        assert W.resolve(SOURCE).path == first
+    assert "using the cached copy" in caplog.text
 
 
 def test_corrupted_download_is_removed_from_the_cache(hub, hub_entry, tiny, tmp_path):

@@ -89,11 +89,13 @@ class BenchmarkConfig:
     def from_flags(cls, *, models: str, buckets: str, kinds: str, speed_sizes: str, **settings: Any) -> BenchmarkConfig:
         """The config of `inpaint benchmark`'s flags: the comma-separated lists parsed, the other settings
         (fields of this class) taken as given. UsageError naming the flag for a list that does not parse,
-        or for a quality run without --data."""
+        or for a quality run without --data, and for an unknown model name."""
         if settings.get("quality", True) and settings.get("data") is None:
             raise UsageError("--data is required for the quality part (or pass --no-quality)")
+        names = parse_names(models, flag="--models")
+        check_model_names([name for name in names if name != ALL])  # before the progress bars start
         return cls(
-            models=parse_names(models, flag="--models"),
+            models=names,
             buckets=parse_buckets(buckets),
             kinds=parse_names(kinds, flag="--kinds"),
             speed_sizes=parse_sizes(speed_sizes),
@@ -135,6 +137,7 @@ class BenchmarkConfig:
                 raise UsageError(f"{flag} {value}: must be at least {least}")
         if self.speed and (not self.speed_sizes or any(size < 16 for size in self.speed_sizes)):
             raise UsageError("--speed-sizes: give sizes of at least 16 px, e.g. 256,512,1024")
+        check_model_names(self.models)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -143,6 +146,22 @@ class BenchmarkConfig:
         out["masks_dir"] = None if self.masks_dir is None else os.fspath(self.masks_dir)
         out["buckets"] = [ratio_label(low, high) for low, high in self.buckets]
         return out
+
+
+def check_model_names(names: list[str]) -> None:
+    """UsageError for a name no model answers to (or a malformed hf:// URL, or a glob matching several),
+    before any model runs; nothing is downloaded. A file that is named but cannot be read is not judged
+    here: it fails as that model's failure, and the others still run."""
+    from ..errors import InpaintError
+    from ..weights import resolve
+
+    for name in names:
+        try:
+            resolve(name, download=False)
+        except UsageError as error:
+            raise UsageError(f"--models {name}: {error.message}") from None
+        except InpaintError:
+            continue
 
 
 def expand_models(names: list[str]) -> list[str]:

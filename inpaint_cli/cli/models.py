@@ -6,6 +6,8 @@ import json
 from typing import Annotated
 
 import typer
+from rich.markup import escape
+from rich.text import Text
 
 from ..convert.sources import FORMATS as CONVERT_FORMATS
 from ..convert.sources import arch_help
@@ -42,7 +44,7 @@ def models_list(
     for row in rows:
         size_rule = f"{row['fixed_size']}²" if row["fixed_size"] else f"×{row['pad_multiple']}"
         table.add_row(
-            row["name"],
+            Text(row["name"]),  # a user catalog's name is text, not markup
             row["arch"],
             "global" if row["global_default"] else "*" if row["default"] else "",
             row["status"],
@@ -88,7 +90,7 @@ def models_info(
         for key, value in info.items():
             if isinstance(value, dict):
                 value = ", ".join(f"{k}={v}" for k, v in value.items())
-            emit_rich(f"[bold]{key:>16}[/]  {value}")
+            emit_rich(f"[bold]{key:>16}[/]  {escape(str(value))}")
 
 
 @models_app.command("download")
@@ -107,7 +109,7 @@ def models_download(
     failed = 0
     for entry in entries:
         if entry.kind == "none":
-            err.print(f"{entry.name}: no weights to download (built in)", highlight=False)
+            err.print(f"{entry.name}: no weights to download (built in)", highlight=False, markup=False)
             continue
         try:
             path = fetch(entry, force=force)
@@ -123,7 +125,7 @@ def models_download(
 @models_app.command("verify")
 def models_verify(
     names: Annotated[list[str] | None, typer.Argument(help=f"{_MODEL_NAMES_HELP} Default: all.")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per checkpoint.")] = False,
 ) -> None:
     """Check the sha256 of checkpoints that are present (never downloads). Exit 1 on a mismatch, or
     when a checkpoint named explicitly is missing."""
@@ -152,7 +154,7 @@ def models_verify(
             )
         else:
             colour = {"ok": "green", "mismatch": "red", "missing": "yellow"}.get(result.status, "dim")
-            emit_rich(f"[{colour}]{result.status:>10}[/]  {entry.name}  {result.path or ''}")
+            emit_rich(f"[{colour}]{result.status:>10}[/]  {escape(entry.name)}  {escape(str(result.path or ''))}")
     if bad:
         raise typer.Exit(EXIT_FAILURE)
 
@@ -175,7 +177,7 @@ def models_export(
         entry = export_checkpoint(src, dst, dtype=dtype, name=name)
     except InpaintError as error:
         raise fail(error) from None
-    err.print(f"wrote {dst} ({dtype}, {human_size(entry['size'])})", highlight=False)
+    err.print(f"wrote {dst} ({dtype}, {human_size(entry['size'])})", highlight=False, markup=False)
     if as_json:
         emit(json.dumps(entry))
     else:
@@ -231,7 +233,7 @@ def models_convert(
 
 
 @app.command()
-def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def doctor(as_json: Annotated[bool, typer.Option("--json", help="Everything as one JSON object.")] = False) -> None:
     """Versions, devices, threads, cache paths, and whether each default checkpoint is present."""
     from ..doctor import report as doctor_report  # not output's `report`, which prints an error
 
@@ -242,4 +244,4 @@ def doctor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     for section, values in info.items():
         emit_rich(f"[bold]{section}[/]")
         for key, value in values.items():
-            emit_rich(f"  {key:<22} {value}")
+            emit_rich(f"  {key:<22} {escape(str(value))}")

@@ -8,6 +8,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from ..errors import InpaintError
 
@@ -17,10 +18,25 @@ err = Console(stderr=True, soft_wrap=True)  # humans; soft_wrap keeps each error
 log = logging.getLogger("inpaint_cli")
 
 
+def labelled(label: str, style: str, message: str) -> Text:
+    """`label: message` with only the label styled: the message (file names, values the user typed, text
+    from libraries) is never read as rich markup, so `photo[draft].png` or a `[/x]` prints as written."""
+    return Text.assemble((label, style), " ", message)
+
+
 class _StderrHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
-        level = record.levelname.lower()
-        err.print(f"[yellow]{level}:[/] {record.getMessage()}", highlight=False, markup=True)
+        try:
+            message = record.getMessage()
+        except Exception:  # a record whose arguments do not fit its format: logging's own report
+            self.handleError(record)
+            return
+        # Rendered here, written through sys.stderr: while a progress bar is drawn, rich puts sys.stderr's
+        # lines above it (`err` itself writes past it, onto the bar's line).
+        with err.capture() as captured:
+            err.print(labelled(f"{record.levelname.lower()}:", "yellow", message), highlight=False)
+        sys.stderr.write(captured.get())
+        sys.stderr.flush()
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -35,7 +51,7 @@ def fail(error: InpaintError) -> typer.Exit:
 
 
 def report(error: InpaintError) -> None:
-    err.print(f"[red]error:[/] {error.message}", highlight=False)
+    err.print(labelled("error:", "red", error.message), highlight=False)
 
 
 def emit(line: str) -> None:

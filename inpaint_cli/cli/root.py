@@ -2,24 +2,47 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from ..errors import EXIT_INTERRUPTED, InpaintError
+from .help import plain_help, plain_params
 from .output import err, out, report, setup_logging
+
+
+class _Root(TyperGroup):
+    """The root command: built by Typer with every subcommand, then given plain help (`plain_help`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        plain_help(self)
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return plain_params(super().get_params(ctx), markup=False)  # the completion options: Typer's own text
+
 
 app = typer.Typer(
     name="inpaint",
+    cls=_Root,
     help="Fill holes in images with the classic inpainting GANs and OpenCV's fills; train and benchmark them.",
     no_args_is_help=True,
     add_completion=True,  # --install-completion / --show-completion, as Typer provides them
     pretty_exceptions_enable=False,
+    rich_markup_mode="rich",  # stated, not left to Typer's default: help texts are escaped for it (help.py)
 )
-models_app = typer.Typer(help="List, inspect, download, verify and export checkpoints.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="List, inspect, download, verify, export and convert checkpoints.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
 app.add_typer(models_app, name="models")
-masks_app = typer.Typer(help="Seeded hole masks for benchmarks and experiments.", no_args_is_help=True)
+masks_app = typer.Typer(
+    help="Seeded hole masks for benchmarks and experiments.", no_args_is_help=True, rich_markup_mode="rich"
+)
 app.add_typer(masks_app, name="masks")
 
 
@@ -29,6 +52,9 @@ def _print_version(value: bool) -> None:
 
         out.print(f"inpaint {__version__}", highlight=False)
         raise typer.Exit()
+
+
+_READS_IMAGES = frozenset({"fill", "plural", "train", "benchmark"})  # the commands $INPAINT_MAX_PIXELS limits
 
 
 @app.callback()
@@ -41,11 +67,22 @@ def _root(
     setup_logging(verbose)
 
 
+def _check_environment(args: list[str]) -> None:
+    """A bad $INPAINT_MAX_PIXELS is a usage error before a command that reads images starts (checked per
+    image, it failed every image: exit 1). Help is still shown."""
+    command = next((token for token in args if not token.startswith("-")), None)
+    if command in _READS_IMAGES and "--help" not in args and os.environ.get("INPAINT_MAX_PIXELS", "").strip():
+        from ..io.read import resolve_max_pixels
+
+        resolve_max_pixels(None)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point. Every command's exit code follows the rule in `inpaint_cli.errors`: 0 ok (also
     when stdout's reader left early), 1 runtime failure, 2 usage error, 130 interrupted."""
     args = _hoist_verbose(list(sys.argv[1:] if argv is None else argv))
     try:
+        _check_environment(args)
         app(args=args)  # standalone: click's own usage errors exit 2, Ctrl-C exits 130
     except SystemExit as done:
         if done.code == EXIT_INTERRUPTED:

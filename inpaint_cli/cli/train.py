@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,7 +12,7 @@ from rich.console import Console
 
 from ..errors import InpaintError
 from .fill import parse_settings
-from .output import emit, err, fail
+from .output import emit, err, fail, labelled
 from .root import app, masks_app
 
 # -- train --------------------------------------------------------------------------------------------
@@ -106,6 +107,22 @@ def train(
         sys.stdout.flush()
     elif summary.get("rank", 0) == 0:
         print(summary["paths"].get("best", summary["paths"]["last"]), flush=True)
+    if summary.get("rank", 0) == 0:
+        err.print(next_steps_hint(summary), highlight=False, markup=False)
+
+
+def next_steps_hint(summary: dict) -> str:
+    """What a finished run can do next: export the checkpoint, or train on."""
+    import shlex
+
+    run = summary["paths"]["run"]
+    checkpoint = summary["paths"].get("best", summary["paths"]["last"])
+    copy = f"{Path(run).name}.safetensors"
+    return (
+        f"next: `inpaint models export {shlex.quote(checkpoint)} --out {shlex.quote(copy)}` writes a small copy "
+        f"and its catalog entry; `inpaint train --out {shlex.quote(run)} --resume --steps {2 * summary['steps']}` "
+        f"trains on"
+    )
 
 
 # -- benchmark and masks ------------------------------------------------------------------------------
@@ -119,6 +136,9 @@ def masks_generate(
     n: Annotated[int, typer.Option("--n", min=1, help="Number of masks.")] = 100,
     size: Annotated[str, typer.Option(help="WIDTHxHEIGHT.")] = "256x256",
     seed: Annotated[int, typer.Option(help="The same seed writes byte-identical masks.")] = 0,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace the mask set in OUT_DIR (default: refuse a non-empty one).")
+    ] = False,
 ) -> None:
     """Write N masks whose hole ratio lies in a bucket (rejection-sampled), with a manifest."""
     from ..masks import generate_mask_set, parse_ratio, parse_size
@@ -126,11 +146,11 @@ def masks_generate(
     try:
         low, high = parse_ratio(ratio)
         width, height = parse_size(size)
-        records = generate_mask_set(out_dir, kind, low, high, n, width, height, seed)
+        records = generate_mask_set(out_dir, kind, low, high, n, width, height, seed, overwrite=overwrite)
     except InpaintError as error:
         raise fail(error) from None
     mean = sum(record["hole_ratio"] for record in records) / len(records)
-    err.print(f"{len(records)} {kind} masks, mean hole {mean:.1%}", highlight=False)
+    err.print(f"{len(records)} {kind} masks, mean hole {mean:.1%}", highlight=False, markup=False)
     emit(out_dir)
 
 
@@ -197,6 +217,6 @@ def benchmark(
     except InpaintError as error:
         raise fail(error) from None
     for failure in report.failures:
-        err.print(f"[red]failed:[/] {failure.model} ({failure.stage}): {failure.error}", highlight=False)
+        err.print(labelled("failed:", "red", f"{failure.model} ({failure.stage}): {failure.error}"), highlight=False)
     if report.failures:
         raise typer.Exit(1)

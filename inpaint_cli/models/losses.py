@@ -102,6 +102,9 @@ def random_interpolates(
     return real + alpha * (fake - real)
 
 
+GRADIENT_NORM_EPS = 1e-12  # inside the square root of `gradient_penalty`: shifts a norm of 1 by 5e-13
+
+
 def gradient_penalty(
     critic: Callable[[torch.Tensor], torch.Tensor],
     inputs: torch.Tensor,
@@ -120,7 +123,9 @@ def gradient_penalty(
     squared = gradients.square()
     if mask is not None:
         squared = squared * mask
-    slopes = squared.flatten(1).sum(dim=1).sqrt()
+    # The epsilon keeps the square root's derivative finite where the gradient is zero (a flat critic, a
+    # sample without hole pixels): there it was inf · 0 = NaN, and one NaN ruins the critic's weights.
+    slopes = (squared.flatten(1).sum(dim=1) + GRADIENT_NORM_EPS).sqrt()
     return (slopes - target_norm).square().mean()
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..config_values import check_settings, constructor_hints
 from ..errors import InpaintError, UsageError
 from ..weights import read_toml, toml_key, toml_value
 from .data import MASK_KINDS
@@ -231,6 +232,8 @@ def recipe_settings(arch: str) -> dict[str, Any]:
 def resolve_config(config: TrainConfig, recipe_cls: Any) -> TrainConfig:
     """A new run's complete config: defaults filled in (the recipe's size, batch and lr, then DEFAULTS),
     paths absolutised and every value checked (a UsageError naming the flag)."""
+    from ..registry import check_model_settings
+
     values = dataclasses.asdict(config)
     for name in ("model", "data", "out"):
         if not values[name]:
@@ -247,12 +250,16 @@ def resolve_config(config: TrainConfig, recipe_cls: Any) -> TrainConfig:
         values["preview_every"] = values["val_every"]
     values["model_config"] = dict(values["model_config"] or {})
     values["recipe_config"] = dict(values["recipe_config"] or {})
-    known = recipe_settings_of(recipe_cls)
-    unknown = sorted(set(values["recipe_config"]) - set(known))
-    if unknown:
-        raise UsageError(
-            f"--recipe {unknown[0]}: not a setting of the {values['model']} recipe; known: {', '.join(known) or 'none'}"
-        )
+    # Wrong keys and types of --set / --recipe are usage errors now, not tracebacks once the networks are built.
+    if values["model_config"]:
+        values["model_config"] = check_model_settings(values["model"], values["model_config"], flag="--set")
+    values["recipe_config"] = check_settings(
+        values["recipe_config"],
+        recipe_settings_of(recipe_cls),
+        constructor_hints(recipe_cls),
+        flag="--recipe",
+        owner=f"the {values['model']} recipe",
+    )
     for name in PATH_FIELDS:
         if values[name]:
             values[name] = str(Path(values[name]).expanduser().resolve())

@@ -40,7 +40,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import UsageError
+from ..config_values import building
+from ..errors import UsageError, first_line
 from ..io import write_atomic
 from ..weights import load_state_strict, read_checkpoint, save_checkpoint
 from . import data as train_data
@@ -126,12 +127,14 @@ class _Trainer:
         # Identical initial weights on every rank; rank-specific randomness (latents, interpolates) after.
         torch.manual_seed(cfg.seed)
         generator = self._build_generator()
+        recipe_settings = cfg.recipe_config or {}
         try:
-            self.recipe = self.recipe_cls(
-                generator, lr=cfg.lr, total_steps=cfg.steps, image_size=cfg.size, **(cfg.recipe_config or {})
-            )
-        except (ValueError, TypeError) as e:
-            raise UsageError(f"--model {self.arch}: {e}") from None
+            with building(recipe_settings, flag="--recipe", owner=f"the {self.arch} recipe"):
+                self.recipe = self.recipe_cls(
+                    generator, lr=cfg.lr, total_steps=cfg.steps, image_size=cfg.size, **recipe_settings
+                )
+        except (ValueError, TypeError) as e:  # not a --recipe setting: the size, steps or lr
+            raise UsageError(f"--model {self.arch}: {first_line(e)}") from None
         from ..models.base import TrainingRecipe
 
         if type(self.recipe).prepare is not TrainingRecipe.prepare:  # decoding 64 photos is not free
@@ -192,7 +195,7 @@ class _Trainer:
             )
 
     def _build_generator(self) -> nn.Module:
-        from ..registry import create_model
+        from ..registry import create_configured, create_model
 
         cfg = self.config
         if self.saved_state is not None:
@@ -200,11 +203,11 @@ class _Trainer:
             # need not exist any more.
             return create_model(self.arch, **self.saved_state.generator_config)
         if not cfg.init:
-            return create_model(self.arch, **cfg.model_config)
+            return create_configured(self.arch, {}, cfg.model_config)
         checkpoint = read_checkpoint(cfg.init)
         if checkpoint.arch != self.arch:
             raise UsageError(f"--init {cfg.init} is a {checkpoint.arch} checkpoint; --model is {self.arch}")
-        generator = create_model(self.arch, **{**checkpoint.config, **cfg.model_config})
+        generator = create_configured(self.arch, checkpoint.config, cfg.model_config)
         load_state_strict(generator, checkpoint.state_dict, source=str(cfg.init))
         return generator
 
@@ -341,8 +344,14 @@ class _Trainer:
         self.loop_start = time.perf_counter()
         self.done = self.start_step
         self.in_step = False
+        if self.start_step >= cfg.steps and self.dist.is_main:
+            log.warning(
+                "already at step %d ≥ --steps %d: nothing to train; pass a larger --steps to continue",
+                self.start_step,
+                cfg.steps,
+            )
         try:
-            show = self.show_progress and self.dist.is_main
+            show = self.show_progress and self.dist.is_main and self.start_step < cfg.steps
             bar_context = progress_bar(self.arch, total=cfg.steps, completed=self.start_step, enabled=show)
             with stop.installed(), bar_context as bar:
                 self._steps(loader, stop, bar)

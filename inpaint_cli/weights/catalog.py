@@ -117,7 +117,8 @@ def is_glob(text: str) -> bool:
 
 def did_you_mean(name: str, known: Any) -> str:
     """The end of an "unknown model" message: close matches among `known`, and where to see every name."""
-    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
+    # dict.fromkeys: an arch and its catalog entry can share a name (ns), and it is suggested once.
+    close = difflib.get_close_matches(name, list(dict.fromkeys(known)), n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     return f"{hint} (`inpaint models list` shows every model)"
 

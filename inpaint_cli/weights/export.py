@@ -32,7 +32,7 @@ def export_checkpoint(
     config and training provenance (plus an "export" record: dtype and the source's sha256).
 
     Returns the weights.toml entry for `dst` (see `entry_to_toml`): name (default ARCH.<dst stem>), arch,
-    source (`dst` as given), sha256, size, and what the provenance knows: resolution, steps, wall_time,
+    source (`dst` as an absolute path), sha256, size, and what the provenance knows: resolution, steps, wall_time,
     val_hole_* scores and data.
     """
     import torch
@@ -59,7 +59,9 @@ def export_checkpoint(
 
     provenance = {**ckpt.provenance, "export": {"dtype": dtype, "source_sha256": sha256_file(src_path)}}
     save_checkpoint(dst_path, ckpt, provenance=provenance, dtype=dtypes[dtype], extra_tensors=ckpt.extra_tensors)
-    return _export_entry(name, ckpt.arch, os.fspath(dst), dst_path, ckpt.provenance)
+    # Absolute: a catalog resolves a relative source against its own folder, not the one export ran in.
+    source = os.path.abspath(os.path.expanduser(os.fspath(dst)))
+    return _export_entry(name, ckpt.arch, source, dst_path, ckpt.provenance)
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -6,6 +6,7 @@ HF_ENDPOINT, HF_HOME, HF_HUB_CACHE and HF_HUB_OFFLINE are read at call time, not
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,7 +42,64 @@ def is_offline() -> bool:
     """HF_HUB_OFFLINE as huggingface_hub saw it at import, or as the environment says now."""
     from huggingface_hub import constants
 
-    return constants.is_offline_mode() or os.environ.get("HF_HUB_OFFLINE", "").upper() in _TRUE
+    # is_offline_mode() from huggingface-hub 1.5 on; before, the flag read at import.
+    seen = getattr(constants, "is_offline_mode", None)
+    seen_offline = seen() if seen is not None else bool(getattr(constants, "HF_HUB_OFFLINE", False))
+    return seen_offline or os.environ.get("HF_HUB_OFFLINE", "").upper() in _TRUE
+
+
+def _hub_error(name: str, *fallbacks: str) -> type[BaseException]:
+    """huggingface_hub's exception class `name`, wherever this version keeps it: `huggingface_hub.errors`
+    (0.26 on; RemoteEntryNotFoundError from 1.0) or `huggingface_hub.utils` (before), else the first of
+    `fallbacks` found (EntryNotFoundError before RemoteEntryNotFoundError existed)."""
+    import huggingface_hub.utils as hf_utils
+
+    try:
+        import huggingface_hub.errors as hf_errors
+    except ImportError:  # pragma: no cover - before 0.23
+        hf_errors = hf_utils
+    for candidate in (name, *fallbacks):
+        for module in (hf_errors, hf_utils):
+            found = getattr(module, candidate, None)
+            if isinstance(found, type) and issubclass(found, BaseException):
+                return found
+    raise ImportError(f"huggingface_hub has no {name}; upgrade huggingface-hub")
+
+
+CONNECT_TIMEOUT_S = 3.0  # a reachable Hub (or proxy) answers a TCP connect in well under this
+
+
+def unreachable(url: str) -> str | None:
+    """Why the host serving `url` (or the proxy in between) cannot be reached, or None when a TCP connection
+    to it opens within CONNECT_TIMEOUT_S. huggingface_hub retries a refused or unresolvable endpoint with
+    backoff for about 25 s; asking once first lets an offline machine fail in a moment instead."""
+    import socket
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy and not urllib.request.proxy_bypass(host):
+        proxied = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        host, port = proxied.hostname or "", proxied.port or (443 if proxied.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
+            return None
+    except socket.gaierror as e:
+        return f"cannot resolve {host} ({e.strerror or e})"
+    except TimeoutError:
+        return f"no answer from {host}:{port} within {CONNECT_TIMEOUT_S:g} s"
+    except OSError as e:
+        return f"cannot connect to {host}:{port} ({e.strerror or e})"
+
+
+def unreachable_message(entry: WeightEntry, url: str, reason: str) -> str:
+    """What to say when the Hub cannot be reached for an entry that is not in the cache."""
+    return (
+        f"{entry.name}: could not download {url}: {reason}; if this machine is offline, set HF_HUB_OFFLINE=1 "
+        f"(cached files only), else check the network, HF_ENDPOINT and any proxy"
+    )
 
 
 def _hf_options() -> dict[str, Any]:
@@ -109,37 +167,45 @@ def remove_cached(pointer: Path) -> None:
 
 def download(entry: WeightEntry, *, force: bool) -> Path:
     """Download an hf:// entry's file into the Hub cache (not verified here); Hub errors become one line."""
-    from huggingface_hub import errors as hf_errors
     from huggingface_hub import hf_hub_download
 
     assert entry.source is not None
     repo_id, filename, revision = parse_hf_source(entry.source)
     url = _hf_url(entry.source)
+    reason = unreachable(url)
+    if reason is not None:
+        cached = None if force else cached_copy(entry.source)
+        if cached is not None:  # what huggingface_hub itself falls back to, once its retries are spent
+            logging.getLogger("inpaint_cli").warning("%s: %s; using the cached copy", entry.name, reason)
+            return cached
+        raise InpaintError(unreachable_message(entry, url, reason))
     try:
         return Path(
             hf_hub_download(repo_id, filename, revision=revision, force_download=force, **_hf_options())
         )
-    except hf_errors.GatedRepoError:
+    except _hub_error("OfflineModeIsEnabled"):
+        raise InpaintError(offline_message(entry)) from None
+    except _hub_error("LocalEntryNotFoundError") as e:  # the connection failed and nothing is cached
+        raise InpaintError(unreachable_message(entry, url, first_line(e.__cause__ or e))) from None
+    except _hub_error("GatedRepoError"):
         raise InpaintError(
             f"{entry.name}: {repo_id} is gated; accept its terms on the Hub and set HF_TOKEN"
         ) from None
-    except hf_errors.RepositoryNotFoundError:
+    except _hub_error("RepositoryNotFoundError"):
         raise InpaintError(
             f"{entry.name}: repository {repo_id} not found at {url} (or it is private: set HF_TOKEN); "
             f"fix the source in {entry.catalog}"
         ) from None
-    except hf_errors.RevisionNotFoundError:
+    except _hub_error("RevisionNotFoundError"):
         raise InpaintError(
             f"{entry.name}: revision {revision!r} of {repo_id} not found ({url}); "
             f"fix the source in {entry.catalog}"
         ) from None
-    except hf_errors.RemoteEntryNotFoundError:
+    except _hub_error("RemoteEntryNotFoundError", "EntryNotFoundError"):
         raise InpaintError(
             f"{entry.name}: {filename} not found in {repo_id}@{revision} ({url}); "
             f"fix the source in {entry.catalog}"
         ) from None
-    except hf_errors.OfflineModeIsEnabled:
-        raise InpaintError(offline_message(entry)) from None
     except Exception as e:  # connection refused, DNS, timeouts, HTTP 5xx, disk full: one line for all
         cause = e.__cause__ or e  # huggingface_hub wraps the real reason (e.g. connection refused)
         raise InpaintError(

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import InpaintError, UsageError
+from ..config_values import SettingError
+from ..errors import InpaintError, UsageError, first_line
 from . import hub
 from .catalog import WeightEntry, declared_path, did_you_mean, is_glob, load_catalog
 from .checkpoint import CHECKPOINT_SUFFIXES, load_state_strict, read_checkpoint, read_checkpoint_metadata
@@ -106,7 +107,7 @@ def load_model(
             raise InpaintError(
                 f"{resolved.name}: arch {resolved.arch} needs weights but has no source{where}"
             )
-        model = registry.create_model(resolved.arch, **overrides)
+        model = registry.create_configured(resolved.arch, {}, overrides)
         model.checkpoint_name = resolved.name
         return model.to(device).eval()
 
@@ -115,13 +116,14 @@ def load_model(
         arch_spec(expected, entry.catalog if entry else None, resolved.name)
     ckpt = read_checkpoint(resolved.path, expected_arch=expected)
     arch_spec(ckpt.arch, None, str(resolved.path))
-    unknown = set(overrides) - set(registry.get_arch(ckpt.arch).default_config)
-    if unknown:
-        raise UsageError(f"--set {', '.join(sorted(unknown))}: not a config key of {ckpt.arch}")
     try:
-        model = registry.create_model(ckpt.arch, **{**ckpt.config, **overrides})
+        model = registry.create_configured(ckpt.arch, ckpt.config, overrides)
+    except SettingError:
+        raise
     except UsageError as e:  # the file's config, not the command line, is wrong
         raise InpaintError(f"{resolved.path}: {e.message}") from None
+    except (ValueError, TypeError) as e:
+        raise InpaintError(f"{resolved.path}: its config does not build a {ckpt.arch}: {first_line(e)}") from None
     load_state_strict(model, ckpt.state_dict, source=str(resolved.path))
     model.checkpoint_name = resolved.name  # what --json and benchmarks report as "model"
     return model.to(device).eval()
