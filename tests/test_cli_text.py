@@ -81,3 +81,18 @@ def test_help_describes_every_option(run_cli, capsys) -> None:
     assert "List, inspect, download, verify, export and convert checkpoints." in models
     assert re.search(r"--json +Everything as one JSON object\.", _help(run_cli, capsys, ["doctor"]))
     assert re.search(r"--json +One JSON object per checkpoint\.", _help(run_cli, capsys, ["models", "verify"]))
+
+
+def test_a_failed_image_of_a_folder_fill_is_named_verbatim(run_cli, capsys, tmp_path) -> None:
+    """The per-image error line of a folder fill (one unreadable image among good ones)."""
+    import cv2
+    import numpy as np
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "good.png"), np.full((16, 16, 3), 128, np.uint8))
+    (folder / "bad[bold] photo[draft].png").write_bytes(b"not a png")
+    code = run_cli(["fill", str(folder), "--box", "4,4,4,4", "--model", "telea", "--out", str(tmp_path / "out/")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "bad[bold] photo[draft].png" in err and (tmp_path / "out" / "good.png").exists()

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..errors import EXIT_FAILURE, EXIT_INTERRUPTED, InpaintError, UsageError
-from .output import emit, err, fail
+from .output import emit, err, fail, labelled
 from .root import app
 
 # -- fill ---------------------------------------------------------------------------------------------
@@ -190,7 +190,7 @@ def _run_fill_jobs(
         nonlocal written
         if isinstance(outcome, InpaintError):
             failures.append(outcome)
-            err.print(f"[red]error:[/] {outcome.message}", highlight=False)
+            err.print(labelled("error:", "red", outcome.message), highlight=False)
             return
         written += 1
         if as_json:
