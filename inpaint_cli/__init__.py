@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the package version; pyproject.toml reads it from here
 
 _EXPORTS = {
     "load_model": "weights",

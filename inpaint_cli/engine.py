@@ -63,9 +63,9 @@ class FillResult:
     window_sizes: tuple[tuple[int, int], ...] = ()  # (height, width) the model ran at, per window
 
 
-# Pixels per model call when images or samples are batched. On a CPU two 256² images per call were the
-# fastest per image (DeepFill v2, one thread: 0.405 s vs 0.421 s alone; 4 and 8 per call were slower,
-# 0.448 s and 0.574 s, as the attention's score matrices leave the cache); a GPU wants 16 for occupancy.
+# Pixels per model call when images or samples are batched. On a CPU larger batches stop paying once the
+# attention's score matrices leave the cache, so two 256² images per call; a GPU wants 16 for occupancy
+# (benchmarks/README.md has the measurements).
 CPU_BATCH_PIXELS = 2 * 256 * 256
 GPU_BATCH_PIXELS = 16 * 256 * 256
 

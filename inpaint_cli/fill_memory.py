@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-# `full_memory_bytes`: contextual attention keeps two score maps (`attention._ScoreMaps`); besides them, the
+# `full_memory_bytes`: contextual attention keeps two score maps (`fast_attention.ScoreMaps`); besides them, the
 # live feature maps, in multiples of the largest layer output. Measured peak RSS over a warm process, full
 # fills on a CPU, minus the score maps: 2.1-2.7x the largest layer output for DeepFill v2, 4-6x for DeepFill
 # v1 and PiiGAN, 4.6-6.6x for GLCIC (512² and 1024×768; e.g. GLCIC 1024×768: 1333 MB). 7x errs on the safe

@@ -239,7 +239,7 @@ def test_make_data_splits_held_out_files_into_val_and_test(photos, tmp_path) -> 
     assert (out / "photos").is_symlink() and (out / "photos" / "manifest.csv").is_file()
     assert sorted(path.name for path in out.iterdir()) == ["photos", "test.txt", "textures", "val.txt"]  # no tmp
     assert make()[:2] == (val, test)  # deterministic, and rerunnable over its own output
-    # The benchmark's default on that folder is the report split.
+    # The benchmark's default on that folder is its held-out test images (test.txt).
     assert [name for name, _ in bench.benchmark_images(out, 16)] == sorted(name.split("/")[1] for name in test)
 
 

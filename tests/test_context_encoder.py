@@ -1,4 +1,4 @@
-"""Context Encoder (MODELS.md §1): parameter counts, shapes, bias-free layers, hole fill, composite
+"""Context Encoder: parameter counts, shapes, bias-free layers, hole fill, composite
 semantics, loss weights, one training step per variant, paper masks."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ SMALL = 64  # bottleneck for everything except the parameter-count tests
 
 
 def _generator_formula(bottleneck: int, variant: str, w: int = 64) -> int:
-    """Hand count from the §1.2 table: 4×4 kernels, no biases, BN = 2 parameters per channel."""
+    """Hand count from the layer table in context_encoder.py: 4×4 kernels, no biases, BN = 2 parameters per channel."""
     encoder = [(3, w), (w, w), (w, 2 * w), (2 * w, 4 * w), (4 * w, 8 * w), (8 * w, bottleneck)]
     decoder = [(bottleneck, 8 * w), (8 * w, 4 * w), (4 * w, 2 * w), (2 * w, w)]
     if variant == "random":

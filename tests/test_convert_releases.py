@@ -2,7 +2,7 @@
 layouts converted, and the command's errors and help. None of this needs TensorFlow.
 
 Real release files cannot be had here, so recognition is tested with a table whose entries are built from
-synthetic files (the real table is checked against the hashes published in issue 22), and the conversion
+synthetic files (the real table is checked against the hashes of the authors' release files), and the conversion
 with the TF reader replaced by one returning each release's exact layout (tests/data/checkpoint_layouts/:
 generator, critics, Adam slots, scalar `lr`, int32 `global_step`). The TF reader itself is exercised by
 tests/test_convert_deepfill.py, which writes checkpoints of the same layouts with TensorFlow.
@@ -29,7 +29,7 @@ from inpaint_cli.convert.sources import SOURCES, arch_help, converter_archs, sou
 from inpaint_cli.errors import InpaintError
 from inpaint_cli.weights import read_checkpoint
 
-# Published in issue 22 (sha256 of snap-0.index; of v2's 119,996,408-byte data files).
+# The authors' release files (sha256 of snap-0.index; of v2's 119,996,408-byte data files).
 ISSUE_INDEX_SHA256 = {
     "deepfill_v2.places2": "a958154593b0731d87178d7d4db9aa10179ea9d546290b19801c64a3eba68f1c",
     "deepfill_v2.celebahq": "c505487d983b68ce09ca71a93faebeba1acbc84ef352c03b158bc5b8d9ba26e6",

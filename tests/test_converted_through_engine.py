@@ -1,7 +1,7 @@
 """Converted architectures through the engine (`Inpainter`, what `fill` runs) against the model called directly.
 
 The engine runs a model channels-last, and `GatedConv2d` has an inference fast path for channels-last input
-(`_forward_split`) that once padded symmetrically whatever `tf_padding` said: a DeepFill v2 with the released
+(`fast_gate.split_conv_gate`) that once padded symmetrically whatever `tf_padding` said: a DeepFill v2 with the released
 config filled its holes with something else through `fill` than called directly. Here each converted
 architecture, with the config its converter writes, fills odd-sized images (reflect-padded to the model's
 multiple) with the "full" and "crop" strategies, in fp32 and in bf16 (`--half` on a CPU), and must agree with

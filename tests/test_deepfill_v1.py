@@ -1,4 +1,4 @@
-"""DeepFill v1 (MODELS.md §3): parameter counts, shapes, ranges, gradient flow, critics, recipe."""
+"""DeepFill v1: parameter counts, shapes, ranges, gradient flow, critics, recipe."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""DeepFill v2 (MODELS.md §4): parameter counts, shapes, ranges, gradient flow, recipe."""
+"""DeepFill v2: parameter counts, shapes, ranges, gradient flow, recipe."""
 
 from __future__ import annotations
 

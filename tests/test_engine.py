@@ -361,7 +361,7 @@ def test_integer_images_are_filled_in_their_own_dtype(rng, dtype):
     assert np.array_equal(result.rgb, from_float(as_float.rgb, np.dtype(dtype)))
 
 
-# -- an overflow saturated before the output (issue 22) -----------------------------------------------
+# -- an overflow saturated before the output ------------------------------------------------------
 
 
 class _Amplify(torch.nn.Module):
@@ -404,7 +404,7 @@ def test_half_falls_back_on_inf_saturated_by_a_clamp(smooth_rgb, caplog, monkeyp
     assert np.all(plain.rgb[mask] == np.float32(0.5)) and "recomputed" not in caplog.text
 
 
-# -- the memory of --strategy full (issue 22) ---------------------------------------------------------
+# -- the memory of --strategy full ----------------------------------------------------------------
 
 
 def test_full_memory_estimate_counts_the_attention_score_maps():

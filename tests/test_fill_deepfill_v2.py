@@ -19,7 +19,7 @@ def demo():
 
 
 def test_catalog_checkpoint_loads_with_its_metadata(demo):
-    # The campaign's width (cnum 32, training/README.md); the architecture's default stays the paper's 48.
+    # The bundled checkpoints' width (cnum 32, training/README.md); the architecture's default stays the paper's 48.
     # The file's config is {"cnum": 32}; keys added since (the TF-conversion switches) take their defaults.
     assert demo.arch_name == "deepfill_v2"
     assert demo.arch_config == {"cnum": 32, "tf_padding": False, "tf_resize": False, "channel_order": "rgb"}

@@ -1,4 +1,4 @@
-"""Holes given on the command line (issue 22): --box X,Y,W,H and --mask-color, with --mask and --dilate."""
+"""Holes given on the command line: --box X,Y,W,H and --mask-color, with --mask and --dilate."""
 
 from __future__ import annotations
 

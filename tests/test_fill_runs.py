@@ -1,4 +1,4 @@
-"""Folder fills and their reports (issue 22): a missing mask fails one image, the closing summary, Ctrl-C,
+"""Folder fills and their reports: a missing mask fails one image, the closing summary, Ctrl-C,
 per-image --json seconds, the seed a sampling model drew, -v, and the overwrite rule of fill and plural."""
 
 from __future__ import annotations

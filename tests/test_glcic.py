@@ -1,4 +1,4 @@
-"""GLCIC (MODELS.md §2): parameter counts, shapes, mean fill, checkpoint metadata, Poisson post-processing,
+"""GLCIC: parameter counts, shapes, mean fill, checkpoint metadata, Poisson post-processing,
 the three-phase schedule and the discriminators."""
 
 from __future__ import annotations

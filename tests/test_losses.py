@@ -1,4 +1,4 @@
-"""Shared losses (MODELS.md §3.5, §4.4, §5.4) against hand-computed values."""
+"""Shared losses (DeepFill v1 and v2, PiiGAN) against hand-computed values."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from inpaint_cli.weights import read_toml
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE, EXAMPLE_MASK = REPO / "examples" / "meadow.png", REPO / "examples" / "meadow_mask.png"
-BUNDLE_BUDGET = 40 * 10**6  # bytes of bundled checkpoints the package may carry (issue 6)
+BUNDLE_BUDGET = 40 * 10**6  # bytes of bundled checkpoints the package may carry
 
 
 def bundled_entries() -> dict[str, dict]:

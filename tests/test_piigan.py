@@ -1,4 +1,4 @@
-"""PiiGAN (MODELS.md §5): parameter counts, latent injection, seeded sampling, extractor, recipe."""
+"""PiiGAN: parameter counts, latent injection, seeded sampling, extractor, recipe."""
 
 from __future__ import annotations
 

@@ -637,7 +637,7 @@ def test_critic_steps_sets_the_critic_updates_per_generator_step() -> None:
 
 
 def test_held_out_files_inside_data_are_never_trained_on(tmp_path) -> None:
-    """A --val folder inside --data and the report split DATA/test.txt are left out of training."""
+    """A --val folder inside --data and the held-out test images DATA/test.txt are left out of training."""
     data = tmp_path / "data"
     paths = write_images(data, 6)  # odd indices in data/nested
     (data / "test.txt").write_text(f"{paths[0].name}\n")

@@ -1,4 +1,5 @@
-"""training/: the metrics reader, the curve plots, and the two campaign scripts' commands (dry runs)."""
+"""training/: the metrics reader, the curve plots, and the commands of the two scripts that replay the
+training runs behind the bundled checkpoints (dry runs)."""
 
 from __future__ import annotations
 
@@ -168,7 +169,7 @@ def test_the_committed_curves_are_the_campaign_runs(tools):
     assert [(old, new) for _, old, new in rm.lr_drops(v2)] == [(3e-4, 1e-4)]
 
 
-# -- the campaign scripts: every printed command must be a valid invocation ---------------------------------
+# -- the training scripts: every printed command must be a valid invocation ---------------------------------
 
 
 def commands():

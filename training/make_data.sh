@@ -3,8 +3,8 @@
 # (as symlinks, so each set keeps its manifest and licences) and two lists that split the held-out
 # files of both sets (each set's val.txt) in two halves, names relative to the folder:
 #   val.txt   the selection split: `inpaint train --val-list DIR/val.txt` picks best.safetensors on it;
-#   test.txt  the report split: `inpaint train` leaves it out too, nothing selects on it, and
-#             `inpaint benchmark --data DIR` scores it.
+#   test.txt  the held-out test images: `inpaint train` leaves them out too, nothing selects on them, and
+#             `inpaint benchmark --data DIR` scores them.
 # Each set's held-out names are sorted (byte order) and dealt out alternately, the first to test.txt, the
 # second to val.txt, and so on, so both lists hold photos and textures and the split is the same on every
 # machine. Blank lines and # comments of the sets' lists are dropped, as `inpaint train` reads lists.

@@ -4,16 +4,15 @@ shipped step marked.
     python training/plot_curves.py training/campaign/*.metrics.jsonl --out docs/curves [--threads 1]
     python training/plot_curves.py runs/campaign_v2 --out docs/curves
 
-One PNG per run (OUT/NAME.png, written atomically). x: core-hours, the cumulative training time from the
-logged it/s of each window (see run_metrics.py) times the threads the run used (`--threads`; 1 for every
-campaign run, which ran with OMP_NUM_THREADS=1); the top axis shows the steps. y: the validation hole PSNR of
-the shipped generator (the EMA when the run set `ema`; the raw generator's thinner, when logged). The dashed
-line is Telea on the same validation cases (the run's "baseline" record); the star is the shipped step, the
-val-best step that best.safetensors holds; dotted verticals mark where `--resume --lr` lowered the rate.
-The title comes from the run's config (architecture, width settings, crop, batch). Runs that logged the
-hole's texture distance (`metrics.texture_distance`, lower is better) get a second panel with it under the
-PSNR, on the same core-hour axis, with Telea's texture dashed: an adversarial phase should move it down
-while PSNR holds.
+One PNG per run (OUT/NAME.png, written atomically). x: core-hours, the cumulative training time from the logged it/s
+of each window (see run_metrics.py) times the threads the run used (`--threads`; 1 for every run behind the bundled
+checkpoints, which ran with OMP_NUM_THREADS=1); the top axis shows the steps. y: the validation hole PSNR of the
+shipped generator (the EMA when the run set `ema`; the raw generator's thinner, when logged). The dashed line is
+Telea on the same validation cases (the run's "baseline" record); the star is the shipped step, the val-best step
+that best.safetensors holds; dotted verticals mark where `--resume --lr` lowered the rate. The title comes from the
+run's config (architecture, width settings, crop, batch). Runs that logged the hole's texture distance
+(`metrics.texture_distance`, lower is better) get a second panel with it under the PSNR, on the same core-hour axis,
+with Telea's texture dashed: an adversarial phase should move it down while PSNR holds.
 
 Needs matplotlib (`pip install matplotlib`, or the `plot` extra).
 """

@@ -19,7 +19,7 @@
 #   faster than fp32; on a CPU without native bf16 (doctor: "native bf16") autocast is emulated and slower.
 set -eu
 
-# Where DeepFill v1's and PiiGAN's campaign runs were stopped (Ctrl-C); their val-best, shipped steps are
+# Where DeepFill v1's and PiiGAN's shipped runs were stopped (Ctrl-C); their val-best, shipped steps are
 # 6000 and 2100 (weights.toml). The environment may override them; an empty count skips that model.
 V1_STEPS=${V1_STEPS-6174}
 PIIGAN_STEPS=${PIIGAN_STEPS-2199}

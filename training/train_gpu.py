@@ -1,4 +1,5 @@
-"""The campaign on one CUDA GPU: all five models at paper width, each in under 10 minutes, fp16 exports.
+"""The training runs behind the bundled checkpoints, redone on one CUDA GPU: all five models at paper width,
+each in under 10 minutes, fp16 exports.
 
 NOT RUN ON A GPU YET. It was written and tested on a CPU-only machine: the commands parse as `inpaint train`
 invocations (tests/test_training_tools.py, with --dry-run) and the stage and time-budget logic is tested with
@@ -14,7 +15,7 @@ where ../shared does not exist: `cp -rL runs/data /somewhere/data` (or `rsync -a
 
 Every model: the arch's default config (paper width), `--size 256 --short-side 256` (the Context Encoder's
 dense bottleneck takes 128² only), `--batch 16`, `--masks mixed`, bf16 autocast (`--amp --device cuda`; bf16
-needs no GradScaler), and the recipe the CPU campaign shipped (training/README.md, weights.toml): no
+needs no GradScaler), and the recipe the bundled CPU-trained checkpoints used (training/README.md, weights.toml): no
 discriminator (`recon_steps` beyond the run), `ema=0.999`; DeepFill v2 with `hole_weight=6` at lr 3e-4 and
 then 1e-4 from the same fraction of the run as on the CPU (3487 of 6500 steps); DeepFill v1 and PiiGAN with
 `hole_weight=6 warmup_steps=100`, lr 3e-4 and then 1e-4 likewise (from 3136 of 6174 and 1436 of 2199
@@ -61,12 +62,12 @@ VALIDATIONS = 20  # per run; a checkpoint every 5th
 KILL_AFTER_S = 30  # after the SIGINT: time to save before `timeout` kills
 MAX_BUDGET_S = 560  # + KILL_AFTER_S + the export: under 10 minutes a model
 RECON_ONLY = ("recon_steps=1000000", "ema=0.999")  # no discriminator within the run; the EMA is shipped
-SMALL_BUDGET = (*RECON_ONLY, "hole_weight=6", "warmup_steps=100")  # DeepFill v1's and PiiGAN's campaign recipe
+SMALL_BUDGET = (*RECON_ONLY, "hole_weight=6", "warmup_steps=100")  # DeepFill v1's and PiiGAN's shipped recipe
 
 
 @dataclass(frozen=True)
 class Model:
-    """One campaign model: its recipe and a guessed rate (steps/s) for --dry-run and a probe without one."""
+    """One model of the run: its recipe and a guessed rate (steps/s) for --dry-run and a probe without one."""
 
     arch: str
     guess_rate: float
@@ -118,7 +119,7 @@ def plan_steps(rate: float, seconds_left: float, *, done: int, processes: int = 
 
 
 def train_command(model: Model, data: Path, run: Path, steps: int, *, device: str, workers: int) -> list[str]:
-    """The probe: a new run of `steps` steps with the campaign's settings (validated once, at its end)."""
+    """The probe: a new run of `steps` steps with the run's settings (validated once, at its end)."""
     command = [
         *INPAINT, "train", "--model", model.arch, "--data", str(data), "--val-list", str(data / "val.txt"),
         "--out", str(run), "--size", str(model.size), "--short-side", str(SHORT_SIDE), "--batch", str(BATCH),
@@ -153,7 +154,7 @@ def timed(seconds: float, command: list[str]) -> list[str]:
 
 
 def gpu_name() -> str | None:
-    """What nvidia-smi calls the first GPU (not torch: a CUDA context here would hold memory all campaign)."""
+    """What nvidia-smi calls the first GPU (not torch: a CUDA context here would hold memory for the whole run)."""
     try:
         done = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
                               text=True, timeout=30, check=False)  # fmt: skip

@@ -1,7 +1,7 @@
 #!/bin/sh
-# The campaign on one CUDA GPU (training/train_gpu.py): all five models at paper width, 256² crops (the
-# Context Encoder: 128²), batch 16, bf16 autocast, the CPU campaign's recipes, each bounded by --steps from
-# its measured rate and by `timeout` to under 10 minutes; fp16 exports and runs/gpu/summary.json.
+# The runs behind the bundled checkpoints, on one CUDA GPU (training/train_gpu.py): all five models at paper
+# width, 256² crops (the Context Encoder: 128²), batch 16, bf16 autocast, the CPU runs' recipes, each bounded
+# by --steps from its measured rate and by `timeout` to under 10 minutes; fp16 exports and runs/gpu/summary.json.
 #
 # NOT RUN ON A GPU YET: written and dry-run tested on a CPU-only machine; the step budgets rest on a probe
 # of each run's first 100 steps, the printed plan (--dry-run) on guessed rates.

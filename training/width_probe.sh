@@ -1,6 +1,6 @@
 #!/bin/sh
-# The campaign's width choice: DeepFill v2 at cnum 48, 32 and 24 for the same wall time (25 minutes), side by
-# side, one CPU thread each, with the campaign's first-phase recipe (reconstruction only, hole-weighted L1,
+# The width choice of the bundled DeepFill v2: DeepFill v2 at cnum 48, 32 and 24 for the same wall time (25 minutes), side by
+# side, one CPU thread each, with its first-phase recipe (reconstruction only, hole-weighted L1,
 # EMA). Compare with `python training/curves.py runs/width_48 runs/width_32 runs/width_24`; the winner's run
 # continues with --resume.
 #

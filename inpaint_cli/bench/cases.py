@@ -2,7 +2,7 @@
 
 Images
     The files listed in `split` (a list file, relative to `data`) when given; else those of
-    `data/test.txt`, the report split `training/make_data.sh` writes (left out of training by `inpaint
+    `data/test.txt`, the held-out test images `training/make_data.sh` lists (left out of training by `inpaint
     train` and never used to pick a checkpoint: `best.safetensors` is selected on `val.txt`); else those of
     `data/val.txt` (a selection split: scores on it flatter a model whose checkpoint was picked on it);
     else every image file directly in `data`. Lists hold one name per line, relative to `data`, blank

@@ -73,7 +73,7 @@ class TrainingRecipe:
     - `optimizers`: name -> optimiser (checkpointed for exact resume).
     - `train_step(images, masks, step)`: images (B, 3, H, W) in [0, 1], masks (B, 1, H, W) with 1 = hole
       (one per sample); returns the step's losses as floats for logging, "g" being the generator's total.
-    - `paper_mask(height, width, rng)`: the hole the paper trains with (MODELS.md §6), used for
+    - `paper_mask(height, width, rng)`: the hole the paper trains with, used for
       `--masks paper` (called on the instance: some recipes cache a mask pattern).
     - `image_size`: the square training crop; critics with dense layers are built for it.
     - Registered with `@register_recipe(arch)` so `registry.get_recipe(arch)` finds it.
@@ -260,7 +260,7 @@ def composite(prediction: torch.Tensor, image: torch.Tensor, mask: torch.Tensor)
 def hole_centred_boxes(masks: torch.Tensor, size: int) -> list[tuple[int, int]]:
     """Top-left corners of a size×size window per sample, centred on the bounding box of its hole and
     kept inside the image: the "local" patch that local critics and discounted losses look at
-    (MODELS.md §3.4, §2.3, §5.3). Works for any mask shape, so free-form training masks get one too."""
+    (DeepFill v1's and PiiGAN's). Works for any mask shape, so free-form training masks get one too."""
     height, width = masks.shape[-2:]
     boxes = []
     for mask in masks[:, 0]:

@@ -1,6 +1,6 @@
 """Building blocks shared by the DeepFill family, PiiGAN, GLCIC and the Context Encoder.
 
-Padding follows TF "SAME" (MODELS.md, Notation): `same_padding` gives the symmetric PyTorch padding
+Padding follows TF "SAME", as the papers' released code does: `same_padding` gives the symmetric PyTorch padding
 that produces the same output *size* as TF. At stride 1 it is also the same alignment. At stride 2 TF
 pads asymmetrically (the extra row/column goes bottom/right), so a stride-2 layer here sees the image
 shifted by one pixel compared with TF. That only matters for weights trained in TF: `set_tf_padding`
@@ -12,14 +12,15 @@ trained here keep the symmetric padding.
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.autograd.function import once_differentiable
 from torch.nn.utils.parametrizations import spectral_norm
+
+from . import fast_gate
 
 ActivationName = Literal["elu", "relu", "lrelu", "none"]
 
@@ -64,7 +65,7 @@ class SameConv2d(nn.Conv2d):
     def padded_input(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...] | str]:
         """(input, padding) to give `F.conv2d` with this layer's weights: `x` and the symmetric padding, or
         with `tf_padding` `x` zero-padded as TF's SAME pads it and no padding. Every path that runs this
-        layer's weights (`forward`, `GatedConv2d`'s split fast path) pads through here.
+        layer's weights (`forward`, `fast_gate.split_conv_gate`) pads through here.
 
         TF's pads are symmetric at stride 1 (odd kernels); those are left to the conv itself, which is
         the same arithmetic without a padded copy of the input."""
@@ -149,145 +150,15 @@ def conv2d_same(
     )
 
 
-def _is_channels_last(raw: torch.Tensor) -> bool:
-    """A 4-D tensor laid out channels-last (and not also plain contiguous, as 1×1 maps or 1 channel are)."""
-    return raw.dim() == 4 and not raw.is_contiguous() and raw.is_contiguous(memory_format=torch.channels_last)
-
-
-def _dense_halves(raw: torch.Tensor, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(features, gates): the two channel halves of `raw`, as tensors the element-wise kernels run fast on.
-
-    NCHW halves are views (each sample's half is one contiguous block). Channel halves of a channels-last
-    tensor are strided views, on which CPU element-wise kernels run 5-20× slower than a copy to a dense
-    channels-last tensor plus the dense kernel (measured: ELU on a (8, 24, 128, 128) half 33 ms strided, 1.3 ms
-    copy + 3.1 ms dense), so those are copied.
-    """
-    features, gates = raw.split(channels, dim=1)
-    if _is_channels_last(raw):
-        features = features.contiguous(memory_format=torch.channels_last)
-        gates = gates.contiguous(memory_format=torch.channels_last)
-    return features, gates
-
-
-def _activation_value(activation: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """`activation(x)` through the functional op, so module hooks (e.g. FlopCounterMode's module tracker) do not
-    fire inside the autograd.Function."""
-    if isinstance(activation, nn.ELU):
-        return F.elu(x, activation.alpha)
-    if isinstance(activation, nn.ReLU):
-        return F.relu(x)
-    if isinstance(activation, nn.LeakyReLU):
-        return F.leaky_relu(x, activation.negative_slope)
-    return x  # nn.Identity
-
-
-def _activation_in_place(activation: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """`activation(x)` written over x (one of `_FUSABLE`; inference only)."""
-    if isinstance(activation, nn.ELU):
-        return F.elu_(x, activation.alpha)
-    if isinstance(activation, nn.ReLU):
-        return F.relu_(x)
-    if isinstance(activation, nn.LeakyReLU):
-        return F.leaky_relu_(x, activation.negative_slope)
-    return x  # nn.Identity
-
-
-def _activation_grad(
-    activation: nn.Module, grad: torch.Tensor, result: torch.Tensor, out: torch.Tensor | None = None
-) -> torch.Tensor:
-    """d activation(x)/dx · grad, from the activation's *result* (so x need not be kept); into `out` if given.
-
-    ELU: grad·(result + α) for x ≤ 0, i.e. exp(x) computed as expm1(x) + 1 (what autograd does for the in-place
-    elu_; it differs from exp(x) by fp32 rounding only). ReLU and LeakyReLU: the sign of the result is the sign
-    of x. Identity: grad.
-    """
-    aten = torch.ops.aten
-    if isinstance(activation, nn.ELU):
-        if out is None:
-            return aten.elu_backward(grad, activation.alpha, 1, 1, True, result)
-        return aten.elu_backward.grad_input(grad, activation.alpha, 1, 1, True, result, grad_input=out)
-    if isinstance(activation, nn.ReLU):
-        value = aten.threshold_backward(grad, result, 0)
-    elif isinstance(activation, nn.LeakyReLU):
-        value = aten.leaky_relu_backward(grad, result, activation.negative_slope, True)
-    else:  # nn.Identity
-        value = grad
-    return value if out is None else out.copy_(value)
-
-
-# The activations `_activation_grad` differentiates from their result (`make_activation` builds these).
-_FUSABLE = (nn.ELU, nn.ReLU, nn.LeakyReLU, nn.Identity)
-
-
-class _GatedActivation(torch.autograd.Function):
-    """y = act(F)·sigmoid(G) for raw = [F, G] (channel halves), with a hand-written backward.
-
-    Autograd's own graph of `act(F) * sigmoid(G)` saves the same two tensors (act(F), sigmoid(G)) but builds
-    d raw with two extra passes: each half's gradient is written to its own tensor and then concatenated
-    (split's backward). This backward writes both halves straight into one d raw tensor (NCHW), or
-    concatenates dense halves (channels-last, where writing into strided halves is slow). Values equal
-    autograd's up to fp32 rounding (tests/test_blocks.py). Not twice differentiable (no gradient penalty
-    through gated convs; none of the recipes needs one).
-    """
-
-    @staticmethod
-    def forward(ctx: Any, raw: torch.Tensor, channels: int, activation: nn.Module) -> torch.Tensor:
-        features, gates = _dense_halves(raw, channels)
-        gate = torch.sigmoid(gates)
-        value = _activation_value(activation, features)
-        ctx.activation = activation
-        ctx.raw_shape = raw.shape
-        ctx.channels_last = _is_channels_last(raw)
-        ctx.save_for_backward(value, gate)
-        return value * gate
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, None, None]:
-        value, gate = ctx.saved_tensors
-        if ctx.channels_last:
-            grad = grad.contiguous(memory_format=torch.channels_last)
-            features_grad = _activation_grad(ctx.activation, grad * gate, value)
-            gates_grad = torch.ops.aten.sigmoid_backward(grad * value, gate)
-            return torch.cat([features_grad, gates_grad], dim=1), None, None
-        raw_grad = grad.new_empty(ctx.raw_shape)
-        features_out, gates_out = raw_grad.split(value.shape[1], dim=1)
-        _activation_grad(ctx.activation, grad * gate, value, out=features_out)
-        torch.ops.aten.sigmoid_backward.grad_input(grad * value, gate, grad_input=gates_out)
-        return raw_grad, None, None
-
-
-def _compiling() -> bool:
-    """Whether torch.compile (dynamo) is tracing this call (torch.compiler.is_compiling, torch >= 2.3)."""
-    is_compiling = getattr(torch.compiler, "is_compiling", None)
-    return bool(is_compiling()) if is_compiling is not None else False
-
-
-def gated_activation(raw: torch.Tensor, channels: int, activation: nn.Module) -> torch.Tensor:
-    """DeepFill v2's gate on a conv output: activation(raw[:, :channels]) · sigmoid(raw[:, channels:]).
-
-    With autograd: `_GatedActivation`. Without (inference): the product is formed in place in the activation's
-    output. Activations other than `make_activation`'s, and code traced by torch.compile, use the plain
-    expression.
-    """
-    if type(activation) not in _FUSABLE or _compiling():  # exact types: a subclass may compute something else
-        # Under torch.compile the plain expression is best: inductor fuses it into one kernel.
-        features, gates = _dense_halves(raw, channels)
-        return activation(features) * torch.sigmoid(gates)
-    if torch.is_grad_enabled() and raw.requires_grad:
-        return _GatedActivation.apply(raw, channels, activation)
-    features, gates = _dense_halves(raw, channels)
-    if isinstance(activation, nn.Identity):
-        return features * torch.sigmoid(gates)
-    return _activation_value(activation, features).mul_(torch.sigmoid(gates))
-
-
 class GatedConv2d(nn.Module):
-    """DeepFill v2 gated convolution (MODELS.md §4.2): `act(F) * sigmoid(G)`.
+    """DeepFill v2's gated convolution: output = act(features) · sigmoid(gates).
 
-    One conv produces 2·out_channels raw channels, split in half into features F and gates G, so
+    One conv produces 2·out_channels raw channels, split in half into features and gates, so
     `out_channels` is the *effective* width (the official code's cnum = 48 gives 24 here). RGB output
     layers are not gated in DeepFill v2: build those with `conv2d_same`.
+
+    `reference_forward` is the formula; `forward` computes the same values through the CPU fast paths of
+    `fast_gate` where they apply (the activations `make_activation` builds, outside torch.compile).
     """
 
     def __init__(
@@ -305,36 +176,20 @@ class GatedConv2d(nn.Module):
         self.activation = make_activation(activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not torch.is_grad_enabled() and _is_channels_last(x) and self._splittable():
-            return self._forward_split(x)
-        return gated_activation(self.conv(x), self.out_channels, self.activation)
+        if fast_gate.applies(self.activation):
+            return fast_gate.gated_conv(self.conv, x, self.out_channels, self.activation)
+        return self.reference_forward(x)
 
-    def _splittable(self) -> bool:
-        return type(self.activation) in _FUSABLE and self.conv.padding_mode == "zeros" and not _compiling()
-
-    def _forward_split(self, x: torch.Tensor) -> torch.Tensor:
-        """Inference on channels-last input: features and gates as two convs of out_channels each, so both
-        come out dense, and the gate is formed in place (ELU, sigmoid, multiply: three passes).
-
-        The channel halves of one 2·out_channels channels-last output are strided; making them dense costs
-        two copies and the element-wise kernels a new tensor each. Measured on one AVX-512 core, a 24-channel
-        layer at 256²: 37.9 ms as one conv + gate, 14.8 ms split (the conv alone 6.6 ms); 96 channels at
-        64²: 7.7 vs 7.0 ms. Same values (each output channel is the same dot product)."""
-        conv = self.conv
-        x, padding = conv.padded_input(x)  # TF's SAME padding when the layer has `tf_padding` set
-        weights = conv.weight.split(self.out_channels)
-        biases = (None, None) if conv.bias is None else conv.bias.split(self.out_channels)
-        features, gates = (
-            F.conv2d(x, weight, bias, conv.stride, padding, conv.dilation, conv.groups)
-            for weight, bias in zip(weights, biases, strict=True)
-        )
-        return _activation_in_place(self.activation, features).mul_(gates.sigmoid_())
+    def reference_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The gated convolution as the paper writes it: split the conv output, act(F) · sigmoid(G)."""
+        features, gates = self.conv(x).split(self.out_channels, dim=1)
+        return self.activation(features) * torch.sigmoid(gates)
 
 
 class ConvBlock(nn.Module):
-    """Conv (TF SAME) followed by an activation, ELU by default: the DeepFill v1 / PiiGAN layer (§3.2).
+    """Conv (TF SAME) followed by an activation, ELU by default: the DeepFill v1 / PiiGAN layer.
 
-    `forward(x, add)` adds `add` to the pre-activation when given. PiiGAN's `gen_conv_add_z` (§5.2)
+    `forward(x, add)` adds `add` to the pre-activation when given. PiiGAN's `gen_conv_add_z`
     uses this to inject its latent map: pass the (B, 1, h, w) z map, resized to this layer's output
     size; it broadcasts over channels.
     """
@@ -407,7 +262,7 @@ class UpConv(nn.Module):
 class SNConvLeakyReLU(nn.Module):
     """Spectral-normalised conv (1 power iteration per training forward, persistent u) + LeakyReLU 0.2.
 
-    The SN-PatchGAN layer of DeepFill v2 (§4.3); defaults are its 5×5, stride 2, SAME.
+    The SN-PatchGAN layer of DeepFill v2's discriminator; defaults are its 5×5, stride 2, SAME.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 5, stride: int = 2) -> None:

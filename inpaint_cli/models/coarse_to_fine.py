@@ -2,18 +2,17 @@
 CVPR 2018; deepfill_v1.py) and PiiGAN (Cai & Wei, IEEE Access 2020; piigan.py), whose backbone is the
 DeepFill v1 generator trained against the same two critics.
 
-Spec: MODELS.md §3 (DeepFill v1) and §5 (PiiGAN, which defers to §3 for all of this).
 
-- Generator layer stacks (§3, layer table in deepfill_v1.py): `coarse_encoder` (c1–c12), `refine_conv_branch`
+- Generator layer stacks (layer table in deepfill_v1.py): `coarse_encoder` (c1–c12), `refine_conv_branch`
   (x1–x10), `refine_attention_encoder` (p1–p6), `two_convs` (p9–p10, a11–a12), `rgb_decoder` (c13–c17,
   a13–a17), plus `clip_output` and `quarter_mask`. Each model wires them itself: DeepFill v1 runs them
   plainly, PiiGAN adds its latent to each ConvBlock's pre-activation. A layer's index in its `nn.Sequential`
   is part of both models' state_dict keys: reordering the stacks breaks the shipped checkpoints.
-- The two WGAN-GP critics (§3.4): `WganCritic`, `LocalCritic`, `GlobalCritic`.
-- Their losses and training (§3.5): `critic_loss` (λ = `GP_WEIGHT`, hole-masked gradient norms),
+- The two WGAN-GP critics: `WganCritic`, `LocalCritic`, `GlobalCritic`.
+- Their losses and training: `critic_loss` (λ = `GP_WEIGHT`, hole-masked gradient norms),
   `train_critics`, `adversarial_loss`, and the known-pixel term `known_pixel_l1` (its coarse weight is each
   paper's own constant, passed in).
-- `make_optimizers`: two Adams with `ADAM_BETAS` (0.5, 0.9), the betas of both papers (§3.6, §5.5).
+- `make_optimizers`: two Adams with `ADAM_BETAS` (0.5, 0.9), the betas of both papers.
 
 Each paper's recipe, schedule (learning rate, critic steps per G step, batch, size), loss weights and the
 list of its deviations stay in its own module.
@@ -32,7 +31,7 @@ from .augment import Augment
 from .base import crop_boxes, frozen, hole_centred_boxes
 from .blocks import ActivationName, ConvBlock, UpConv, conv2d_same, resize_nearest
 
-# ---- generator building pieces (§3; PiiGAN injects its latent into the ConvBlocks) -------------------
+# ---- generator building pieces (PiiGAN injects its latent into the ConvBlocks) -----------------------
 
 
 def coarse_encoder(in_channels: int, cnum: int) -> nn.Sequential:
@@ -108,7 +107,7 @@ def quarter_mask(mask: torch.Tensor, features: torch.Tensor, tf_resize: bool = F
     return resize_nearest(mask, (features.shape[-2], features.shape[-1]), tf_resize=tf_resize)
 
 
-# ---- WGAN-GP critics (§3.4) -------------------------------------------------------------------------
+# ---- WGAN-GP critics --------------------------------------------------------------------------------
 
 
 class WganCritic(nn.Module):
@@ -163,7 +162,7 @@ class GlobalCritic(WganCritic):
         super().__init__(image_size, (64, 128, 256, 256))
 
 
-# ---- losses and optimisers shared by both recipes (§3.5, §3.6; PiiGAN §5.4, §5.5) ---------------------
+# ---- losses and optimisers shared by both recipes ---------------------------------------
 
 ADAM_BETAS = (0.5, 0.9)
 GP_WEIGHT = 10.0  # λ of the gradient penalty, both papers
@@ -172,7 +171,7 @@ GP_WEIGHT = 10.0  # λ of the gradient penalty, both papers
 def make_optimizers(
     generator_params: Iterable[nn.Parameter], critic_params: Iterable[nn.Parameter], lr: float
 ) -> tuple[torch.optim.Adam, torch.optim.Adam]:
-    """Adam(lr, betas (0.5, 0.9)) for the generator and for the critics (§3.6, §5.5)."""
+    """Adam(lr, betas (0.5, 0.9)) for the generator and for the critics."""
     return (
         torch.optim.Adam(generator_params, lr=lr, betas=ADAM_BETAS),
         torch.optim.Adam(critic_params, lr=lr, betas=ADAM_BETAS),
@@ -182,7 +181,7 @@ def make_optimizers(
 def known_pixel_l1(
     real: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor, mask: torch.Tensor, coarse_weight: float
 ) -> torch.Tensor:
-    """ae = [coarse_weight·mean(|x−x1|·(1−M)) + mean(|x−x2|·(1−M))] / mean(1−M) (§3.5, §5.4); each paper
+    """ae = [coarse_weight·mean(|x−x1|·(1−M)) + mean(|x−x2|·(1−M))] / mean(1−M); each paper
     passes its own COARSE_L1_WEIGHT (COARSE_L1_ALPHA, 1.2 in both)."""
     known = 1.0 - mask
     weighted = coarse_weight * losses.masked_l1(x1, real, known) + losses.masked_l1(x2, real, known)
@@ -198,7 +197,7 @@ def critic_loss(
     local_size: int,
     augment: Augment | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """L_D = WGAN loss of both critics + 10·(GP_g + GP_l) with hole-masked gradient norms (§3.5).
+    """L_D = WGAN loss of both critics + 10·(GP_g + GP_l) with hole-masked gradient norms.
 
     real, fake: (B, 3, H, W) in [-1, 1] (fake = the composite, detached here); the local patch is centred
     on each sample's hole. augment: the recipe's `augment`, applied to real, fake and mask alike first.
@@ -255,7 +254,7 @@ def adversarial_terms(
     augment: Augment | None = None,
     feature_matching: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The generator's adversarial terms: g_adv = −mean D_g(x̂) − mean D_l(P(x̂)), global weight 1 (§3.5),
+    """The generator's adversarial terms: g_adv = −mean D_g(x̂) − mean D_l(P(x̂)), global weight 1,
     and with `feature_matching` the mean L1 between both critics' features of the ground truth and of the
     fill (a deviation for small data, `TrainingRecipe.fm_weight`), else None. The critics are `frozen`:
     the generator's loss leaves no gradients on their weights. augment: as in `critic_loss`."""

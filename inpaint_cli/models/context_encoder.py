@@ -1,9 +1,11 @@
 """Context Encoder: encoder–bottleneck–decoder + adversarial loss (Pathak et al., CVPR 2016).
 
-Spec: MODELS.md §1 (contract §1.1, layers §1.2–1.3, losses §1.4, schedule §1.5, pitfalls §1.7), §7.
+This docstring is the spec the module implements, taken from the paper and the released Lua code
+(train.lua, train_random.lua, test.lua): the contract, the layers, the losses and the schedule, then the
+deviations.
 
 In:  x_in (B, 3, 128, 128) in [-1, 1], no mask channel; hole pixels are overwritten with the constants
-     2·v/255 − 1 for v = (117, 104, 123) on channels R, G, B (§1.1; `fill_holes`). Exactly 128² (dense
+     2·v/255 − 1 for v = (117, 104, 123) on channels R, G, B (`fill_holes`). Exactly 128² (dense
      bottleneck). The hole depends on `variant`:
        "centre": the fixed inner 56² of the central 64² block (rows/cols 36–91; `centre_hole`).
        "random": any hole in the window (train_random.lua); the default, used for user masks.
@@ -13,7 +15,7 @@ Out: "centre": (B, 3, 64, 64) tanh, the whole central block (rows/cols 32–95) 
                inside the inner 56² is the paper's composite.
      "random": (B, 3, 128, 128) tanh, the full image; the composite is the engine's `out·M + in·(1−M)`.
 
-Layers (§1.2; k/s/p, every conv/deconv bias-free, DCGAN init N(0, 0.02), BN weights N(1, 0.02)):
+Layers (k/s/p, every conv/deconv bias-free, DCGAN init N(0, 0.02), BN weights N(1, 0.02)):
   (widths for the paper's base width 64; `width` scales every stage of the generator: 8·width at 4²)
   E1 conv 4/2/1 3→64 (LReLU 0.2) · E2 64→64 · E3 →128 · E4 →256 · E5 →512, 4² (BN + LReLU 0.2)
   B  conv 4/1/0 512→bottleneck, 1² (BN + LReLU 0.2)            bottleneck = 4000 (README), 71.1 M params
@@ -22,27 +24,27 @@ Layers (§1.2; k/s/p, every conv/deconv bias-free, DCGAN init N(0, 0.02), BN wei
      inserts it for fineSize 128 (+65,664 params)
   D5 deconv 4/2/1 64→3 (tanh): 64² for "centre", 128² for "random".
 
-Discriminator (§1.3): conv 4/2/1 3→64 (LReLU, no BN) · [64→64, "random" only] · →128 · →256 · →512
+Discriminator: conv 4/2/1 3→64 (LReLU, no BN) · [64→64, "random" only] · →128 · →256 · →512
 (BN + LReLU) · conv 4/1/0 →1. Input: the 64² centre ("centre", 2.77 M) or the full 128² image ("random",
 one more stride-2 stage as train_random.lua, 2.83 M). It sees the raw G output as the fake, not a
 composite, and never the context (conditionAdv = 0). Returns logits; BCE-with-logits ≡ sigmoid + BCE.
 
-Losses (§1.4): G = 0.999·mean(W·(G(x) − x)²) + 0.001·BCE(D(G(x)), 1), D = BCE(D(x), 1) + BCE(D(G(x)), 0).
+Losses: G = 0.999·mean(W·(G(x) − x)²) + 0.001·BCE(D(G(x)), 1), D = BCE(D(x), 1) + BCE(D(G(x)), 0).
   "centre": W over the 64² block = 10 on the 4-px ring (overlapL2Weight), 1 on the inner 56².
   "random": W = 10 on known pixels, 1 in the hole.
   W multiplies the squared error inside the mean (not renormalised): the gradient the Lua code applies.
-Schedule (§1.5): Adam β = (0.5, 0.999); D lr 2e-4, G lr 10× = 2e-3; per iteration one D step then one G
+Schedule: Adam β = (0.5, 0.999); D lr 2e-4, G lr 10× = 2e-3; per iteration one D step then one G
 step on the same G forward; batch 64 at 128².
 
-Deviations from MODELS.md / the released Lua code:
+Deviations from the paper / the released Lua code:
 - The G step re-runs D (after its update) on the fake instead of reusing the stale pre-update D output
-  (§1.7 says the difference is harmless; PyTorch cannot backprop through weights already stepped).
+  (a harmless difference: one D step apart; PyTorch cannot backprop through weights already stepped).
 - D returns logits and the losses use BCE-with-logits (numerically safer, same values as sigmoid + BCE).
-- Random masks (§1.5) come from a 2000² pattern (120² noise, the same 0.06 ratio, so the same blob
+- Random masks come from a 2000² pattern (120² noise, the same 0.06 ratio, so the same blob
   scale) instead of 10000² (600²), built lazily once per recipe from the caller's rng; OpenCV bicubic
   instead of Torch image.scale. This pattern averages ≈ 18 % holes, so ≈ 30 % of 128² windows pass the
   20–30 % test. The training loop supplies per-sample masks, whereas the Lua code used one per batch.
-- train_random.lua defaults useOverlapPred = 0 (plain MSE); we always use the 10×-known weighting of §1.4.
+- train_random.lua defaults useOverlapPred = 0 (plain MSE); we always use the 10×-known weighting above.
 - Training needs batch ≥ 2: BatchNorm on the 1×1 bottleneck has one value per channel otherwise.
 - The Lua convs carry biases that train.lua zeroes before every step (so they hold one Adam step's worth);
   ours are bias-free unless `conv_bias` is set, which `inpaint models convert` does for the released .t7.
@@ -63,10 +65,10 @@ from ..registry import InputContract, register, register_recipe
 from .base import InpaintModel, TrainingRecipe, frozen
 
 VARIANTS = ("random", "centre")
-IMAGE_SIZE = 128  # the dense bottleneck only accepts this (§1.7)
+IMAGE_SIZE = 128  # the dense bottleneck only accepts this
 CENTRE_START, CENTRE_SIZE = 32, 64  # the predicted central block: rows/cols 32–95
 OVERLAP = 4  # overlapPred: the ring of the central block that stays visible
-HOLE_FILL_VALUES = (117.0, 104.0, 123.0)  # channels 1, 2, 3 of the Lua tensors (§1.1)
+HOLE_FILL_VALUES = (117.0, 104.0, 123.0)  # channels 1, 2, 3 of the Lua tensors
 
 BASE_WIDTH = 64  # nef = ngf = ndf
 
@@ -91,7 +93,7 @@ def centre_hole(height: int = IMAGE_SIZE, width: int = IMAGE_SIZE, overlap: int 
     return hole
 
 
-# ---- networks (§1.2, §1.3) ----------------------------------------------------------------------
+# ---- networks -----------------------------------------------------------------------------------
 
 
 def _down(in_channels: int, out_channels: int, batch_norm: bool = True, bias: bool = False) -> list[nn.Module]:
@@ -143,7 +145,7 @@ class ContextEncoder(InpaintModel):
 
     conv_bias: give every conv and deconv of the generator a bias, as the authors' Lua networks have
     (their training zeroes the biases before each step, but the step after moves them; `inpaint models
-    convert` sets it for a released .t7 whose biases are not all zero). Off by default (bias-free, §1.2).
+    convert` sets it for a released .t7 whose biases are not all zero). Off by default (bias-free).
     """
 
     def __init__(
@@ -222,7 +224,7 @@ class ContextEncoder(InpaintModel):
 
 
 class ContextEncoderDiscriminator(nn.Module):
-    """§1.3 adversary: 64² centre (`input_size=64`) or full 128² image (`input_size=128`) → (B,) logits."""
+    """The adversary: 64² centre (`input_size=64`) or full 128² image (`input_size=128`) → (B,) logits."""
 
     def __init__(self, input_size: int = CENTRE_SIZE) -> None:
         super().__init__()
@@ -242,7 +244,7 @@ class ContextEncoderDiscriminator(nn.Module):
         return self.layers(image).flatten()
 
 
-# ---- losses (§1.4) ------------------------------------------------------------------------------
+# ---- losses -------------------------------------------------------------------------------------
 
 L2_WEIGHT = 0.999  # wtl2
 ADV_WEIGHT = 1.0 - L2_WEIGHT
@@ -281,7 +283,7 @@ def generator_loss(fake_logits: torch.Tensor, l2: torch.Tensor) -> tuple[torch.T
     return L2_WEIGHT * l2 + ADV_WEIGHT * adversarial, adversarial
 
 
-# ---- training recipe (§1.5) ---------------------------------------------------------------------
+# ---- training recipe ----------------------------------------------------------------------------
 
 D_LEARNING_RATE = 2e-4
 G_LR_FACTOR = 10.0  # G lr = 10 × D lr when 0 < wtl2 < 1
@@ -290,7 +292,7 @@ D_STEPS_PER_G_STEP = 1
 BATCH_SIZE = 64
 TRAIN_SIZE = IMAGE_SIZE
 
-# Random-region masks (§1.5): thresholded bicubic-upsampled uniform noise.
+# Random-region masks: thresholded bicubic-upsampled uniform noise.
 PATTERN_SIDE = 2000  # the Lua code uses 10000; 2000 keeps the same statistics in 4 MB
 PATTERN_RESOLUTION = 0.06  # noise side / pattern side ("res"): sets the blob scale (~17 px)
 PATTERN_DENSITY = 0.25
@@ -321,7 +323,7 @@ def pattern_window(pattern: np.ndarray, height: int, width: int, rng: np.random.
 def make_optimizers(
     generator: nn.Module, discriminator: nn.Module, lr: float = D_LEARNING_RATE
 ) -> tuple[torch.optim.Adam, torch.optim.Adam]:
-    """Adam β = (0.5, 0.999): G at G_LR_FACTOR·lr (2e-3), D at lr (2e-4) (§1.5)."""
+    """Adam β = (0.5, 0.999): G at G_LR_FACTOR·lr (2e-3), D at lr (2e-4)."""
     return (
         torch.optim.Adam(generator.parameters(), lr=G_LR_FACTOR * lr, betas=ADAM_BETAS),
         torch.optim.Adam(discriminator.parameters(), lr=lr, betas=ADAM_BETAS),
@@ -330,7 +332,7 @@ def make_optimizers(
 
 @register_recipe("context_encoder")
 class ContextEncoderRecipe(TrainingRecipe):
-    """One D step then one G step per iteration on a single G forward (§1.5); L2 + BCE GAN (§1.4).
+    """One D step then one G step per iteration on a single G forward; L2 + BCE GAN.
 
     `lr` is D's learning rate; G trains 10× faster. The centre variant ignores the loop's masks and
     always uses the fixed inner-56² hole. `paper_mask` is an instance method: it depends on the variant
@@ -391,7 +393,7 @@ class ContextEncoderRecipe(TrainingRecipe):
             self.optimizers["discriminator"].zero_grad(set_to_none=True)
             d_loss.backward()
             self.optimizers["discriminator"].step()
-            # G step on the same forward, with D re-run after its update (§1.7: harmless difference); frozen,
+            # G step on the same forward, with D re-run after its update (a harmless difference); frozen,
             # in train mode (its batch norm uses batch statistics, as the Lua code).
             with frozen(discriminator):
                 g_loss, adversarial = generator_loss(discriminator(fake), l2)
@@ -404,8 +406,8 @@ class ContextEncoderRecipe(TrainingRecipe):
     def paper_mask(self, height: int, width: int, rng: np.random.Generator) -> np.ndarray:  # type: ignore[override]
         """The variant's training hole, bool (H, W), True = hole.
 
-        "centre": the fixed inner-56² box (§1.1). "random": a window of the random pattern with a 20–30 %
-        hole (§1.5); the pattern is drawn from `rng` on the first call and reused afterwards.
+        "centre": the fixed inner-56² box. "random": a window of the random pattern with a 20–30 %
+        hole; the pattern is drawn from `rng` on the first call and reused afterwards.
         """
         if self.variant == "centre":
             return centre_hole(height, width)[0, 0].numpy()

@@ -1,8 +1,8 @@
 """DeepFill v1: coarse-to-fine generator with contextual attention, WGAN-GP critics (Yu et al., CVPR 2018).
 
-Spec: MODELS.md §3 (contextual attention §3.3, pitfalls §3.8, rectangle masks §6.1).
-The layer stacks, the critics, their losses and the optimisers live in coarse_to_fine.py, shared
-with PiiGAN; this module wires the v1 generator and holds v1's recipe, schedule and deviations.
+This docstring is the spec the module implements (contextual attention: attention.py). The layer stacks,
+the critics, their losses and the optimisers live in coarse_to_fine.py, shared with PiiGAN;
+this module wires the v1 generator and holds v1's recipe, schedule and deviations.
 
 In:  x_in (B, 3, H, W) in [-1, 1] with hole pixels zeroed, mask (B, 1, H, W) with 1 = hole;
      H and W multiples of 8. Both stages see 5 channels: the coarse stage [x_in, ones, ones·M], the
@@ -17,26 +17,26 @@ Layers (cnum = 32; plain conv + ELU, TF-SAME zero padding, no normalisation; 3×
   coarse decoder:   c13 up→64 · c14→64 · c15 up→32 · c16→16 · c17→3 (linear, clip)
   conv branch:      x1 5×5→32 · x2 s2→32 · x3→64 · x4 s2→64 · x5, x6→128 · x7–x10 dilated 2/4/8/16→128
   attention branch: p1 5×5→32 · p2 s2→32 · p3→64 · p4 s2→128 · p5→128 · p6→128 (ReLU) ·
-                    contextual attention (§3.3) · p9, p10→128
+                    contextual attention · p9, p10→128
   merge:            concat (256) · a11, a12→128 · a13 up→64 · a14→64 · a15 up→32 · a16→16 · a17→3 (clip)
 "up" = ×2 nearest upsampling then the conv (`UpConv`).
 
-Critics (§3.4, WGAN-GP, no normalisation): 4 × (5×5 s2 SAME conv + LeakyReLU 0.2) → flatten → dense 1.
+Critics (WGAN-GP, no normalisation): 4 × (5×5 s2 SAME conv + LeakyReLU 0.2) → flatten → dense 1.
   local:  the local_size² hole-centred patch (128² at 256²), widths 64, 128, 256, 512 (4.34 M at 128²)
   global: the whole image, widths 64, 128, 256, 256 (2.73 M at 256²)
   Both see the composite x̂ = x2·M + x_in·(1−M) as the fake and no mask channel.
 
-Losses (§3.5), P(·) = the local patch, W = spatial discount (γ = 0.9) over the whole hole:
+Losses, P(·) = the local patch, W = spatial discount (γ = 0.9) over the whole hole:
   l1  = [1.2·Σ(|x−x1|·W) + Σ(|x−x2|·W)] / (3·|hole|)      (every hole pixel; see the deviations)
   ae  = [1.2·mean(|x−x1|·(1−M)) + mean(|x−x2|·(1−M))] / mean(1−M)      (known pixels)
   g_adv = −mean D_g(x̂) − mean D_l(P(x̂))
   L_G = 0.001·g_adv + 1.2·l1 + 1.2·ae
   L_D = Σ_{g,l} [mean D(x̂) − mean D(x)] + 10·(GP_g + GP_l), GP on x + α(x̂ − x) with the gradient norm
         taken over hole pixels only.
-Schedule (§3.6): Adam lr 1e-4, betas (0.5, 0.9); 5 critic steps per generator step; batch 16 at 256²;
-  masks: a random half-canvas rectangle, each side pair shrunk by up to box/8 (§6.1).
+Schedule: Adam lr 1e-4, betas (0.5, 0.9); 5 critic steps per generator step; batch 16 at 256²;
+  masks: a random half-canvas rectangle, each side pair shrunk by up to box/8.
 
-Deviations from MODELS.md and why:
+Deviations from the paper / the released code, and why:
 - The L1 term covers the whole hole, not the local patch: W = γ^(d−1) at a hole pixel d pixels (chessboard)
   from the nearest known pixel (`losses.hole_discount`), averaged over the hole. The official code takes
   the mean of the discounted L1 over the local patch, which for its box holes is the hole; under free-form
@@ -54,7 +54,7 @@ Deviations from MODELS.md and why:
   bias-correction counter differs.
 - Masks are per sample (the loop's contract) rather than one per batch; contextual attention builds
   its known-patch mask per sample (attention.py), and the local patch is centred on each sample's hole
-  (`hole_centred_boxes`), which for a §6.1 rectangle is exactly its unshrunk box.
+  (`hole_centred_boxes`), which for the paper's training rectangle is exactly its unshrunk box.
 - PRETRAIN_COARSE_NETWORK (coarse-only pre-training) is not implemented; the released models skip it.
 - Initialisation: N(0, 1.2²/fan_in) kernels, zero biases (`blocks.signal_preserving_init`) instead of TF's
   Glorot-uniform: with Glorot (or PyTorch's default) the untrained 30-conv stack's output does not depend on
@@ -174,14 +174,14 @@ class DeepFillV1(InpaintModel):
         return in_channel_order(((x2 + 1.0) / 2.0).clamp(0.0, 1.0), order)
 
 
-# ---- training recipe (§3.5, §3.6) --------------------------------------------------------------------
+# ---- training recipe ---------------------------------------------------------------------------------
 
 # Adam's betas (0.5, 0.9) and the GP weight 10 are both papers': coarse_to_fine.ADAM_BETAS, GP_WEIGHT.
 LEARNING_RATE = 1e-4
 D_STEPS_PER_G_STEP = 5
 BATCH_SIZE = 16
 TRAIN_SIZE = 256  # the local patch is half of it (128² at 256²)
-GAMMA = 0.9  # spatial discount; the paper says 0.99, the code (and the author, issue #74) 0.9
+GAMMA = 0.9  # spatial discount; the paper says 0.99, the code (and the author, upstream issue #74) 0.9
 COARSE_L1_WEIGHT = 1.2  # COARSE_L1_ALPHA: weight of x1's terms inside l1 and ae
 GAN_LOSS_WEIGHT = 0.001
 L1_LOSS_WEIGHT = 1.2
@@ -189,14 +189,14 @@ AE_LOSS_WEIGHT = 1.2
 
 
 def known_pixel_loss(real: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """ae = [1.2·mean(|x−x1|·(1−M)) + mean(|x−x2|·(1−M))] / mean(1−M) (§3.5): `known_pixel_l1` with v1's
+    """ae = [1.2·mean(|x−x1|·(1−M)) + mean(|x−x2|·(1−M))] / mean(1−M): `known_pixel_l1` with v1's
     COARSE_L1_WEIGHT."""
     return known_pixel_l1(real, x1, x2, mask, COARSE_L1_WEIGHT)
 
 
 def discounted_hole_l1(real: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor, discount: torch.Tensor) -> torch.Tensor:
-    """l1 = 1.2·Σ|x−x1|·W/|hole| + Σ|x−x2|·W/|hole| over the whole image, W = `losses.hole_discount` (§3.5;
-    the official code's patch mean, generalised to holes the local patch does not cover)."""
+    """l1 = 1.2·Σ|x−x1|·W/|hole| + Σ|x−x2|·W/|hole| over the whole image, W = `losses.hole_discount` (the
+    official code's patch mean, generalised to holes the local patch does not cover)."""
     return COARSE_L1_WEIGHT * losses.discounted_hole_l1(x1, real, discount) + losses.discounted_hole_l1(
         x2, real, discount
     )
@@ -204,7 +204,7 @@ def discounted_hole_l1(real: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor, d
 
 @register_recipe("deepfill_v1")
 class DeepFillV1Recipe(TrainingRecipe):
-    """5 critic updates then 1 generator update per step (§3.6); losses as §3.5.
+    """5 critic updates then 1 generator update per step; losses as in the module docstring.
 
     image_size: the square training size; the critics' dense layers and the local patch (image_size/2)
     are built for it. Logged: g = gan_weight·g_adv + 1.2·l1 + 1.2·ae, or with `hole_weight` set
@@ -315,6 +315,7 @@ class DeepFillV1Recipe(TrainingRecipe):
 
     @staticmethod
     def paper_mask(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
-        """§6.1: a half-canvas box at a uniform position, opposite sides shrunk by up to box/8 each."""
+        """DeepFill v1's training hole: a half-canvas box at a uniform position, opposite sides shrunk by up to
+        box/8 each."""
         mask, _ = box_mask(height, width, rng)
         return mask

@@ -1,6 +1,7 @@
 """DeepFill v2: gated convolutions + contextual attention, SN-PatchGAN (Yu et al., ICCV 2019).
 
-Spec: MODELS.md §4 (topology §3.2, contextual attention §3.3, pitfalls §3.8 and §4.7).
+This docstring is the spec the module implements: the contract, the layers, the losses and the schedule,
+then where and why it departs from the paper and the released code.
 
 In:  x_in (B, 3, H, W) in [-1, 1] with hole pixels zeroed, mask (B, 1, H, W) with 1 = hole;
      H and W multiples of 8. The generator sees 5 channels [x_in, ones, ones·M].
@@ -18,13 +19,13 @@ effective widths are 24/48/96 — 4.05 M generator parameters, coarse stage 1.63
   merge:            concat (192) · a11, a12→96 · a13 up→48 · a14→48 · a15 up→24 · a16→12 · a17→3 (tanh)
 Every layer except the RGB outputs is a gated conv with ELU (p6: ReLU); all 3×3 unless noted.
 
-Discriminator (SN-PatchGAN, §4.3): [image, M] → 6 × (5×5 s2 conv + spectral norm + LeakyReLU 0.2)
+Discriminator (SN-PatchGAN): [image, M] → 6 × (5×5 s2 conv + spectral norm + LeakyReLU 0.2)
 with 64, 128, 256, 256, 256, 256 channels → every element of the final map is a logit (4096 at 256²).
 
-Losses (§4.4): G = mean|x−x1| + mean|x−x2| (whole image) + 1.0·(−mean D(x̂, M));
+Losses: G = mean|x−x1| + mean|x−x2| (whole image) + 1.0·(−mean D(x̂, M));
                D = 0.5·mean ReLU(1 − D(x, M)) + 0.5·mean ReLU(1 + D(x̂, M)).
-Schedule (§4.5): Adam lr 1e-4, betas (0.5, 0.999), one D step per G step, batch 16 at 256², masks =
-free-form brush ∪ rectangle (§6).
+Schedule: Adam lr 1e-4, betas (0.5, 0.999), one D step per G step, batch 16 at 256², masks =
+free-form brush ∪ rectangle.
 
 The G step runs D frozen (no weight gradients) and in eval mode, so spectral norm does one power iteration
 per step, in D's own step — as the official graph, which computes D's logits once per iteration for both losses.
@@ -187,7 +188,7 @@ class DeepFillV2(InpaintModel):
 
 
 class DeepFillV2Discriminator(nn.Module):
-    """SN-PatchGAN (§4.3): input [image (3), M (1)], output (B, N) logits, N = 256·(H/64)·(W/64)."""
+    """SN-PatchGAN: input [image (3), M (1)], output (B, N) logits, N = 256·(H/64)·(W/64)."""
 
     def __init__(self, in_channels: int = 4, widths: tuple[int, ...] = (64, 128, 256, 256, 256, 256)) -> None:
         super().__init__()
@@ -213,22 +214,22 @@ class DeepFillV2Discriminator(nn.Module):
         return outputs, features.reshape(features.shape[0], -1)
 
 
-# ---- training recipe (§4.4, §4.5) ---------------------------------------------------------------
+# ---- training recipe ----------------------------------------------------------------------------
 
 LEARNING_RATE = 1e-4
-ADAM_BETAS = (0.5, 0.999)  # β2 of the released code; the author once said v1's 0.9 (§8 item 3)
+ADAM_BETAS = (0.5, 0.999)  # β2 of the released code; the author once said v1's 0.9
 D_STEPS_PER_G_STEP = 1
 BATCH_SIZE = 16
 TRAIN_SIZE = 256
 COARSE_L1_WEIGHT = 1.0
 REFINE_L1_WEIGHT = 1.0
-GAN_LOSS_WEIGHT = 1.0  # mmagic and issue #267 use 0.1; fall back to it if the coarse output collapses
+GAN_LOSS_WEIGHT = 1.0  # mmagic and upstream issue #267 use 0.1; fall back to it if the coarse output collapses
 
 
 def make_optimizers(
     generator: nn.Module, discriminator: nn.Module, lr: float = LEARNING_RATE
 ) -> tuple[torch.optim.Adam, torch.optim.Adam]:
-    """Adam(lr 1e-4, betas (0.5, 0.999)) for G and for D, as the released v2 training code (§4.5)."""
+    """Adam(lr 1e-4, betas (0.5, 0.999)) for G and for D, as the released v2 training code."""
     return (
         torch.optim.Adam(generator.parameters(), lr=lr, betas=ADAM_BETAS),
         torch.optim.Adam(discriminator.parameters(), lr=lr, betas=ADAM_BETAS),
@@ -238,7 +239,7 @@ def make_optimizers(
 def discriminator_loss(
     discriminator: nn.Module, real: torch.Tensor, x2: torch.Tensor, mask: torch.Tensor, augment: Augment | None = None
 ) -> torch.Tensor:
-    """Hinge D loss on [real, M] vs [composite of x2, M] (§4.4); x2 is detached here.
+    """Hinge D loss on [real, M] vs [composite of x2, M]; x2 is detached here.
 
     Real and fake go through D as one batch, as in the official code, so spectral norm does one power
     iteration per D step. augment: the recipe's `augment`, applied to real, fake and M alike first.
@@ -252,14 +253,14 @@ def discriminator_loss(
 
 
 def reconstruction_loss(real: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
-    """mean|x−x1| + mean|x−x2| over the whole image (§4.4), no hole/valid split."""
+    """mean|x−x1| + mean|x−x2| over the whole image, no hole/valid split."""
     return COARSE_L1_WEIGHT * losses.l1(x1, real) + REFINE_L1_WEIGHT * losses.l1(x2, real)
 
 
 def adversarial_loss(
     discriminator: nn.Module, real: torch.Tensor, mask: torch.Tensor, x2: torch.Tensor
 ) -> torch.Tensor:
-    """−mean D(x̂, M) on the composite x̂ of x2 (§4.4)."""
+    """−mean D(x̂, M) on the composite x̂ of x2."""
     return losses.hinge_generator_loss(discriminator(composite(x2, real, mask), mask))
 
 
@@ -272,7 +273,7 @@ def adversarial_terms(
     augment: Augment | None = None,
     feature_matching: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The generator's adversarial term −mean D(x̂, M) (§4.4) after the recipe's `augment`, and with
+    """The generator's adversarial term −mean D(x̂, M) after the recipe's `augment`, and with
     `feature_matching` the mean L1 between D's features of [x, M] and of [x̂, M] (a deviation for small
     data, `TrainingRecipe.fm_weight`), else None. Call with D `frozen`."""
     fake = composite(x2, real, mask)
@@ -294,7 +295,7 @@ def generator_loss(
     x2: torch.Tensor,
     gan_weight: float = GAN_LOSS_WEIGHT,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """L_G = mean|x−x1| + mean|x−x2| + gan_weight·(−mean D(x̂, M)) (§4.4), no hole/valid split.
+    """L_G = mean|x−x1| + mean|x−x2| + gan_weight·(−mean D(x̂, M)), no hole/valid split.
 
     real: (B, 3, H, W) ground truth in [-1, 1]. Returns the total and its detached terms for logging.
     Gradients also reach D's parameters unless it is `frozen`.
@@ -307,7 +308,7 @@ def generator_loss(
 
 @register_recipe("deepfill_v2")
 class DeepFillV2Recipe(TrainingRecipe):
-    """One D step then one G step per iteration (§4.5), hinge SN-PatchGAN + L1 on both stages (§4.4).
+    """One D step then one G step per iteration, hinge SN-PatchGAN + L1 on both stages.
 
     Logged: g = ae + gan_weight·g_adv (ae alone while `adversarial(step)` is false), d = the hinge D loss.
     With `hole_weight` set, ae is Σ over both stages of hole_weight·mean_hole|x−xi| + mean_known|x−xi|.
@@ -385,5 +386,5 @@ class DeepFillV2Recipe(TrainingRecipe):
 
     @staticmethod
     def paper_mask(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
-        """Free-form brush strokes united with DeepFill's random box (§4.5, §6)."""
+        """Free-form brush strokes united with DeepFill's random box."""
         return mixed_mask(height, width, rng)

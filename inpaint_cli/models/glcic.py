@@ -1,55 +1,56 @@
 """GLCIC: Globally and Locally Consistent Image Completion (Iizuka, Simo-Serra & Ishikawa, SIGGRAPH 2017).
 
-Spec: MODELS.md §2 (masks §6.1, pre/post-processing §7).
+This docstring is the spec the module implements: the contract, the layers, the losses and the schedule,
+then where and why it departs from the paper and the reference implementations.
 
 In:  image (B, 3, H, W) in [0, 1], mask (B, 1, H, W) with 1 = hole; H and W multiples of 4. The network
-     sees 4 channels [x with hole pixels set to the training-set mean colour, M] (§2.1); what lies under
+     sees 4 channels [x with hole pixels set to the training-set mean colour, M]; what lies under
      the hole never matters. The mean is the `mean` config key, stored in checkpoint metadata.
 Out: the full-size prediction (B, 3, H, W) through a sigmoid, in [0, 1]. The result is the composite
      out·M + x·(1−M), done by the engine; `postprocess="poisson"` first Poisson-blends the prediction
-     into the known pixels around the hole (§2.1, see `poisson_blend`).
+     into the known pixels around the hole (see `poisson_blend`).
 
-Completion network (§2.2; 6.07 M parameters): every layer is conv → BN → ReLU except the last,
+Completion network (6.07 M parameters): every layer is conv → BN → ReLU except the last,
 3×3 convs unless noted, "same" padding (zeros as in the paper, or mirrored as the recipe trains; see
 deviations):
   c1 5×5→64 · c2 s2→128 · c3→128 · c4 s2→256 · c5, c6→256 · c7–c10 dilated 2/4/8/16→256 · c11, c12→256 ·
   d13 deconv (ConvTranspose 4×4 s2 p1)→128 · c14→128 · d15 deconv→64 · c16→32 · c17→3 (sigmoid)
 
-Context discriminators (§2.3; 45.1 M parameters at 256²), image in [0, 1], no mask input:
+Context discriminators (45.1 M parameters at 256²), image in [0, 1], no mask input:
   global: the whole image, 6 × [5×5 s2 conv + BN + ReLU] 64, 128, 256, 512, 512, 512 → FC 1024 + ReLU
   local:  a (size/2)² patch,  5 × the same          64, 128, 256, 512, 512      → FC 1024 + ReLU
   fusion: concat (2048) → FC → 1 logit (sigmoid + BCE in the paper; BCEWithLogits here, the same maths).
 The FC inputs are 512·(size/64)² and 512·(size/2/32)² (4×4×512 at 256²), so the discriminator is built
 for one training size (`image_size`), e.g. 128² for a quick run.
 
-Losses (§2.4): L_MSE = mean((out·M − x·M)²) over every element (otenim's form: hole pixels, averaged over
+Losses: L_MSE = mean((out·M − x·M)²) over every element (otenim's form: hole pixels, averaged over
 all pixels); C in phase 3 minimises L_MSE + α·BCE(D(out, out_local), real) with α = 0.0004; D minimises
 ½·[BCE(D(x, x_local), real) + BCE(D(out, out_local), fake)]. The fake is the **raw** output and its
 hole-centred crop, not the composite (as otenim; the paper's text on this is unverified). The real local
 patch sits at a random position (the paper's M_d).
 
-Schedule (§2.4, §2.5): phase 1 trains C alone with L_MSE for Tc = 90,000 steps, phase 2 trains D alone for
+Schedule: phase 1 trains C alone with L_MSE for Tc = 90,000 steps, phase 2 trains D alone for
 Td = 10,000, phase 3 trains both (one D step, then one C step) until 500,000 steps. Shorter runs scale Tc
 and Td by total_steps/500,000 (see `GLCICRecipe`). ADADELTA (torch defaults: lr 1.0, rho 0.9,
 eps 1e-6, as otenim) for C and D, batch 96 at 256², one rectangular hole per image with sides in [96, 128]
-inside a random 128² area (§6.1). Before training the loop computes the training-set mean colour
+inside a random 128² area. Before training the loop computes the training-set mean colour
 (`GLCICRecipe.mean_colour`) and sets it with `GLCIC.set_mean`, so checkpoints carry the real one.
 
-Deviations from MODELS.md:
+Deviations from the paper and otenim/GLCIC-PyTorch:
 - The recipe trains C with mirrored padding (`padding="mirror"`, set by `GLCICRecipe`; `mirror_pad`:
   reflection, repeated where the padding is wider than the map), not zeros. With zeros the dilated
   layers' batch-norm statistics depend on the image size, since the share of their taps that fall on the
   padding does: at dilation 16, 4 of 9 taps land on the 32² map of a 128² image, 6.25 on average at 256².
   Their output variance grows 1.5× from 128² to 256² (4.7× from 64² to 128²), the running statistics of
   the training crops misfit every other size, and eval mode compounds the error through the batch norms
-  after them: the bundled C (zeros, trained at 128²) fills 256² images too dark (hole mean 0.30 where
-  train mode gives 0.42 and the truth is 0.47; 0.01 for 0.20 on `examples/meadow.png`), and a C trained
-  at 64² lost 5.7 dB at 128² in eval mode, where the mirrored one lost none. `padding="zeros"` stays the
-  default, for the paper's network and for checkpoints saved before the key existed.
+  after them: a C trained with zeros at 128² fills 256² images too dark (hole mean 0.30 where train mode
+  gives 0.42 and the truth is 0.47), and one trained at 64² lost 5.7 dB at 128² in eval mode, where a
+  mirrored one lost none. The bundled checkpoint is trained mirrored. `padding="zeros"` stays the default,
+  for the paper's network and for checkpoints saved without the key (which were trained with zeros).
 - The authors' Lua release (completionnet_*.t7) feeds the image channels as x − mean with zeros in the
   hole; `subtract_mean=True` runs that input for its converted weights. The default feeds x with the mean
   in the hole (the same hole value, but the known pixels and the zero padding differ by the mean).
-- otenim orders each layer conv → ReLU → BN; we use the paper's conv → BN → ReLU (§2.2). Convs keep their
+- otenim orders each layer conv → ReLU → BN; we use the paper's conv → BN → ReLU. Convs keep their
   bias before BN (redundant, but it is in the 6.07 M count and in otenim). `layer_order="conv-relu-bn"`
   runs otenim's order, for its pretrained model converted by `inpaint models convert` (inpaint_cli/convert/).
 - The Telea fast-marching fill before the Poisson blend is skipped: the clone mask is the hole dilated
@@ -57,7 +58,7 @@ Deviations from MODELS.md:
   hole of the destination, which is all the fast-marching fill would have provided. The blend runs in
   8-bit (OpenCV's `seamlessClone`), so post-processed hole pixels are quantised to 1/255.
 - The C adversarial term is the non-saturating BCE(D(fake), real) (as otenim), not log(1 − D(fake)).
-  Without otenim's phase-3 scalings (§2.4 "otenim quirk"): C's loss is not halved and D's is not
+  Without otenim's phase-3 scalings: C's loss is not halved and D's is not
   multiplied by α; α only balances C's two terms. (ADADELTA is nearly scale-free, except that gradients
   scaled by α come close to its eps = 1e-6, which would slow D down.)
 - The fake local patch is centred on the hole's bounding box (`hole_centred_boxes`, so any mask shape
@@ -143,7 +144,7 @@ class _Layer(nn.Sequential):
 def _conv_bn_relu(
     in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, dilation: int = 1
 ) -> nn.Sequential:
-    """conv → BN → ReLU, the paper's order (§2.2)."""
+    """conv → BN → ReLU, the paper's order."""
     return _Layer(
         SameConv2d(in_channels, out_channels, kernel_size, stride, dilation),
         nn.BatchNorm2d(out_channels),
@@ -177,7 +178,7 @@ class GLCIC(InpaintModel):
     """The GLCIC completion network; see the module docstring for the layer table.
 
     mean: the training-set mean RGB colour in [0, 1] that fills the holes of the input (ImageNet's mean
-        until the recipe measures the real one). postprocess: "none" or "poisson" (§2.1, applied in
+        until the recipe measures the real one). postprocess: "none" or "poisson" (applied in
         `inpaint` only, never during training). padding: how the convs pad, "zeros" (the paper's, and what
         checkpoints without the key were trained with) or "mirror" (what `GLCICRecipe` trains with: batch-norm
         statistics that hold at every image size; see the module docstring's deviations). layer_order:
@@ -293,7 +294,7 @@ def _blend_padding(hole: np.ndarray, margin: int) -> tuple[int, int, int, int]:
 def poisson_blend(
     image: torch.Tensor, prediction: torch.Tensor, mask: torch.Tensor, dilation: int = POISSON_DILATION
 ) -> torch.Tensor:
-    """§2.1 post-processing: Poisson-clone the prediction into the known image over the dilated hole.
+    """The paper's post-processing: Poisson-clone the prediction into the known image over the dilated hole.
 
     The destination is the composite (prediction in the hole, image outside). All three images are
     mirror-padded first, so the clone region (and the bounding rect OpenCV requires to lie inside the
@@ -353,7 +354,7 @@ class ContextBranch(nn.Module):
 
 
 class GLCICDiscriminator(nn.Module):
-    """Global + local context discriminators fused into one logit per sample (§2.3).
+    """Global + local context discriminators fused into one logit per sample.
 
     image_size: the square training size the global branch sees; local_size: the local patch side
     (default image_size // 2, 128 at 256²). Both fix the FC input sizes.
@@ -373,7 +374,7 @@ class GLCICDiscriminator(nn.Module):
         return self.fusion(features).squeeze(1)
 
 
-# ---- training recipe (§2.4, §2.5, §6.1) ----------------------------------------------------------
+# ---- training recipe -----------------------------------------------------------------------------
 
 ALPHA = 0.0004  # weight of the adversarial term in C's loss
 PAPER_TC = 90_000  # phase 1: C alone, MSE
@@ -386,7 +387,7 @@ HOLE_SIDES = (96, 128)  # per side, at 256²; scaled with the canvas
 
 
 def reconstruction_loss(prediction: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """mean((out·M − x·M)²) over every element: hole-only MSE, averaged over all pixels (§2.4)."""
+    """mean((out·M − x·M)²) over every element: hole-only MSE, averaged over all pixels."""
     return F.mse_loss(prediction * mask, image * mask)
 
 
@@ -406,7 +407,7 @@ def phase_lengths(total_steps: int) -> tuple[int, int]:
 
 @register_recipe("glcic")
 class GLCICRecipe(TrainingRecipe):
-    """The three-phase GLCIC schedule (§2.4) with ADADELTA for both networks (§2.5).
+    """The three-phase GLCIC schedule with ADADELTA for both networks.
 
     image_size: the square training size (the discriminator's FC layers depend on it; local patch =
     image_size // 2; the training loop must pass it when it is not 256). phase_steps: (Tc, Td) overriding
@@ -509,7 +510,7 @@ class GLCICRecipe(TrainingRecipe):
     @staticmethod
     def paper_mask(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
         """One rectangle, sides uniform in [96, 128]·(side/256), at a random position inside a random
-        local area of half the canvas (§6.1). Returns a bool (H, W) mask, True = hole."""
+        local area of half the canvas. Returns a bool (H, W) mask, True = hole."""
         area_h, area_w = max(1, height // 2), max(1, width // 2)
         area_top = int(rng.integers(0, height - area_h + 1))
         area_left = int(rng.integers(0, width - area_w + 1))
@@ -523,7 +524,7 @@ class GLCICRecipe(TrainingRecipe):
         return mask
 
     def prepare(self, images: list[np.ndarray]) -> None:
-        """Holes are filled with the training set's mean colour (§2.1): measure it and store it in the
+        """Holes are filled with the training set's mean colour: measure it and store it in the
         generator's config, so checkpoints carry it in their metadata."""
         self.networks["generator"].set_mean(self.mean_colour(images))
 

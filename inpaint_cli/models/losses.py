@@ -1,4 +1,4 @@
-"""Loss functions shared by the training recipes (MODELS.md §3.5, §4.4, §5.4).
+"""Loss functions shared by the training recipes (DeepFill v1 and v2, PiiGAN).
 
 Means follow TF's `reduce_mean` over the whole broadcast tensor (batch, channels and pixels), which is
 what the official weights (1.2, 0.001, ...) were tuned against.
@@ -21,13 +21,13 @@ def masked_l1(prediction: torch.Tensor, target: torch.Tensor, weight: torch.Tens
     """mean(|prediction − target| · weight) over the broadcast tensor, e.g. weight = M for the hole,
     1 − M for known pixels, or a spatial-discount map.
 
-    Not normalised by the weight's mean: DeepFill v1's `ae` divides by mean(1 − M) itself (§3.5).
+    Not normalised by the weight's mean: DeepFill v1's `ae` divides by mean(1 − M) itself.
     """
     return ((prediction - target).abs() * weight).mean()
 
 
 def spatial_discount(size: int | tuple[int, int], gamma: float) -> torch.Tensor:
-    """DeepFill v1 spatial discount map (§3.5), shape (1, 1, H, W).
+    """DeepFill v1 spatial discount map, shape (1, 1, H, W).
 
     W[i, j] = max(γ^min(i, H−i), γ^min(j, W−j)): 1 on the crop border, decaying towards its centre, so
     pixels far from known context are penalised less. Reproduces neuralgym, including its asymmetry
@@ -43,7 +43,7 @@ def spatial_discount(size: int | tuple[int, int], gamma: float) -> torch.Tensor:
 
 
 def hole_discount(masks: torch.Tensor, gamma: float) -> torch.Tensor:
-    """The spatial discount over a hole of any shape (§3.5): γ^(d−1) at a hole pixel whose chessboard
+    """The spatial discount over a hole of any shape: γ^(d−1) at a hole pixel whose chessboard
     distance to the nearest known pixel is d, 0 at known pixels. masks (B, 1, H, W), 1 = hole.
 
     For a box hole this is `spatial_discount` of the box (1 on its border, decaying inwards); for free-form
@@ -73,17 +73,17 @@ def discounted_hole_l1(prediction: torch.Tensor, target: torch.Tensor, discount:
 
 
 def hinge_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
-    """SN-PatchGAN D loss (§4.4): 0.5·mean ReLU(1 − D(real)) + 0.5·mean ReLU(1 + D(fake))."""
+    """SN-PatchGAN D loss: 0.5·mean ReLU(1 − D(real)) + 0.5·mean ReLU(1 + D(fake))."""
     return 0.5 * F.relu(1.0 - real_logits).mean() + 0.5 * F.relu(1.0 + fake_logits).mean()
 
 
 def hinge_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
-    """SN-PatchGAN G adversarial term (§4.4): −mean D(fake)."""
+    """SN-PatchGAN G adversarial term: −mean D(fake)."""
     return -fake_logits.mean()
 
 
 def wgan_critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
-    """WGAN critic loss without the penalty (§3.5): mean D(fake) − mean D(real)."""
+    """WGAN critic loss without the penalty: mean D(fake) − mean D(real)."""
     return fake_scores.mean() - real_scores.mean()
 
 
@@ -95,7 +95,7 @@ def wgan_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
 def random_interpolates(
     real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """x̃ = real + α·(fake − real) with α ~ U[0, 1] per sample (§3.5)."""
+    """x̃ = real + α·(fake − real) with α ~ U[0, 1] per sample."""
     alpha = torch.rand(
         (real.shape[0],) + (1,) * (real.dim() - 1), generator=generator, device=real.device, dtype=real.dtype
     )
@@ -111,7 +111,7 @@ def gradient_penalty(
     mask: torch.Tensor | None = None,
     target_norm: float = 1.0,
 ) -> torch.Tensor:
-    """WGAN-GP penalty mean((‖∇ₓ Σ D(x̃)‖ − target_norm)²) with DeepFill v1's hole masking (§3.5).
+    """WGAN-GP penalty mean((‖∇ₓ Σ D(x̃)‖ − target_norm)²) with DeepFill v1's hole masking.
 
     inputs: the interpolates x̃ (B, C, H, W) (see `random_interpolates`). mask: (B or 1, 1, H, W),
     1 = hole; when given, the per-sample norm is sqrt(Σ ∇² · M) over hole pixels and all channels.
@@ -131,5 +131,5 @@ def gradient_penalty(
 
 def kl_diag_gaussian(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(μ, e^logvar) ‖ N(0, 1)) = −0.5·Σ(1 + logvar − μ² − e^logvar), **summed** over batch and
-    dimensions as PiiGAN does (§5.4); its 0.1 weight assumes the sum."""
+    dimensions as PiiGAN does; its 0.1 weight assumes the sum."""
     return -0.5 * (1.0 + logvar - mu.square() - logvar.exp()).sum()

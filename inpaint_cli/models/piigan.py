@@ -1,7 +1,7 @@
 """PiiGAN: pluralistic inpainting with a style latent (Cai & Wei, IEEE Access 2020, arXiv:1912.01834).
 
-Spec: MODELS.md §5 (backbone = DeepFill v1, §3; rectangle masks §6.1). Everything in the spec comes from
-the released TF code; where the paper differs, the paper is the default and the code an option.
+This docstring is the spec the module implements. The backbone is DeepFill v1's (coarse_to_fine.py). Everything
+here comes from the released TF code; where the paper differs, the paper is the default and the code an option.
 
 In:  x_in (B, 3, H, W) in [-1, 1] with hole pixels zeroed, mask (B, 1, H, W) with 1 = hole, and a
      latent map z (B, 1, H, W); H and W multiples of 8. The generator multiplies z by M itself, so z
@@ -19,14 +19,14 @@ attention, clip), with the latent *added* to the pre-activation of c1–c12, x1�
 channels. p6 is ELU here (the released code ignores its ReLU argument). The decoders (c13–c17,
 a13–a17) are plain. 3.61 M generator parameters.
 
-Style extractor E (§5.3), on the local_size² hole patch (64² at 128²): 4 × (5×5 s2 SAME conv +
+Style extractor E, on the local_size² hole patch (64² at 128²): 4 × (5×5 s2 SAME conv +
 activation) → 64, 128, 256, 256 → flatten (4096) → two dense heads of local_size² = 4096 (μ, logvar);
 36.2 M parameters. Activation: ELU (the paper, default) or LeakyReLU 0.2 (`extractor_activation="lrelu"`,
 the released code). Sampling: z = μ + e^{logvar/2}·ε.
-Critics: DeepFill v1's (§3.4, coarse_to_fine.py) at the training size: local on the local_size² patch
+Critics: DeepFill v1's (coarse_to_fine.py) at the training size: local on the local_size² patch
 (64² at 128²), global on the whole image.
 
-Losses (§5.4), P(·) = the local patch, all with the weights of setting.yml:
+Losses, P(·) = the local patch, all with the weights of setting.yml:
   random-z pass (x1, x2 from z ~ N(0, 1)·M):
     ae    = [1.2·mean(|x−x1|·(1−M)) + mean(|x−x2|·(1−M))] / mean(1−M)   (no hole L1 on this pass)
     g_adv = −mean D_g(x̂) − mean D_l(P(x̂))
@@ -36,10 +36,10 @@ Losses (§5.4), P(·) = the local patch, all with the weights of setting.yml:
     KL    = −0.5·Σ(1 + logvar − μ² − e^logvar) over E(P(x)), summed over batch and dims
   L_G = 0.001·g_adv + 0.1·KL + 1.2·l1_zx + 1.2·ae_zx + 1.2·ae + 1.2·reg_z    (reg_z effectively 1.44)
   L_D = DeepFill v1's WGAN-GP on both critics, λ = 10, hole-masked gradient norm.
-Schedule (§5.5): Adam lr 1e-4, betas (0.5, 0.9); 5 critic steps per generator step; batch 13 at 128²;
+Schedule: Adam lr 1e-4, betas (0.5, 0.9); 5 critic steps per generator step; batch 13 at 128²;
   mask: a centred half-canvas box (64² in 128²), each side pair shrunk by 0–4 px (MAX_DELTA 8).
 
-Deviations from MODELS.md / the released code, and why:
+Deviations from the paper / the released code, and why:
 - l1_zx averages over every hole pixel, not over the local patch P: under free-form or mixed masks about
   half of the hole lies outside the patch and got no reconstruction loss (as in DeepFill v1, whose
   deviation this shares). The patch stays for E and the local critic.
@@ -48,10 +48,9 @@ Deviations from MODELS.md / the released code, and why:
   (default the paper's 0.001) weighs g_adv.
 - `recon_steps` skips the critics and g_adv only; KL and reg_z train from the first step. With
   `hole_weight`, l1_zx + ae_zx becomes hole_weight·mean_hole + mean_known of 1.2·|x−xr1| and 1.2·|x−xr2|.
-- E is trained, in the generator's optimiser (§5.7): the released code never updates E, which makes
+- E is trained, in the generator's optimiser: the released code never updates E, which makes
   KL and the latent regression train nothing in E. This is our reading of the paper's intent.
-- Standard reparameterisation μ + e^{logvar/2}·ε; the released code computes μ + (μ + e^{logvar/2}·ε)·ε
-  (§5.3, §5.7).
+- Standard reparameterisation μ + e^{logvar/2}·ε; the released code computes μ + (μ + e^{logvar/2}·ε)·ε.
 - E uses ELU by default (the paper); the code's LeakyReLU is the `extractor_activation` option.
 - reg_z regresses E's μ on the latent the generator actually saw, P(z·M). The released code uses the
   unmasked P(z), whose values outside the hole never reach the generator; the L1 optimum there is 0
@@ -61,7 +60,7 @@ Deviations from MODELS.md / the released code, and why:
 - The local patch (E, critics, losses) is hole-centred (`hole_centred_boxes`) of side image/2, so any
   mask shape trains; for the paper's centred box it is exactly the released code's (32, 32, 64, 64).
 - E and the critics live in the recipe, not in the registered model: the shipped checkpoint is the
-  generator alone, and E is only needed to reproduce a ground-truth style (§5.7).
+  generator alone, and E is only needed to reproduce a ground-truth style.
 - Generator initialisation and `critic_steps` as in DeepFill v1 (`blocks.signal_preserving_init`, gain 1.2).
 - `diversity_weight` (0 = off, the paper): a mode-seeking term (Mao et al., *Mode Seeking Generative
   Adversarial Networks for Diverse Image Synthesis*, CVPR 2019) on a second random-z pass of the same
@@ -192,7 +191,7 @@ class PiiGAN(InpaintModel):
         return ((x2 + 1.0) / 2.0).clamp(0.0, 1.0)
 
 
-# ---- style extractor E (§5.3) ------------------------------------------------------------------------
+# ---- style extractor E -------------------------------------------------------------------------------
 
 
 class StyleExtractor(nn.Module):
@@ -227,7 +226,7 @@ class StyleExtractor(nn.Module):
 
 
 def reparameterise(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """z = μ + e^{logvar/2}·ε. The released code's μ + (μ + e^{logvar/2}·ε)·ε is not used (§5.7)."""
+    """z = μ + e^{logvar/2}·ε. The released code's μ + (μ + e^{logvar/2}·ε)·ε is not used."""
     return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
 
 
@@ -244,7 +243,7 @@ def place_latent(
     )
 
 
-# ---- training recipe (§5.4, §5.5) --------------------------------------------------------------------
+# ---- training recipe ---------------------------------------------------------------------------------
 
 # Adam's betas (0.5, 0.9) and the GP weight 10 are DeepFill v1's: coarse_to_fine.ADAM_BETAS, GP_WEIGHT.
 LEARNING_RATE = 1e-4
@@ -262,7 +261,7 @@ MODE_SEEKING_EPSILON = 1e-5  # `diversity_weight`'s term is w / (ratio + ε), as
 
 @register_recipe("piigan")
 class PiiGANRecipe(TrainingRecipe):
-    """5 critic updates then 1 generator + extractor update per step (§5.5); losses as §5.4.
+    """5 critic updates then 1 generator + extractor update per step; losses as in the module docstring.
 
     networks: "generator", "extractor" (E, trained with the generator's optimiser), "local_critic",
     "global_critic". image_size: the square training size; E, the critics and the local patch
@@ -410,7 +409,8 @@ class PiiGANRecipe(TrainingRecipe):
 
     @staticmethod
     def paper_mask(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
-        """§5.1: a centred box of half the canvas, each pair of opposite sides shrunk by 0–MAX_DELTA/2 px."""
+        """PiiGAN's training hole: a centred box of half the canvas, each pair of opposite sides shrunk by
+        0–MAX_DELTA/2 px."""
         box_h, box_w = height // 2, width // 2
         top, left = (height - box_h) // 2, (width - box_w) // 2
         dh, dw = (int(d) for d in rng.integers(0, MAX_DELTA // 2 + 1, size=2))

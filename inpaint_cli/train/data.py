@@ -59,7 +59,7 @@ from ..io import SUPPORTED_EXTENSIONS, read_rgb, scale_short_side
 log = logging.getLogger("inpaint_cli")
 
 MASK_KINDS: tuple[str, ...] = ("paper", "freeform", "box", "mixed")
-TEST_LIST = "test.txt"  # in --data: the report split, never trained on nor used to select a checkpoint
+TEST_LIST = "test.txt"  # in --data: the held-out test images, never trained on nor used to select a checkpoint
 DEFAULT_CACHE_BYTES = 2 * 1024**3  # per process
 # Tags that keep the seed streams of different purposes apart (mixed into the seed tuples).
 _EPOCH_STREAM = 0x45504F43
@@ -120,10 +120,10 @@ def read_val_list(list_file: str | os.PathLike[str], data_dir: str | os.PathLike
 def split_files(
     data_dir: str | os.PathLike[str], *, val: str | None = None, val_list: str | None = None
 ) -> tuple[list[Path], list[Path], list[Path]]:
-    """(training, validation, report-split) files of a run on `data_dir` with --val or --val-list.
+    """(training, validation, held-out test) files of a run on `data_dir` with --val or --val-list.
 
     Nothing held out is trained on: the validation images (a --val folder may sit inside --data) and the
-    report split named by DATA/test.txt, which `inpaint benchmark` scores and nothing may select on."""
+    held-out test images named by DATA/test.txt, which `inpaint benchmark` scores and nothing may select on."""
     data_path = Path(data_dir)
     val_files: list[Path] = []
     if val_list:
@@ -241,7 +241,7 @@ class ImageFolder:
 def make_mask_sampler(kind: str, recipe: Any = None, *, warmup_seed: int = 0) -> MaskSampler:
     """A function (height, width, rng) → bool (H, W) mask, True = hole, for `--masks KIND`.
 
-    paper: `recipe.paper_mask` (the hole the model's paper trains with; MODELS.md §6), called once here
+    paper: `recipe.paper_mask` (the hole the model's paper trains with), called once here
     with a fixed-seed rng so recipes that cache a pattern on first use build it deterministically.
     freeform: DeepFill v2 brush strokes. box: DeepFill's random box. mixed: strokes ∪ box.
     """
