@@ -21,9 +21,9 @@ SMALL = {
 PAPER_MODELS = sorted(SMALL)
 
 
-def test_the_five_papers_and_two_classical_fills_are_registered():
+def test_the_five_papers_and_three_classical_fills_are_registered():
     names = {spec.name for spec in list_archs() if not spec.name.startswith("test_")}
-    assert names == {*PAPER_MODELS, "telea", "ns"}
+    assert names == {*PAPER_MODELS, "telea", "ns", "patchmatch"}
     assert get_arch("context_encoder").contract.fixed_size == 128
     assert get_arch("glcic").contract.pad_multiple == 4
     assert get_arch("deepfill_v1").contract.pad_multiple == 8
