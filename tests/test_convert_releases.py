@@ -322,7 +322,6 @@ def test_convert_help_lists_every_architecture():
     assert arch_help() in " ".join(text.split())
 
 
-@pytest.mark.xfail(strict=False, reason="needs the global escaping fix")
 def test_the_install_hint_reaches_the_screen_verbatim(tmp_path, run_cli, capsys, monkeypatch):
     assert "pip install 'inpaint-cli[convert]'" in " ".join(_convert_help().split())
     src = tmp_path / "completionnet_places2.t7"
