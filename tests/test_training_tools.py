@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from inpaint_cli.cli import app
-from inpaint_cli.cli.fill import parse_settings
+from inpaint_cli.cli.options import parse_settings
 from inpaint_cli.errors import InpaintError, UsageError
 from inpaint_cli.registry import get_arch, get_recipe
 from inpaint_cli.train import TrainConfig, load_config
