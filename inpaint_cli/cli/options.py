@@ -21,7 +21,7 @@ def fill_options(
     """The `FillOptions` of `inpaint fill` and `inpaint plural`, their flags checked."""
     from ..engine import check_strategy
     from ..fill import FillOptions
-    from ..io import parse_box, parse_colour
+    from ..masks import parse_box, parse_colour
 
     return FillOptions(
         invert_mask=invert_mask,
