@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -17,6 +17,7 @@ from .root import app
 
 @app.command()
 def train(
+    ctx: typer.Context,
     model: Annotated[str | None, typer.Option(help="Architecture to train (inpaint models list: train yes).")] = None,
     data: Annotated[str | None, typer.Option(help="Folder of training images (searched recursively).")] = None,
     out: Annotated[str | None, typer.Option("--out", help="Run directory: checkpoints, metrics, previews.")] = None,
@@ -82,18 +83,8 @@ def train(
     from ..train import train as run_training
     from ..train.config import config_from_sources
 
-    flags = {
-        "model": model, "data": data, "out": out, "val": val, "val_list": val_list, "size": size,
-        "short_side": short_side, "batch": batch, "steps": steps, "lr": lr, "masks": masks, "device": device,
-        "amp": amp, "seed": seed,
-        "workers": workers, "init": init, "val_every": val_every, "save_every": save_every,
-        "log_every": log_every, "preview_every": preview_every, "val_count": val_count,
-        "balance": balance, "synthetic": synthetic, "snapshot_every": snapshot_every,
-        "resume": resume or None,  # a switch without --no-resume: off means "not given"
-    }  # fmt: skip
     try:
-        flags["model_config"] = parse_settings(model_config)
-        flags["recipe_config"] = parse_settings(recipe_config, flag="--recipe")
+        flags = train_flags(ctx.params)
         summary = run_training(config_from_sources(config, flags), progress=progress)
     except InpaintError as error:
         raise fail(error) from None
@@ -106,6 +97,22 @@ def train(
         print(summary["paths"].get("best", summary["paths"]["last"]), flush=True)
     if summary.get("rank", 0) == 0:
         err.print(next_steps_hint(summary), highlight=False, markup=False)
+
+
+# The options of `train` that say how to run it; every other option is a TrainConfig field of the same name.
+_RUN_OPTIONS = frozenset({"config", "progress", "as_json"})
+
+
+def train_flags(params: dict[str, Any]) -> dict[str, Any]:
+    """The TrainConfig values given on the command line (None: not given), from `train`'s parsed options:
+    the --set / --recipe tables parsed, a --resume not given as None."""
+    from ..train.config import FLAG_NAMES, TABLE_FIELDS
+
+    flags = {name: value for name, value in params.items() if name not in _RUN_OPTIONS}
+    for name in TABLE_FIELDS:
+        flags[name] = parse_settings(flags[name], flag=f"--{FLAG_NAMES[name]}")
+    flags["resume"] = flags["resume"] or None  # a switch without --no-resume: off means "not given"
+    return flags
 
 
 def next_steps_hint(summary: dict) -> str:
