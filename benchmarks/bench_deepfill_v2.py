@@ -26,7 +26,7 @@ from inpaint_cli.bench import model_flops, reference_conv_gflops, sync_device
 from inpaint_cli.devices import half_dtype, pick_device, precision_name
 from inpaint_cli.engine import Inpainter
 from inpaint_cli.host_memory import keep_freed_memory
-from inpaint_cli.mask_shapes import box_mask, brush_stroke_mask
+from inpaint_cli.masks import box_mask, brush_stroke_mask
 from inpaint_cli.registry import create_model
 
 

@@ -24,7 +24,7 @@ import numpy as np
 from inpaint_cli.engine import Inpainter
 from inpaint_cli.host_memory import keep_freed_memory
 from inpaint_cli.io import read_image
-from inpaint_cli.mask_shapes import brush_stroke_mask
+from inpaint_cli.masks import brush_stroke_mask
 from inpaint_cli.registry import create_model
 from inpaint_cli.weights import load_model
 

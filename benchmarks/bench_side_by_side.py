@@ -30,7 +30,7 @@ import numpy as np, torch
 import inpaint_cli
 print(json.dumps({"package": inpaint_cli.__file__}), flush=True)
 from inpaint_cli.engine import Inpainter
-from inpaint_cli.mask_shapes import box_mask, brush_stroke_mask
+from inpaint_cli.masks import box_mask, brush_stroke_mask
 from inpaint_cli.registry import create_model
 torch.manual_seed(0)
 inpainter = Inpainter(create_model("deepfill_v2"), device="cpu")

@@ -113,7 +113,7 @@ def _batches(count: int, batch: int, size: int, seed: int) -> list[tuple[Any, An
     import numpy as np
     import torch
 
-    from inpaint_cli.mask_shapes import mixed_mask
+    from inpaint_cli.masks import mixed_mask
 
     rng = np.random.default_rng(seed)
     out = []

@@ -32,7 +32,8 @@ from inpaint_cli.bench import sync_device
 from inpaint_cli.catalog_view import model_rows
 from inpaint_cli.devices import pick_device
 from inpaint_cli.engine import Inpainter
-from inpaint_cli.io import read_image, read_mask
+from inpaint_cli.io import read_image
+from inpaint_cli.masks import read_mask
 from inpaint_cli.metrics import psnr
 from inpaint_cli.models.base import InpaintModel
 from inpaint_cli.registry import InputContract

@@ -15,7 +15,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from inpaint_cli.engine import Inpainter
-from inpaint_cli.mask_shapes import mixed_mask
+from inpaint_cli.masks import mixed_mask
 from inpaint_cli.registry import create_model
 
 

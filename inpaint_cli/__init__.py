@@ -27,7 +27,7 @@ _EXPORTS = {
     "Inpainter": "engine",
     "FillResult": "engine",
     "read_image": "io",
-    "read_mask": "io",
+    "read_mask": "masks",
     "write_image": "io",
     "compose_output": "io",
     "register": "registry",

@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 
-from . import io
+from . import io, masks
 from .engine import FillResult, Inpainter, Strategy
 from .errors import InpaintError
 from .fill_plan import ALPHA, STDIO, FillJob, plan_jobs
@@ -48,7 +48,7 @@ class FillOptions:
     seed: int | None = None
     quality: int | None = None
     max_pixels: int | None = None
-    boxes: tuple[io.Box, ...] = ()  # --box: holes (x, y, w, h), united with the mask's
+    boxes: tuple[masks.Box, ...] = ()  # --box: holes (x, y, w, h), united with the mask's
     mask_colour: tuple[int, int, int] | None = None  # --mask-color: pixels of this 8-bit RGB are holes
     colour_tolerance: int = 0  # --color-tolerance: per channel, on the 0-255 scale
 
@@ -87,26 +87,26 @@ def read_pair(image_path: str, mask_path: str | None, options: FillOptions) -> t
 
 
 def hole_mask(
-    image: io.Image, image_name: str, mask_path: str | None, options: FillOptions, masks: MaskCache
+    image: io.Image, image_name: str, mask_path: str | None, options: FillOptions, cache: MaskCache
 ) -> np.ndarray:
     """The union of every hole the options give for this image (the mask file or alpha, `--box`,
     `--mask-color`), grown by `--dilate`."""
     if not options.has_extra_holes:
         if mask_path in (None, ALPHA):
-            return io.dilate_mask(_alpha_hole(image, mask_path), options.dilate)
-        return masks.get(mask_path, image.height, image.width, image_name)  # cached, dilated once
+            return masks.dilate_mask(_alpha_hole(image, mask_path), options.dilate)
+        return cache.get(mask_path, image.height, image.width, image_name)  # cached, dilated once
     hole = np.zeros((image.height, image.width), bool)
     if mask_path == ALPHA:
         hole |= _alpha_hole(image, mask_path)
     elif mask_path is not None:
-        hole |= masks.fitted(mask_path, image.height, image.width, image_name)
+        hole |= cache.fitted(mask_path, image.height, image.width, image_name)
     if options.boxes:
-        hole |= io.box_hole(options.boxes, image.height, image.width, image_name)
+        hole |= masks.box_hole(options.boxes, image.height, image.width, image_name)
     if options.mask_colour is not None:
-        painted = io.colour_hole(image.pixels, options.mask_colour, options.colour_tolerance)
+        painted = masks.colour_hole(image.pixels, options.mask_colour, options.colour_tolerance)
         log.info("%s: %d pixels of the --mask-color are holes", image_name, int(painted.sum()))
         hole |= painted
-    return io.dilate_mask(hole, options.dilate)
+    return masks.dilate_mask(hole, options.dilate)
 
 
 def _alpha_hole(image: io.Image, mask_path: str | None) -> np.ndarray:
@@ -144,8 +144,8 @@ class MaskCache:
         options = self.options
         decoded = self._decoded.get(mask_path)
         if decoded is None:
-            decoded = io.read_mask(mask_path, invert=options.invert_mask, max_pixels=options.max_pixels)
-        fitted = io.fit_mask(
+            decoded = masks.read_mask(mask_path, invert=options.invert_mask, max_pixels=options.max_pixels)
+        fitted = masks.fit_mask(
             decoded, height, width, resize=options.resize_mask, mask_name=mask_path, image_name=image_name
         )
         if mask_path != STDIO:  # stdin is read once anyway; a file may serve many images
@@ -158,19 +158,10 @@ class MaskCache:
         key = (mask_path, height, width)
         if key in self._masks:
             return self._masks[key]
-        mask = io.dilate_mask(self.fitted(mask_path, height, width, image_name), self.options.dilate)
+        mask = masks.dilate_mask(self.fitted(mask_path, height, width, image_name), self.options.dilate)
         if mask_path != STDIO:
             self._masks[key] = mask
         return mask
-
-
-@dataclass
-class _Loaded:
-    job: FillJob
-    image: io.Image | None = None
-    mask: np.ndarray | None = None
-    error: InpaintError | None = None
-    read_seconds: float = 0.0
 
 
 def _engine_pixels(image: io.Image) -> np.ndarray:
@@ -178,18 +169,6 @@ def _engine_pixels(image: io.Image) -> np.ndarray:
     large photo: the engine converts window by window), a gray one as float RGB (its fill is turned
     into luma before quantising, so it must not be quantised per channel first)."""
     return image.rgb() if image.is_gray else image.pixels[:, :, :3]
-
-
-def _load(job: FillJob, masks: MaskCache) -> _Loaded:
-    start = time.perf_counter()
-    try:
-        if job.problem is not None:
-            raise InpaintError(job.problem)
-        image = io.read_image(job.image, max_pixels=masks.options.max_pixels)
-        mask = hole_mask(image, job.image, job.mask, masks.options, masks)
-        return _Loaded(job, image, mask, read_seconds=time.perf_counter() - start)
-    except InpaintError as error:
-        return _Loaded(job, error=error)
 
 
 def _timed_write(path: str, pixels: np.ndarray, quality: int | None) -> float:
@@ -219,159 +198,200 @@ def fill_files(inpainter: Inpainter, jobs: list[FillJob], options: FillOptions) 
 
 
 @dataclass
+class _ReadJob:
+    """A job whose image and hole mask were read."""
+
+    job: FillJob
+    image: io.Image
+    mask: np.ndarray
+    read_seconds: float
+
+
+@dataclass
+class _Done:
+    """A job the pipeline is through with, waiting to be yielded in job order: its outcome and the write of
+    its file (None: nothing to write), or its error."""
+
+    job: FillJob
+    outcome: FillOutcome | InpaintError
+    write: Future[float] | None = None
+
+
 class FolderFill:
     """The fill of a list of jobs. Iterate it once for (job, outcome or error) in job order.
 
-    Same-size images the engine fills whole are batched into one model call (`Inpainter.fill_batch`,
-    up to `inpainter.batch_pixels` per call). Images are decoded here, one at a time; a writer thread
-    encodes and writes finished ones while the model runs. Nothing is written unless an image's whole fill
-    succeeded, and each file appears complete or not at all.
+    Each job goes through four steps: `_read` decodes its image and mask (here, one at a time), `_batch`
+    collects same-size images the engine fills whole (up to `inpainter.batch_pixels` per model call,
+    `Inpainter.fill_batch`), `_fill_batch` / `_fill_one` run the model, and `_write` hands the result to
+    a writer thread, which encodes and writes it while the model runs on. Nothing is written unless an
+    image's whole fill succeeded, and each file appears complete or not at all.
 
     After an interruption (Ctrl-C while iterating), `stop` cancels the writes not yet started, waits for
     the one in progress and returns the outcomes of the files written but not yet yielded, so a caller
     can report every file that exists."""
 
-    inpainter: Inpainter
-    jobs: list[FillJob]
-    options: FillOptions
-    # (job, pending write or None, outcome or error), in job order, not yet yielded
-    _results: deque = field(default_factory=deque, init=False)
-    _writer: ThreadPoolExecutor | None = field(default=None, init=False)
-    _iterator: Iterator | None = field(default=None, init=False)
+    def __init__(self, inpainter: Inpainter, jobs: list[FillJob], options: FillOptions) -> None:
+        self.inpainter = inpainter
+        self.jobs = jobs
+        self.options = options
+        self._cache = MaskCache(options)
+        self._batched: list[_ReadJob] = []  # read, same size, waiting for one model call
+        self._done: deque[_Done] = deque()  # in job order, not yet yielded
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="inpaint-write")  # its thread starts at the first write
+        self._steps: Generator[tuple[FillJob, FillOutcome | InpaintError], None, None] | None = None
 
     def __iter__(self) -> Iterator[tuple[FillJob, FillOutcome | InpaintError]]:
-        if self._iterator is None:
-            self._writer = ThreadPoolExecutor(1, thread_name_prefix="inpaint-write")
-            self._iterator = self._run(self._writer)
-        return self._iterator
+        if self._steps is None:
+            self._steps = self._run()
+        return self._steps
 
     def stop(self) -> list[tuple[FillJob, FillOutcome]]:
         """Stop the fill (the rest is not filled) and return the (job, outcome) of every file written but
         not yet yielded, in job order."""
-        if self._iterator is not None:
-            self._iterator.close()  # type: ignore[attr-defined]
-        if self._writer is not None:
-            self._writer.shutdown(wait=True, cancel_futures=True)
+        if self._steps is not None:
+            self._steps.close()
+        self._writer.shutdown(wait=True, cancel_futures=True)
         written = []
-        for job, pending, outcome in self._results:
-            if pending is None or pending.cancelled() or pending.exception() is not None:
+        for done in self._done:
+            write, outcome = done.write, done.outcome
+            if write is None or write.cancelled() or write.exception() is not None:
                 continue
-            outcome.write_seconds += pending.result()
-            written.append((job, outcome))
-        self._results.clear()
+            assert isinstance(outcome, FillOutcome)  # only an outcome has a write
+            outcome.write_seconds += write.result()
+            written.append((done.job, outcome))
+        self._done.clear()
         return written
 
-    def _run(self, writer: ThreadPoolExecutor) -> Iterator[tuple[FillJob, FillOutcome | InpaintError]]:
-        inpainter, options, results = self.inpainter, self.options, self._results
-        masks = MaskCache(options)
-        group: list[_Loaded] = []
-
-        def flush_group() -> None:
-            if not group:
-                return
-            try:
-                filled = inpainter.fill_batch(
-                    [_engine_pixels(loaded.image) for loaded in group],  # type: ignore[arg-type]
-                    [loaded.mask for loaded in group],  # type: ignore[misc]
-                    seed=options.seed,
-                )
-            except InpaintError:  # find out which image it was, and fill the others
-                for loaded in group:
-                    fill_one(loaded)
-            else:
-                for loaded, result in zip(group, filled, strict=True):
-                    write(loaded, result, batched=len(group))
-            group.clear()
-
-        def fill_one(loaded: _Loaded) -> None:
-            image, mask = loaded.image, loaded.mask
-            assert image is not None and mask is not None
-            try:
-                result = inpainter.fill(
-                    _engine_pixels(image), mask, strategy=options.strategy, seed=options.seed, source=loaded.job.image
-                )
-            except InpaintError as error:
-                results.append((loaded.job, None, error))
-            else:
-                write(loaded, result)
-
-        def write(loaded: _Loaded, result: FillResult | None, batched: int = 1) -> None:
-            image, mask, job = loaded.image, loaded.mask, loaded.job
-            assert image is not None and mask is not None
-            start = time.perf_counter()
-            if result is None:  # no holes: copied through
-                pixels = image.pixels
-                outcome = FillOutcome(job, 0.0, "none", "-", 0.0, image.height, image.width)
-            else:
-                pixels = io.compose_output(image, result.rgb, mask)
-                if job.mask == ALPHA or (job.mask is None and not options.has_extra_holes):
-                    # the hole was transparent: a fill nobody could see is no fill
-                    pixels[:, :, 3][mask] = np.iinfo(pixels.dtype).max
-                outcome = FillOutcome(
-                    job,
-                    result.seconds,
-                    result.strategy,
-                    result.precision,
-                    float(mask.mean()),
-                    image.height,
-                    image.width,
-                    batched=batched,
-                    window_sizes=result.window_sizes,
-                )
-            outcome.read_seconds = loaded.read_seconds
-            outcome.write_seconds = time.perf_counter() - start  # compositing; the writer adds its time
-            results.append((job, writer.submit(_timed_write, job.output, pixels, options.quality), outcome))
-
-        def finished(wait: bool) -> Iterator[tuple[FillJob, FillOutcome | InpaintError]]:
-            while results and (wait or results[0][1] is None or results[0][1].done()):
-                job, pending, outcome = results[0]
-                if pending is not None:
-                    try:
-                        outcome.write_seconds += pending.result()
-                    except InpaintError as error:
-                        outcome = error
-                results.popleft()
-                if isinstance(outcome, FillOutcome):
-                    _log_outcome(outcome)
-                yield job, outcome
-
+    def _run(self) -> Generator[tuple[FillJob, FillOutcome | InpaintError], None, None]:
         # Decoding stays on this thread: the codecs are silenced by pointing the process's stderr at /dev/null
         # for each decode (io), which would swallow this thread's own log lines if a reader thread did it.
         try:
             for job in self.jobs:
-                loaded = _load(job, masks)
-                image, mask = loaded.image, loaded.mask
-                batchable = (
-                    image is not None
-                    and mask is not None
-                    and mask.any()
-                    and not mask.all()
-                    and inpainter.batches(image.height, image.width, options.strategy)
-                )
-                if group and (not batchable or group[0].mask.shape != mask.shape):  # type: ignore[union-attr]
-                    flush_group()
-                if loaded.error is not None:
-                    results.append((loaded.job, None, loaded.error))
-                elif batchable:
-                    group.append(loaded)
-                    if len(group) >= max(1, inpainter.batch_pixels // mask.size):  # type: ignore[union-attr]
-                        flush_group()
-                elif not mask.any():  # type: ignore[union-attr]
-                    log.warning(
-                        "%s: the mask %s has no hole pixels; the image is copied through unchanged",
-                        loaded.job.image,
-                        loaded.job.mask or "given",
-                    )
-                    write(loaded, None)
+                try:
+                    read = self._read(job)
+                except InpaintError as error:
+                    self._fill_batch()  # the jobs before this one are reported first
+                    self._done.append(_Done(job, error))
                 else:
-                    fill_one(loaded)
-                yield from finished(wait=False)
-            flush_group()
-            yield from finished(wait=True)
+                    self._batch(read)
+                yield from self._finished(wait=False)
+            self._fill_batch()
+            yield from self._finished(wait=True)
         finally:
             # Normally every write is done by now; after an error or an interrupt, the queued ones are
             # cancelled and the one in progress finishes (a file is complete or absent).
-            writer.shutdown(wait=True, cancel_futures=True)
+            self._writer.shutdown(wait=True, cancel_futures=True)
+
+    # -- the steps, in order ------------------------------------------------------------------------------
+
+    def _read(self, job: FillJob) -> _ReadJob:
+        """Step 1: the job's image and its hole mask (a mask file given for many images is read once)."""
+        start = time.perf_counter()
+        if job.problem is not None:
+            raise InpaintError(job.problem)
+        image = io.read_image(job.image, max_pixels=self.options.max_pixels)
+        mask = hole_mask(image, job.image, job.mask, self.options, self._cache)
+        return _ReadJob(job, image, mask, time.perf_counter() - start)
+
+    def _batch(self, read: _ReadJob) -> None:
+        """Step 2: an image the engine fills whole joins the batch of its size (a full batch, or one of
+        another size, is filled first); any other is filled alone, or copied through if it has no hole."""
+        mask, image = read.mask, read.image
+        batchable = (
+            mask.any() and not mask.all() and self.inpainter.batches(image.height, image.width, self.options.strategy)
+        )
+        if self._batched and (not batchable or self._batched[0].mask.shape != mask.shape):
+            self._fill_batch()
+        if batchable:
+            self._batched.append(read)
+            if len(self._batched) >= max(1, self.inpainter.batch_pixels // mask.size):
+                self._fill_batch()
+        elif not mask.any():
+            log.warning(
+                "%s: the mask %s has no hole pixels; the image is copied through unchanged",
+                read.job.image,
+                read.job.mask or "given",
+            )
+            self._write(read, None)
+        else:
+            self._fill_one(read)
+
+    def _fill_batch(self) -> None:
+        """Step 3: one model call for the batch. If it fails, each image is filled alone, so the error is
+        reported for the image that caused it and the others are still written."""
+        batch, self._batched = self._batched, []
+        if not batch:
+            return
+        try:
+            filled = self.inpainter.fill_batch(
+                [_engine_pixels(read.image) for read in batch], [read.mask for read in batch], seed=self.options.seed
+            )
+        except InpaintError:
+            for read in batch:
+                self._fill_one(read)
+        else:
+            for read, result in zip(batch, filled, strict=True):
+                self._write(read, result, batched=len(batch))
+
+    def _fill_one(self, read: _ReadJob) -> None:
+        """Step 3 for an image filled on its own (crop windows, a resize, or a batch that failed)."""
+        options = self.options
+        try:
+            result = self.inpainter.fill(
+                _engine_pixels(read.image),
+                read.mask,
+                strategy=options.strategy,
+                seed=options.seed,
+                source=read.job.image,
+            )
+        except InpaintError as error:
+            self._done.append(_Done(read.job, error))
+        else:
+            self._write(read, result)
+
+    def _write(self, read: _ReadJob, result: FillResult | None, batched: int = 1) -> None:
+        """Step 4: the output composed here (result None: no hole, the image copied through) and queued for
+        the writer thread."""
+        image, mask, job = read.image, read.mask, read.job
+        start = time.perf_counter()
+        if result is None:
+            pixels = image.pixels
+            outcome = FillOutcome(job, 0.0, "none", "-", 0.0, image.height, image.width)
+        else:
+            pixels = io.compose_output(image, result.rgb, mask)
+            if job.mask == ALPHA or (job.mask is None and not self.options.has_extra_holes):
+                # the hole was transparent: a fill nobody could see is no fill
+                pixels[:, :, 3][mask] = np.iinfo(pixels.dtype).max
+            outcome = FillOutcome(
+                job,
+                result.seconds,
+                result.strategy,
+                result.precision,
+                float(mask.mean()),
+                image.height,
+                image.width,
+                batched=batched,
+                window_sizes=result.window_sizes,
+            )
+        outcome.read_seconds = read.read_seconds
+        outcome.write_seconds = time.perf_counter() - start  # compositing; the writer adds its time
+        write = self._writer.submit(_timed_write, job.output, pixels, self.options.quality)
+        self._done.append(_Done(job, outcome, write))
+
+    def _finished(self, wait: bool) -> Iterator[tuple[FillJob, FillOutcome | InpaintError]]:
+        """The jobs done, in job order, up to the first whose file is still being written (all, if `wait`)."""
+        while self._done and (wait or self._done[0].write is None or self._done[0].write.done()):
+            done = self._done[0]
+            outcome = done.outcome
+            if done.write is not None and isinstance(outcome, FillOutcome):
+                try:
+                    outcome.write_seconds += done.write.result()
+                except InpaintError as error:
+                    outcome = error
+            self._done.popleft()  # after the write's result: an interrupt while waiting leaves it to `stop`
+            if isinstance(outcome, FillOutcome):
+                _log_outcome(outcome)
+            yield done.job, outcome
 
 
 def _log_outcome(outcome: FillOutcome) -> None:

@@ -9,7 +9,7 @@ import torch
 from helpers import count_parameters
 from torch import nn
 
-from inpaint_cli.mask_shapes import hole_ratio
+from inpaint_cli.masks import hole_ratio
 from inpaint_cli.models import context_encoder as ce
 from inpaint_cli.models.context_encoder import ContextEncoder, ContextEncoderDiscriminator, ContextEncoderRecipe
 from inpaint_cli.registry import create_model, get_arch

@@ -12,7 +12,8 @@ import pytest
 import torch
 from helpers import write_live_pickle
 
-from inpaint_cli.io import read_image, read_mask
+from inpaint_cli.io import read_image
+from inpaint_cli.masks import read_mask
 from inpaint_cli.registry import create_model
 from inpaint_cli.weights import (
     entry_to_toml,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from inpaint_cli import io
+from inpaint_cli import io, masks
 from inpaint_cli.engine import Inpainter
 from inpaint_cli.errors import InpaintError
 from inpaint_cli.fill import FillOptions, fill_files, plan_jobs
@@ -24,8 +24,8 @@ def test_a_folder_is_filled_in_batches_in_order_with_its_mask_read_once(tmp_path
     cv2.imwrite(str(tmp_path / "mask.png"), mask)
 
     reads = []
-    real_read_mask = io.read_mask
-    monkeypatch.setattr(io, "read_mask", lambda *a, **k: reads.append(a) or real_read_mask(*a, **k))
+    real_read_mask = masks.read_mask
+    monkeypatch.setattr(masks, "read_mask", lambda *a, **k: reads.append(a) or real_read_mask(*a, **k))
     model = create_model("test_probe")
     inpainter = Inpainter(model, device="cpu", batch_pixels=3 * 48 * 40)  # three images per call
     jobs = plan_jobs([str(folder)], str(tmp_path / "mask.png"), str(tmp_path / "out"))
@@ -40,8 +40,8 @@ def test_a_folder_is_filled_in_batches_in_order_with_its_mask_read_once(tmp_path
         if isinstance(outcome, InpaintError):
             continue
         image = io.read_image(job.image)
-        decoded = io.read_mask(str(tmp_path / "mask.png"))
-        hole = io.fit_mask(decoded, image.height, image.width, resize=True, mask_name="m", image_name="i")
+        decoded = masks.read_mask(str(tmp_path / "mask.png"))
+        hole = masks.fit_mask(decoded, image.height, image.width, resize=True, mask_name="m", image_name="i")
         alone = Inpainter(create_model("test_probe"), device="cpu").fill(image.rgb(), hole)
         assert np.array_equal(io.read_image(job.output).pixels, io.compose_output(image, alone.rgb, hole))
         assert outcome.strategy == "full"

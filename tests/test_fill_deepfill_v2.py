@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from inpaint_cli.engine import Inpainter
-from inpaint_cli.io import read_image, read_mask
+from inpaint_cli.io import read_image
+from inpaint_cli.masks import read_mask
 from inpaint_cli.weights import load_catalog, load_model, verify
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from inpaint_cli.errors import InpaintError, UsageError
-from inpaint_cli.io import box_hole, colour_hole, parse_box, parse_colour
+from inpaint_cli.masks import box_hole, colour_hole, parse_box, parse_colour
 
 MAGENTA = (255, 0, 255)
 

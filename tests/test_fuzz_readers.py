@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from inpaint_cli import io
+from inpaint_cli import io, masks
 from inpaint_cli.errors import InpaintError
 from inpaint_cli.weights import read_checkpoint, read_checkpoint_metadata
 
@@ -99,7 +99,7 @@ def _read_image_case(path: Path, data: bytes) -> None:
     path.write_bytes(data)
     for read in (
         lambda: io.read_image(path, max_pixels=MAX_PIXELS),
-        lambda: io.read_mask(path, max_pixels=MAX_PIXELS),
+        lambda: masks.read_mask(path, max_pixels=MAX_PIXELS),
     ):
         try:
             result = read()

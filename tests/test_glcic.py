@@ -55,11 +55,11 @@ def test_parameter_counts(model: GLCIC) -> None:
     assert len([m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]) == 16  # all but the last
     # conv → BN → ReLU, the paper's order (otenim puts BN after the ReLU).
     first = model.net[0]
-    assert [type(m) for m in first] == [glcic.SameConv2d, torch.nn.BatchNorm2d, torch.nn.ReLU]
+    assert [type(m) for m in first] == [glcic.MirrorPadConv2d, torch.nn.BatchNorm2d, torch.nn.ReLU]
     assert first[0].in_channels == 4
     # Every conv of C pads as `padding` says (see test_batch_norm_statistics_do_not_depend_on_the_image_size).
     convs = [m for m in model.net.modules() if isinstance(m, torch.nn.Conv2d)]
-    assert len(convs) == 15 and all(isinstance(m, glcic.SameConv2d) and not m.mirror for m in convs)
+    assert len(convs) == 15 and all(isinstance(m, glcic.MirrorPadConv2d) and not m.mirror for m in convs)
 
 
 @pytest.mark.parametrize("size", [(64, 64), (52, 80)])

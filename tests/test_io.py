@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from inpaint_cli import io
+from inpaint_cli import io, masks
 from inpaint_cli.errors import InpaintError, UsageError
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -247,7 +247,7 @@ def test_mask_gets_orientation_too(tmp_path):
     mask = np.zeros((4, 6), np.uint8)
     mask[0, 0] = 255
     path = write_bytes(tmp_path / "m.png", png_with_exif(encode(".png", mask), exif_tiff(6)))
-    hole = io.read_mask(path)
+    hole = masks.read_mask(path)
     assert hole.shape == (6, 4)
     assert np.argwhere(hole).tolist() == [[0, 3]]
 
@@ -315,7 +315,7 @@ def test_max_pixels_argument_and_environment(tmp_path, monkeypatch):
     with pytest.raises(InpaintError, match=r"10x10 is 100 pixels, over the limit of 99"):
         io.read_image(path, max_pixels=99)
     with pytest.raises(InpaintError, match="over the limit"):
-        io.read_mask(path, max_pixels=99)
+        masks.read_mask(path, max_pixels=99)
     monkeypatch.setenv("INPAINT_MAX_PIXELS", "50")
     with pytest.raises(InpaintError, match="over the limit of 50"):
         io.read_image(path)
@@ -400,7 +400,7 @@ def test_missing_file(tmp_path):
 
 def test_directory_instead_of_file(tmp_path):
     with pytest.raises(InpaintError, match="is a directory"):
-        io.read_mask(tmp_path)
+        masks.read_mask(tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -451,22 +451,22 @@ def _mask_file(tmp_path: Path, pixels: np.ndarray, name: str = "mask.png") -> Pa
 def test_mask_white_is_hole_and_threshold_is_half(tmp_path):
     gray = np.array([[0, 127, 128, 255]], np.uint8)
     path = _mask_file(tmp_path, gray)
-    hole = io.read_mask(path)
+    hole = masks.read_mask(path)
     assert hole.dtype == bool and hole.shape == (1, 4)
     assert hole.tolist() == [[False, False, True, True]]
-    assert io.read_mask(path, invert=True).tolist() == [[True, True, False, False]]
+    assert masks.read_mask(path, invert=True).tolist() == [[True, True, False, False]]
 
 
 def test_mask_16_bit_threshold(tmp_path):
     path = _mask_file(tmp_path, np.array([[0, 32767, 32768, 65535]], np.uint16))
-    assert io.read_mask(path).tolist() == [[False, False, True, True]]
+    assert masks.read_mask(path).tolist() == [[False, False, True, True]]
 
 
 def test_mask_drawn_in_red_only(tmp_path):
     bgr = np.zeros((2, 2, 3), np.uint8)
     bgr[0, 1] = (0, 0, 255)  # red
     bgr[1, 0] = (100, 100, 100)  # dark gray: not a hole
-    assert io.read_mask(_mask_file(tmp_path, bgr)).tolist() == [[False, True], [False, False]]
+    assert masks.read_mask(_mask_file(tmp_path, bgr)).tolist() == [[False, True], [False, False]]
 
 
 def test_palette_mask(tmp_path):
@@ -478,7 +478,7 @@ def test_palette_mask(tmp_path):
         + png_chunk(b"IDAT", zlib.compress(rows))
         + png_chunk(b"IEND", b"")
     )
-    hole = io.read_mask(write_bytes(tmp_path / "pal.png", png))
+    hole = masks.read_mask(write_bytes(tmp_path / "pal.png", png))
     assert hole.tolist() == [[False, True, False], [True, False, False]]
 
 
@@ -488,30 +488,30 @@ def test_rgba_mask_with_flat_colour_uses_alpha(tmp_path):
     bgra[0, 2, 3] = 255
     bgra[1, 0, 3] = 200
     bgra[1, 1, 3] = 100  # mostly transparent: not a hole
-    assert io.read_mask(_mask_file(tmp_path, bgra)).tolist() == [[False, False, True], [True, False, False]]
+    assert masks.read_mask(_mask_file(tmp_path, bgra)).tolist() == [[False, False, True], [True, False, False]]
 
 
 def test_rgba_mask_with_drawn_colour_uses_colour(tmp_path):
     bgra = np.zeros((1, 3, 4), np.uint8)
     bgra[0, 1, :3] = 255
     bgra[0, :, 3] = (255, 255, 0)  # alpha varies too, but the colour carries the drawing
-    assert io.read_mask(_mask_file(tmp_path, bgra)).tolist() == [[False, True, False]]
+    assert masks.read_mask(_mask_file(tmp_path, bgra)).tolist() == [[False, True, False]]
 
 
 def test_opaque_black_rgba_mask_has_no_hole(tmp_path):
     bgra = np.zeros((2, 2, 4), np.uint8)
     bgra[..., 3] = 255  # colour and alpha both flat: the colour (black) decides
-    assert not io.read_mask(_mask_file(tmp_path, bgra)).any()
+    assert not masks.read_mask(_mask_file(tmp_path, bgra)).any()
 
 
 def test_fit_mask_same_size_is_untouched():
     mask = np.zeros((3, 4), bool)
-    assert io.fit_mask(mask, 3, 4, resize=False, mask_name="m.png", image_name="p.png") is mask
+    assert masks.fit_mask(mask, 3, 4, resize=False, mask_name="m.png", image_name="p.png") is mask
 
 
 def test_fit_mask_mismatch_names_both_files():
     with pytest.raises(InpaintError) as err:
-        io.fit_mask(
+        masks.fit_mask(
             np.zeros((480, 640), bool), 600, 800, resize=False, mask_name="mask.png", image_name="photo.png"
         )
     assert err.value.message == (
@@ -523,7 +523,7 @@ def test_fit_mask_mismatch_names_both_files():
 
 def test_fit_mask_resize_is_nearest():
     mask = np.array([[True, False], [False, True]])
-    out = io.fit_mask(mask, 4, 6, resize=True, mask_name="m", image_name="i")
+    out = masks.fit_mask(mask, 4, 6, resize=True, mask_name="m", image_name="i")
     assert out.dtype == bool and out.shape == (4, 6)
     expected = np.kron(mask, np.ones((2, 3), bool))  # each pixel becomes a 2x3 block
     assert np.array_equal(out, expected)
@@ -532,10 +532,10 @@ def test_fit_mask_resize_is_nearest():
 def test_dilate_single_pixel_becomes_disk():
     mask = np.zeros((9, 9), bool)
     mask[4, 4] = True
-    grown = io.dilate_mask(mask, 2)
+    grown = masks.dilate_mask(mask, 2)
     assert grown.dtype == bool and int(grown.sum()) == 13
     assert grown[4, 2] and grown[2, 4] and grown[3, 3] and not grown[2, 3] and not grown[3, 2]
-    assert int(io.dilate_mask(mask, 1).sum()) == 5
+    assert int(masks.dilate_mask(mask, 1).sum()) == 5
 
 
 def test_dilate_matches_disk_kernel_and_zero_copies():
@@ -545,12 +545,12 @@ def test_dilate_matches_disk_kernel_and_zero_copies():
         yy, xx = np.mgrid[-n : n + 1, -n : n + 1]
         disk = (xx**2 + yy**2 <= n * n).astype(np.uint8)
         expected = cv2.dilate(mask.astype(np.uint8), disk, borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
-        assert np.array_equal(io.dilate_mask(mask, n), expected)
-    same = io.dilate_mask(mask, 0)
+        assert np.array_equal(masks.dilate_mask(mask, n), expected)
+    same = masks.dilate_mask(mask, 0)
     assert np.array_equal(same, mask) and same is not mask
-    assert not io.dilate_mask(np.zeros((4, 4), bool), 3).any()
+    assert not masks.dilate_mask(np.zeros((4, 4), bool), 3).any()
     with pytest.raises(UsageError):
-        io.dilate_mask(mask, -1)
+        masks.dilate_mask(mask, -1)
 
 
 # ---------------------------------------------------------------------------------------- composing

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 from inpaint_cli.errors import InpaintError, UsageError
-from inpaint_cli.io import read_mask
-from inpaint_cli.mask_shapes import hole_ratio
-from inpaint_cli.masks import (
+from inpaint_cli.masks import hole_ratio, read_mask
+from inpaint_cli.masks.sets import (
     MASK_KINDS,
     generate_mask_set,
     load_mask_set,

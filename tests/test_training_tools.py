@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from inpaint_cli.cli import app
-from inpaint_cli.cli.fill import parse_settings
+from inpaint_cli.cli.train import train_flags
 from inpaint_cli.errors import InpaintError, UsageError
 from inpaint_cli.registry import get_arch, get_recipe
 from inpaint_cli.train import TrainConfig, load_config
@@ -185,13 +185,7 @@ def commands():
 
 def train_config(train_command, args: list[str]) -> TrainConfig:
     """The TrainConfig `inpaint train ARGS` asks for, as the CLI builds it (a bad flag or value raises)."""
-    params = train_command.make_context("train", list(args)).params
-    fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"model_config", "recipe_config", "resume"}
-    flags = {name: params[name] for name in fields}
-    flags["model_config"] = parse_settings(params["model_config"])
-    flags["recipe_config"] = parse_settings(params["recipe_config"], flag="--recipe")
-    flags["resume"] = params["resume"] or None
-    return config_from_sources(None, flags)
+    return config_from_sources(None, train_flags(train_command.make_context("train", list(args)).params))
 
 
 def check_script(lines: list[str], prefix: list[str]) -> dict[str, list[TrainConfig]]:

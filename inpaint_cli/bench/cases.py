@@ -27,9 +27,8 @@ import cv2
 import numpy as np
 
 from ..errors import InpaintError, UsageError
-from ..io import fit_mask, image_files, read_image
-from ..mask_shapes import hole_ratio
-from ..masks import MANIFEST_NAME, bucket_masks, load_mask_set, ratio_label
+from ..io import image_files, read_image
+from ..masks import MANIFEST_NAME, bucket_masks, fit_mask, hole_ratio, load_mask_set, ratio_label
 from .config import REPORT_SPLIT, SELECTION_SPLIT, SPLIT_FILES, BenchmarkConfig
 
 log = logging.getLogger("inpaint_cli")

@@ -1,4 +1,4 @@
-"""`inpaint fill` and `inpaint plural`: load a model, fill images, print what was written."""
+"""`inpaint fill`: load a model, fill images, print what was written."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from typing import Annotated
 import typer
 
 from ..errors import EXIT_FAILURE, EXIT_INTERRUPTED, InpaintError, UsageError
+from .options import fill_options, make_inpainter
 from .output import emit, err, fail, labelled
 from .root import app
-
-# -- fill ---------------------------------------------------------------------------------------------
 
 
 @app.command()
@@ -102,7 +101,7 @@ def fill(
     from ..plural import draw_seed
 
     try:
-        options = _fill_options(
+        options = fill_options(
             invert_mask, resize_mask, dilate, strategy, boxes, mask_color, color_tolerance, seed=seed
         )
         options = dataclasses.replace(options, quality=quality, max_pixels=max_pixels)
@@ -111,7 +110,7 @@ def fill(
             if as_json:
                 raise UsageError("--json and PNG on stdout would mix; give --out a file or directory")
             refuse_terminal_stdout()
-        inpainter, model_name = _make_inpainter(model, device, half, settings)
+        inpainter, model_name = make_inpainter(model, device, half, settings)
     except InpaintError as error:
         raise fail(error) from None
     if inpainter.contract.can_sample and options.seed is None:
@@ -127,52 +126,6 @@ def fill(
         # The work had started: whatever went wrong is a runtime failure, except a usage error found for
         # the one image there was (--strategy full that cannot fit in memory).
         raise typer.Exit(failures[0].exit_code if len(jobs) == 1 else EXIT_FAILURE)
-
-
-def _fill_options(
-    invert_mask: bool,
-    resize_mask: bool,
-    dilate: int,
-    strategy: str,
-    boxes: list[str] | None,
-    mask_color: str | None,
-    color_tolerance: int,
-    seed: int | None = None,
-):
-    from ..engine import check_strategy
-    from ..fill import FillOptions
-    from ..io import parse_box, parse_colour
-
-    return FillOptions(
-        invert_mask=invert_mask,
-        resize_mask=resize_mask,
-        dilate=dilate,
-        strategy=check_strategy(strategy),
-        seed=seed,
-        boxes=tuple(parse_box(box) for box in boxes or []),
-        mask_colour=None if mask_color is None else parse_colour(mask_color),
-        colour_tolerance=color_tolerance,
-    )
-
-
-def parse_settings(settings: list[str] | None, flag: str = "--set") -> dict:
-    """KEY=VALUE pairs; values are JSON when they parse as JSON (numbers, true, lists), else text."""
-    parsed = {}
-    for item in settings or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"{flag} {item}: expected KEY=VALUE")
-        try:
-            parsed[key] = json.loads(value)
-        except json.JSONDecodeError:
-            parsed[key] = value
-    return parsed
-
-
-def _make_inpainter(model: str | None, device: str, half: bool, settings: list[str] | None = None):
-    from ..load import load_inpainter
-
-    return load_inpainter(model, device=device, half=half, overrides=parse_settings(settings))
 
 
 def _run_fill_jobs(
@@ -236,101 +189,3 @@ def _run_fill_jobs(
         err.print(f"{written} of {len(jobs)} {noun} written before the interrupt", highlight=False, markup=False)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     return failures
-
-
-# -- plural -------------------------------------------------------------------------------------------
-
-
-@app.command()
-def plural(
-    image: Annotated[str, typer.Argument(help="Image file, or '-' for stdin.")],
-    mask: Annotated[
-        str | None,
-        typer.Option(
-            "--mask", "-m", help="Mask file (white = hole), or 'alpha' (the default when no --box/--mask-color)."
-        ),
-    ] = None,
-    n: Annotated[int, typer.Option("--n", min=1, max=256, help="Number of samples.")] = 8,
-    seed: Annotated[int | None, typer.Option(help="Sample i uses seed + i (default: a random seed, reported).")] = None,
-    out_dir: Annotated[
-        str | None,
-        typer.Option("--out-dir", help="Write <stem>_<seed>.png per sample (default: <stem>_samples/)."),
-    ] = None,
-    grid: Annotated[
-        str | None,
-        typer.Option("--grid", help="Contact sheet (input, mask, samples), replaced if it exists; '-' = stdout."),
-    ] = None,
-    overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace existing sample files (an input never).")
-    ] = False,
-    model: Annotated[str, typer.Option("--model", help="A model that can sample.")] = "piigan",
-    settings: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--set",
-            help="Model config KEY=VALUE (repeatable): the architecture's options, e.g. cnum=32 for piigan "
-            "(a checkpoint fixes most of them).",
-        ),
-    ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
-    half: Annotated[bool, typer.Option("--half", help="fp16 on GPUs, bf16 on CPUs.")] = False,
-    strategy: Annotated[str, typer.Option(help="auto, full, crop or resize.")] = "auto",
-    invert_mask: Annotated[bool, typer.Option("--invert-mask", help="Black = hole instead of white.")] = False,
-    resize_mask: Annotated[
-        bool, typer.Option("--resize-mask", help="Resize a mask of another size (nearest).")
-    ] = False,
-    boxes: Annotated[
-        list[str] | None,
-        typer.Option("--box", help="A hole X,Y,W,H in pixels (repeatable; with --mask: the union)."),
-    ] = None,
-    mask_color: Annotated[
-        str | None, typer.Option("--mask-color", help="The hole is the image's pixels of this colour, e.g. '#ff00ff'.")
-    ] = None,
-    color_tolerance: Annotated[
-        int, typer.Option(min=0, max=255, help="--mask-color per-channel tolerance in 8-bit levels (default 0).")
-    ] = 0,
-    dilate: Annotated[int, typer.Option(min=0, help="Grow the hole by N pixels.")] = 0,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="One JSON line per sample, then one with the diversity.")
-    ] = False,
-) -> None:
-    """Draw N different fills of the same hole from a model that samples (PiiGAN)."""
-    from ..fill import STDIO
-    from ..io import refuse_terminal_stdout
-    from ..plural import check_can_sample, default_samples_dir, draw_seed, plan_outputs, plural_files
-
-    try:
-        options = _fill_options(invert_mask, resize_mask, dilate, strategy, boxes, mask_color, color_tolerance)
-        if grid == STDIO and as_json:
-            raise UsageError("--json and a grid on stdout would mix; give --grid a file")
-        if grid == STDIO:
-            refuse_terminal_stdout()
-        drawn = seed is None
-        if seed is None:
-            seed = draw_seed()  # before planning: the sample files are named by their seeds
-        if out_dir is None:
-            out_dir = default_samples_dir(image, grid)
-        outputs = plan_outputs(image, mask, n=n, seed=seed, out_dir=out_dir, grid=grid, overwrite=overwrite)
-        inpainter, model_name = _make_inpainter(model, device, half, settings)
-        check_can_sample(inpainter, model_name)
-        if drawn:
-            err.print(f"seed {seed} (pass --seed {seed} to reproduce)", highlight=False)
-        outcome = plural_files(
-            inpainter, image, mask, n=n, seed=seed, options=options, out_dir=out_dir, grid=grid, outputs=outputs
-        )
-    except InpaintError as error:
-        raise fail(error) from None
-    for index, (output, result) in enumerate(zip(outcome.outputs, outcome.results, strict=True)):
-        if as_json:
-            record = {"sample": index, "seed": seed + index, "output": output, "model": model_name}
-            emit(json.dumps({**record, "seconds": round(result.seconds, 4)}))
-        elif output is not None:
-            emit(output)
-    if as_json:
-        diversity = None if outcome.diversity is None else round(outcome.diversity, 6)
-        emit(json.dumps({"diversity": diversity, "n": n, "seed": seed, "grid": grid}))
-    else:
-        if grid not in (None, STDIO):
-            emit(grid)
-        shown = "n/a (one sample)" if outcome.diversity is None else f"{outcome.diversity:.4f}"
-        err.print(f"diversity (mean pairwise L1 over the hole, 0-1 scale): {shown}", highlight=False)

@@ -1,4 +1,4 @@
-"""`inpaint models list|info|download|verify|export|convert` and `inpaint doctor`."""
+"""`inpaint models list|info|download|verify|export|convert`."""
 
 from __future__ import annotations
 
@@ -13,9 +13,7 @@ from ..convert.sources import FORMATS as CONVERT_FORMATS
 from ..convert.sources import arch_help
 from ..errors import EXIT_FAILURE, InpaintError
 from .output import emit, emit_rich, err, fail, human_size, report
-from .root import app, models_app
-
-# -- models -------------------------------------------------------------------------------------------
+from .root import models_app
 
 
 @models_app.command("list")
@@ -227,21 +225,3 @@ def models_convert(
         print(json.dumps(entry), flush=True)
     else:
         print(entry_to_toml(entry), end="", flush=True)
-
-
-# -- doctor -------------------------------------------------------------------------------------------
-
-
-@app.command()
-def doctor(as_json: Annotated[bool, typer.Option("--json", help="Everything as one JSON object.")] = False) -> None:
-    """Versions, devices, threads, cache paths, and whether each default checkpoint is present."""
-    from ..doctor import report as doctor_report  # not output's `report`, which prints an error
-
-    info = doctor_report()
-    if as_json:
-        emit(json.dumps(info))
-        return
-    for section, values in info.items():
-        emit_rich(f"[bold]{section}[/]")
-        for key, value in values.items():
-            emit_rich(f"  {key:<22} {escape(str(value))}")

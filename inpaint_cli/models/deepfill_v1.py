@@ -79,7 +79,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..mask_shapes import box_mask
+from ..masks import box_mask
 from ..registry import InputContract, register, register_recipe
 from . import losses
 from .attention import ContextualAttention

@@ -56,7 +56,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..mask_shapes import mixed_mask
+from ..masks import mixed_mask
 from ..registry import InputContract, register, register_recipe
 from . import losses
 from .attention import ContextualAttention

@@ -86,7 +86,7 @@ from .blocks import same_padding
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # placeholder until the recipe measures the training set's mean
 POSTPROCESS_MODES = ("none", "poisson")
-PADDING_MODES = ("zeros", "mirror")  # see `SameConv2d`
+PADDING_MODES = ("zeros", "mirror")  # see `MirrorPadConv2d`
 LAYER_ORDERS = ("conv-bn-relu", "conv-relu-bn")  # the paper's; otenim's (its converted weights)
 # OpenCV's seamlessClone erodes its mask by 3 px before using the source gradients; 5 px of dilation
 # leaves a ~2 px ring of known pixels around the hole inside the blended region.
@@ -107,7 +107,7 @@ def mirror_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
     return x
 
 
-class SameConv2d(nn.Conv2d):
+class MirrorPadConv2d(nn.Conv2d):
     """A conv with "same" output size, padded with zeros (the paper's) or, with `mirror` set, by mirroring
     the map (`mirror_pad`).
 
@@ -146,7 +146,7 @@ def _conv_bn_relu(
 ) -> nn.Sequential:
     """conv → BN → ReLU, the paper's order."""
     return _Layer(
-        SameConv2d(in_channels, out_channels, kernel_size, stride, dilation),
+        MirrorPadConv2d(in_channels, out_channels, kernel_size, stride, dilation),
         nn.BatchNorm2d(out_channels),
         nn.ReLU(),
     )
@@ -221,7 +221,7 @@ class GLCIC(InpaintModel):
             _conv_bn_relu(128, 128),  # 14
             _deconv_bn_relu(128, 64),  # 15
             _conv_bn_relu(64, 32),  # 16
-            SameConv2d(32, 3, 3),  # 17: output, sigmoid below
+            MirrorPadConv2d(32, 3, 3),  # 17: output, sigmoid below
         )
         self.set_padding(padding)
         for module in self.net:
@@ -235,7 +235,7 @@ class GLCIC(InpaintModel):
             raise ValueError(f"padding must be one of {PADDING_MODES}, got {padding!r}")
         self.arch_config["padding"] = padding
         for module in self.net.modules():
-            if isinstance(module, SameConv2d):
+            if isinstance(module, MirrorPadConv2d):
                 module.mirror = padding == "mirror"
 
     def set_mean(self, mean: Iterable[float]) -> None:

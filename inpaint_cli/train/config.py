@@ -1,6 +1,7 @@
 """What `inpaint train` runs: the config schema, its TOML round trip, and how a config is settled.
 
-Every `TrainConfig` field mirrors a flag (`--val-list` ↔ val_list; FLAG_NAMES lists the two that differ).
+Every `TrainConfig` field mirrors a flag (`--val-list` ↔ val_list; FLAG_NAMES lists the two that differ);
+the fields declare their types and defaults, which FIELD_TYPES and DEFAULTS are read from.
 A config comes from three places, in rising precedence: a `--config` TOML file, the flags, and, on
 `--resume`, the run's own saved config, of which only RESUME_MUTABLE fields may change
 (`config_from_sources`, then `merge_for_resume`). A new run's config is completed with the recipe's and
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,109 +24,80 @@ from ..weights import read_toml, toml_key, toml_value
 from .data import MASK_KINDS
 
 
+def _given(default: Any = None) -> Any:
+    """A field that is None until given ("not given"); `default` is what a new run then gets (None: the
+    recipe's, or nothing)."""
+    return dataclasses.field(default=None, metadata={"default": default})
+
+
 @dataclass
 class TrainConfig:
-    """What `inpaint train` does; every field mirrors a flag (`--val-list` ↔ val_list).
+    """What `inpaint train` does. Every field is a flag (`--val-list` ↔ val_list) and a key of the TOML file;
+    this declaration is the one place that says so: `FIELD_TYPES`, `DEFAULTS` and `FLAG_NAMES` (a field's
+    flag where it is not the field's name) are read from it, and the CLI passes every `train` option to it
+    by name.
 
-    None means "not given": the recipe's default (size, batch, lr), the documented default below, or, with
-    `resume`, the value the run was started with.
-    model: arch name (deepfill_v2, ...). data: folder of training images (recursive). val: a folder of
-    validation images, or val_list: a file of names relative to `data` (excluded from training); with
-    neither, validation scores `val_count` training images (fit, not generalisation). out: run directory.
-    short_side: resize every image so its shorter side is this many pixels before cropping (the scale that
-    `inpaint benchmark --size` scores at); None = crop the files at their own resolution.
-    masks: paper (default) | freeform | box | mixed. device: auto (default) | cpu | cuda[:N] | mps.
-    amp: bf16 autocast. seed: 0. workers: data-loading threads (0 = in process). init: a generator
-    checkpoint to fine-tune from. resume: continue the run in `out` exactly.
-    val_every / save_every: 1000 steps; log_every: 10; preview_every: val_every (previews are written at
-    validation passes whose step is a multiple of it, and at the end). val_count: 16 validation cases.
-    balance: draw each top-level folder of `data` equally often (e.g. photos/ as often as textures/).
-    synthetic: the share of samples that are smooth synthetic images (flat colours, gradients); 0.
-    snapshot_every: also keep the shipped generator of every validation pass whose step is a multiple of N
-    as snapshots/step_NNNNNN.safetensors (0 = off), to choose a step afterwards by other measures than
-    the validation PSNR that picks best.safetensors (an adversarial phase trades PSNR for texture).
-    model_config: arch config overrides, e.g. {"cnum": 48}.
-    recipe_config: keyword arguments of the model's training recipe beyond the paper's defaults, e.g.
-    {"gan_weight": 0.1} for DeepFill v2 or {"phase_steps": [300, 30]} for GLCIC (`recipe_settings(arch)`
-    lists them).
+    None means "not given": the default beside the field, the recipe's (size, batch, lr), or, with `resume`,
+    the value the run was started with.
     """
 
-    model: str | None = None
-    data: str | None = None
-    val: str | None = None
-    val_list: str | None = None
-    out: str | None = None
-    size: int | None = None
-    short_side: int | None = None
-    batch: int | None = None
-    steps: int | None = None
-    lr: float | None = None
-    masks: str | None = None
-    device: str | None = None
-    amp: bool | None = None
-    seed: int | None = None
-    workers: int | None = None
-    init: str | None = None
-    resume: bool = False
-    val_every: int | None = None
-    save_every: int | None = None
-    log_every: int | None = None
-    preview_every: int | None = None
-    val_count: int | None = None
-    balance: bool | None = None
-    synthetic: float | None = None
-    snapshot_every: int | None = None
-    model_config: dict[str, Any] | None = None
-    recipe_config: dict[str, Any] | None = None
+    model: str | None = _given()  # the arch name (deepfill_v2, ...)
+    data: str | None = _given()  # the folder of training images (searched recursively)
+    # Validation images: a folder `val`, or `val_list`, a file of names relative to `data` (not trained on);
+    # with neither, validation scores `val_count` training images (fit, not generalisation).
+    val: str | None = _given()
+    val_list: str | None = _given()
+    out: str | None = _given()  # the run directory
+    size: int | None = _given()  # the square crop
+    # Resize every image so its shorter side is this many pixels before cropping (the scale that
+    # `inpaint benchmark --size` scores at); None: crop the files at their own resolution.
+    short_side: int | None = _given()
+    batch: int | None = _given()
+    steps: int | None = _given(10_000)
+    lr: float | None = _given()
+    masks: str | None = _given("paper")  # paper | freeform | box | mixed
+    device: str | None = _given("auto")  # auto | cpu | cuda[:N] | mps
+    amp: bool | None = _given(False)  # bf16 autocast
+    seed: int | None = _given(0)
+    workers: int | None = _given(0)  # data-loading threads (0 = in process)
+    init: str | None = _given()  # a generator checkpoint to fine-tune from
+    resume: bool = False  # continue the run in `out` exactly
+    val_every: int | None = _given(1000)
+    save_every: int | None = _given(1000)
+    log_every: int | None = _given(10)
+    # Previews are written at the validation passes whose step is a multiple of it, and at the end;
+    # None: val_every.
+    preview_every: int | None = _given()
+    val_count: int | None = _given(16)  # validation cases
+    # Draw each top-level folder of `data` equally often (e.g. photos/ as often as textures/).
+    balance: bool | None = _given(False)
+    synthetic: float | None = _given(0.0)  # the share of samples that are smooth synthetic images
+    # Also keep the shipped generator of every validation pass whose step is a multiple of N as
+    # snapshots/step_NNNNNN.safetensors (0 = off), to choose a step afterwards by other measures than the
+    # validation PSNR that picks best.safetensors (an adversarial phase trades PSNR for texture).
+    snapshot_every: int | None = _given(0)
+    # Arch config overrides, e.g. {"cnum": 48}.
+    model_config: dict[str, Any] | None = dataclasses.field(default=None, metadata={"flag": "set"})
+    # Keyword arguments of the model's training recipe beyond the paper's defaults, e.g. {"gan_weight": 0.1}
+    # for DeepFill v2 or {"phase_steps": [300, 30]} for GLCIC (`recipe_settings(arch)` lists them).
+    recipe_config: dict[str, Any] | None = dataclasses.field(default=None, metadata={"flag": "recipe"})
 
 
+def _value_type(hint: Any) -> type:
+    """The type a given value must have: `int | None` -> int, `dict[str, Any] | None` -> dict."""
+    (kind,) = [arg for arg in typing.get_args(hint) if arg is not type(None)] or [hint]
+    return typing.get_origin(kind) or kind
+
+
+_FIELDS = dataclasses.fields(TrainConfig)
+_HINTS = typing.get_type_hints(TrainConfig)
+FIELD_TYPES: dict[str, type] = {field.name: _value_type(_HINTS[field.name]) for field in _FIELDS}
 DEFAULTS: dict[str, Any] = {
-    "steps": 10_000,
-    "masks": "paper",
-    "device": "auto",
-    "amp": False,
-    "seed": 0,
-    "workers": 0,
-    "val_every": 1000,
-    "save_every": 1000,
-    "log_every": 10,
-    "val_count": 16,
-    "balance": False,
-    "synthetic": 0.0,
-    "snapshot_every": 0,
+    field.name: field.metadata["default"] for field in _FIELDS if field.metadata.get("default") is not None
 }
-FIELD_TYPES: dict[str, type] = {
-    "model": str,
-    "data": str,
-    "val": str,
-    "val_list": str,
-    "out": str,
-    "size": int,
-    "short_side": int,
-    "batch": int,
-    "steps": int,
-    "lr": float,
-    "masks": str,
-    "device": str,
-    "amp": bool,
-    "seed": int,
-    "workers": int,
-    "init": str,
-    "resume": bool,
-    "val_every": int,
-    "save_every": int,
-    "log_every": int,
-    "preview_every": int,
-    "val_count": int,
-    "balance": bool,
-    "synthetic": float,
-    "snapshot_every": int,
-    "model_config": dict,
-    "recipe_config": dict,
-}
+FLAG_NAMES = {field.name: field.metadata["flag"] for field in _FIELDS if "flag" in field.metadata}
 PATH_FIELDS = ("data", "val", "val_list", "out", "init")
 TABLE_FIELDS = ("model_config", "recipe_config")
-FLAG_NAMES = {"model_config": "set", "recipe_config": "recipe"}  # fields whose flag is not their name
 # What a resumed run may change: when and how often things happen and where, never what is trained. (A
 # different device, e.g. a CUDA run continued on a CPU, resumes correctly but not bit for bit.)
 RESUME_MUTABLE = frozenset(

@@ -52,9 +52,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import mask_shapes as mask_generators
 from ..errors import InpaintError, UsageError
 from ..io import SUPPORTED_EXTENSIONS, read_rgb, scale_short_side
+from ..masks import shapes as mask_generators
 
 log = logging.getLogger("inpaint_cli")
 

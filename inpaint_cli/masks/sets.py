@@ -1,6 +1,6 @@
 """Benchmark mask sets (MODELS.md §6): hole-ratio buckets, seeded sets of masks, their files and manifests.
 
-The shapes themselves (boxes, brush strokes, their mix) come from `inpaint_cli.mask_shapes`; this module
+The shapes themselves (boxes, brush strokes, their mix) come from `masks.shapes`; this module
 steers them into a hole-ratio bucket, writes a set as `mask_NNNN.png` + `manifest.json`, and reads
 a set back. Masks are bool arrays (H, W) with True = hole.
 """
@@ -17,9 +17,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import InpaintError, UsageError
-from .io import image_files, read_mask, write_atomic, write_image
-from .mask_shapes import box_mask, brush_stroke_mask, hole_ratio
+from ..errors import InpaintError, UsageError
+from ..io import image_files, write_atomic, write_image
+from .read import read_mask
+from .shapes import box_mask, brush_stroke_mask, hole_ratio
 
 # ------------------------------------------------------------------------------ benchmark mask sets
 #

@@ -1,5 +1,5 @@
-"""Masks: reading one as a bool hole map, fitting it to an image's size, growing the hole, and the holes
-given on the command line (`--box`, `--mask-color`)."""
+"""The masks a user gives: a mask file read as a bool hole map, fitted to an image's size, the hole grown, and
+the holes given on the command line (`--box`, `--mask-color`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from ..errors import InpaintError, UsageError
-from .read import decode, full_scale, read_bytes, resolve_max_pixels
+from ..io.read import decode, full_scale, read_bytes, resolve_max_pixels
 
 __all__ = [
     "Box",
