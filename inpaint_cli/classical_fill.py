@@ -121,10 +121,10 @@ def check_classical_config(arch: str, config: dict[str, Any]) -> dict[str, Any]:
     for key, value in merged.items():
         whole = key in WHOLE_NUMBER_KEYS
         if isinstance(value, bool) or not isinstance(value, int if whole else int | float):
-            kind = "a whole number" if whole else "a number"
-            raise UsageError(f"--set {key}={value}: expected {kind}, e.g. {key}={defaults[key]}")
+            kind = "an integer" if whole else "a number"
+            raise UsageError(f"--set {key}={value}: {key} of {arch} takes {kind} (default {defaults[key]})")
         if key != "seed" and not value > 0:
-            raise UsageError(f"--set {key}={value}: expected a positive number, e.g. {key}={defaults[key]}")
+            raise UsageError(f"--set {key}={value}: {key} of {arch} must be positive (default {defaults[key]})")
     return merged
 
 

@@ -200,7 +200,7 @@ def test_patchmatch_config_is_checked_and_a_missing_package_is_one_line(monkeypa
 
     assert get_arch("patchmatch").default_config == {"patch_size": 3, "seed": 0}
     assert create_model("patchmatch", patch_size=5).arch_config == {"patch_size": 5, "seed": 0}
-    with pytest.raises(ValueError, match="patch_size=abc: expected a whole number"):
+    with pytest.raises(ValueError, match="patch_size=abc: patch_size of patchmatch takes an integer"):
         create_model("patchmatch", patch_size="abc")
     with pytest.raises(UsageError, match="--set radius: not a config key of patchmatch"):
         classical_fill.ClassicalFill("patchmatch", radius=3)
