@@ -7,6 +7,9 @@ import numpy as np
 
 BACKGROUND = 255
 LABEL_HEIGHT = 22
+LABEL_FONT = cv2.FONT_HERSHEY_SIMPLEX
+LABEL_SCALE = 0.45
+SMALLEST_LABEL_SCALE = 0.3  # still legible; a label longer than that in its column is cut short with ".."
 
 
 def to_uint8_rgb(image: np.ndarray) -> np.ndarray:
@@ -23,6 +26,23 @@ def masked_input(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return shown
 
 
+def fit_label(label: str, width: int) -> tuple[str, float]:
+    """The text and font scale that put `label` in a column `width` px wide: the usual scale where it fits,
+    else smaller (down to SMALLEST_LABEL_SCALE), else cut short, so one column's label never runs into the
+    next one's."""
+
+    def text_width(text: str, scale: float) -> int:
+        return cv2.getTextSize(text, LABEL_FONT, scale, 1)[0][0]
+
+    scale = LABEL_SCALE
+    while scale > SMALLEST_LABEL_SCALE and text_width(label, scale) > width:
+        scale = max(SMALLEST_LABEL_SCALE, scale - 0.01)
+    keep = len(label)
+    while keep > 1 and text_width(label[:keep] + ".." if keep < len(label) else label, scale) > width:
+        keep -= 1
+    return (label[:keep] + ".." if keep < len(label) else label), scale
+
+
 def contact_sheet(
     rows: list[list[np.ndarray]],
     labels: list[str] | None = None,
@@ -31,8 +51,9 @@ def contact_sheet(
     gap: int = 4,
 ) -> np.ndarray:
     """Lay out rows of images (float RGB in [0, 1] or bool masks) in cells `cell` px high, each scaled
-    to keep its aspect ratio, under one line of column labels; `captions` (per cell, same shape as
-    `rows`) are written in the top-left corner of each cell. Returns uint8 RGB."""
+    to keep its aspect ratio, under one line of column labels (each fitted to its column, `fit_label`);
+    `captions` (per cell, same shape as `rows`) are written in the top-left corner of each cell. Returns
+    uint8 RGB."""
     columns = max(len(row) for row in rows)
     widths = [0] * columns
     scaled_rows = []
@@ -49,7 +70,8 @@ def contact_sheet(
     sheet = np.full((top + len(rows) * (cell + gap) + gap, sum(widths) + gap * (columns + 1), 3), BACKGROUND, np.uint8)
     x_starts = np.cumsum([gap] + [w + gap for w in widths[:-1]])
     for index, label in enumerate(labels or []):
-        cv2.putText(sheet, label, (int(x_starts[index]), 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        text, scale = fit_label(label, widths[index])
+        cv2.putText(sheet, text, (int(x_starts[index]), 16), LABEL_FONT, scale, (0, 0, 0), 1, cv2.LINE_AA)
     for row_index, row in enumerate(scaled_rows):
         y = top + gap + row_index * (cell + gap)
         for index, pixels in enumerate(row):

@@ -6,8 +6,11 @@ model-specific branch lives in the engine. Model modules under `inpaint_cli/mode
 when imported; `_discover()` imports every module in that package, so adding a model is one new file.
 
 Importing the model modules imports torch (seconds). What `models list/info` show about an architecture
-(contract, summary, config) is therefore also kept in `bundled/archs.json`, which `arch_infos` reads;
-`python -m inpaint_cli.registry` rewrites it after a model changes, and a test checks it matches.
+(contract, summary, config) is therefore also kept in `bundled/archs.json`, which `arch_infos` reads, with
+the names of the model modules it was written from: where the modules on disk differ (a model file added
+or removed since), `arch_infos` imports the models instead, so a new model file is listed at once.
+`python -m inpaint_cli.registry` rewrites the file; tests/test_packaging.py fails while it is stale, and
+building the wheel (hatch_build.py) writes a fresh one into the wheel wherever the models can be imported.
 """
 
 from __future__ import annotations
@@ -69,12 +72,20 @@ _discovered = False
 
 def constructor_defaults(cls: type, *, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
     """The keyword arguments of `cls.__init__` that have defaults (name → default), minus `skip`: how
-    architectures declare their config and recipes their settings."""
-    return {
-        key: param.default
-        for key, param in inspect.signature(cls.__init__).parameters.items()
-        if key != "self" and key not in skip and param.default is not inspect.Parameter.empty
-    }
+    architectures declare their config and recipes their settings. A constructor that passes `**kwargs` on
+    to its base also takes the base's keyword arguments (DeepFill v1 and v2 inherit their TF-weights keys).
+    """
+    defaults: dict[str, Any] = {}
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        parameters = inspect.signature(vars(klass)["__init__"]).parameters
+        for key, param in parameters.items():
+            if key != "self" and key not in skip and param.default is not inspect.Parameter.empty:
+                defaults.setdefault(key, param.default)
+        if not any(param.kind is inspect.Parameter.VAR_KEYWORD for param in parameters.values()):
+            break
+    return defaults
 
 
 def register(name: str, *, contract: InputContract, summary: str, paper: str = "") -> Callable[[type], type]:
@@ -162,17 +173,36 @@ def _info_of(spec: ArchSpec) -> ArchInfo:
     return ArchInfo(spec.name, spec.contract, spec.summary, spec.paper, spec.default_config)
 
 
+def model_modules() -> list[str]:
+    """The names of the modules in `inpaint_cli/models/` (those `_discover` imports), without importing them."""
+    from . import models
+
+    return sorted(info.name for info in pkgutil.iter_modules(models.__path__))
+
+
+def _read_manifest() -> dict[str, Any] | None:
+    """The architectures `bundled/archs.json` describes (name → description), or None where it is missing
+    or was written from other model modules than those here."""
+    if not ARCH_MANIFEST.is_file():
+        return None
+    manifest = json.loads(ARCH_MANIFEST.read_text(encoding="utf-8"))
+    if manifest.get("model_modules") != model_modules():
+        return None
+    return manifest["archs"]
+
+
 def arch_infos(pattern: str = "*") -> list[ArchInfo]:
     """Every architecture matching `pattern`, without importing the model modules (nor torch): the
-    shipped ones from `bundled/archs.json`, plus any registered in this process already."""
-    if not ARCH_MANIFEST.is_file():  # a source tree that never wrote it: ask the classes
+    shipped ones from `bundled/archs.json`, plus any registered in this process already. Where that file
+    is missing or out of date (`_read_manifest`), the model modules are imported and asked instead."""
+    manifest = _read_manifest()
+    if manifest is None:
         _discover()
     infos = {name: _info_of(spec) for name, spec in _ARCHS.items()}
-    if ARCH_MANIFEST.is_file():
-        for name, data in json.loads(ARCH_MANIFEST.read_text(encoding="utf-8")).items():
-            if name not in infos:
-                contract = InputContract(**data["contract"])
-                infos[name] = ArchInfo(name, contract, data["summary"], data["paper"], data["default_config"])
+    for name, data in (manifest or {}).items():
+        if name not in infos:
+            contract = InputContract(**data["contract"])
+            infos[name] = ArchInfo(name, contract, data["summary"], data["paper"], data["default_config"])
     return [info for name, info in sorted(infos.items()) if fnmatch.fnmatchcase(name, pattern)]
 
 
@@ -185,26 +215,34 @@ def arch_info(name: str) -> ArchInfo:
     return found[0]
 
 
-def arch_manifest() -> dict[str, Any]:
-    """What `bundled/archs.json` holds, built from the registered classes of `inpaint_cli/models/`."""
+def shipped_archs() -> list[ArchSpec]:
+    """The architectures of the package's own model modules (not those a test or plug-in registers)."""
     _discover()
     from . import models
 
-    shipped = f"{models.__name__}."
-    return {
-        name: {
+    return [spec for spec in list_archs() if spec.cls.__module__.startswith(f"{models.__name__}.")]
+
+
+def arch_manifest() -> dict[str, Any]:
+    """What `bundled/archs.json` holds, built from the registered classes of `inpaint_cli/models/`."""
+    archs = {
+        spec.name: {
             "contract": dataclasses.asdict(spec.contract),
             "summary": spec.summary,
             "paper": spec.paper,
             "default_config": spec.default_config,
         }
-        for name, spec in sorted(_ARCHS.items())
-        if spec.cls.__module__.startswith(shipped)
+        for spec in shipped_archs()
     }
+    return {"model_modules": model_modules(), "archs": archs}
+
+
+def arch_manifest_text() -> str:
+    return json.dumps(arch_manifest(), indent=2, sort_keys=True) + "\n"
 
 
 def write_arch_manifest() -> None:
-    ARCH_MANIFEST.write_text(json.dumps(arch_manifest(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    ARCH_MANIFEST.write_text(arch_manifest_text(), encoding="utf-8")
 
 
 def check_model_settings(arch: str, settings: dict[str, Any], *, flag: str = "--set") -> dict[str, Any]:
@@ -231,9 +269,7 @@ def create_model(arch: str, **config: Any) -> Any:
     spec = get_arch(arch)
     unknown = set(config) - set(spec.default_config)
     if unknown:
-        raise UsageError(
-            f"{arch}: unknown config keys {sorted(unknown)}; known: {sorted(spec.default_config)}"
-        )
+        raise UsageError(f"{arch}: unknown config keys {sorted(unknown)}; known: {sorted(spec.default_config)}")
     model = spec.cls(**{**spec.default_config, **config})
     return model.eval()
 

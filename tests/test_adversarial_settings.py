@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 from helpers import box_mask
-from test_recipes import CRITICS, batch, make_recipe
+from test_recipes import batch, critics_of, make_recipe
 
 from inpaint_cli.models import augment, deepfill_v1, piigan
 
@@ -25,8 +25,8 @@ def _changed(before: list[torch.Tensor], net: torch.nn.Module) -> bool:
 def test_discriminator_warm_up_trains_the_critics_alone(arch: str) -> None:
     recipe = make_recipe(arch, recon_steps=1, d_warmup_steps=2)
     images, masks = batch(arch)
-    critics = [net for name, net in recipe.networks.items() if name in CRITICS]
-    trained_with_g = [net for name, net in recipe.networks.items() if name not in CRITICS]
+    critics = list(critics_of(recipe).values())
+    trained_with_g = [recipe.networks[name] for name in recipe.generator_networks]
     assert [recipe.generator_trains(s) for s in range(5)] == [True, False, False, True, True]
     for step in (1, 2):
         before_g = [_snapshot(net) for net in trained_with_g]
@@ -72,10 +72,10 @@ def test_feature_matching_is_zero_for_the_ground_truth_and_trains_only_the_fill(
     real = images * 2 - 1
     from inpaint_cli.models.coarse_to_fine import adversarial_terms
 
-    _, same = adversarial_terms(local, global_, real, real.clone(), masks, 32, feature_matching=True)
+    _, same = adversarial_terms(local, global_, real, real.clone(), masks, recipe.local_size, feature_matching=True)
     assert same.item() == 0.0
     fake = (real + 0.3 * torch.randn_like(real)).requires_grad_(True)
-    g_adv, matching = adversarial_terms(local, global_, real, fake, masks, 32, feature_matching=True)
+    g_adv, matching = adversarial_terms(local, global_, real, fake, masks, recipe.local_size, feature_matching=True)
     (g_adv + matching).backward()
     assert matching.item() > 0 and fake.grad is not None and fake.grad.abs().sum() > 0
     assert all(p.grad is None for p in [*local.parameters(), *global_.parameters()])

@@ -1,11 +1,15 @@
-"""The built wheel carries weights.toml and the bundled checkpoints, and fills from a fresh venv."""
+"""The built wheel carries weights.toml and the bundled checkpoints, and fills from a fresh venv; the sdist
+carries what a user builds and tests from, and not the benchmark and training results."""
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import site
 import subprocess
 import sys
+import tarfile
 import venv
 import zipfile
 from pathlib import Path
@@ -26,9 +30,7 @@ def bundled_entries() -> dict[str, dict]:
     """weights.toml entries whose weights ship inside the package."""
     catalog = read_toml(REPO / "weights.toml", "the catalog", "")
     return {
-        name: entry
-        for name, entry in catalog["models"].items()
-        if str(entry.get("source", "")).startswith("bundled:")
+        name: entry for name, entry in catalog["models"].items() if str(entry.get("source", "")).startswith("bundled:")
     }
 
 
@@ -116,9 +118,7 @@ def test_installed_wheel_fills_outside_the_repository(wheel, tmp_path):
     inpaint = env_dir / "bin" / "inpaint"
 
     def run_installed(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [str(inpaint), *args], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300
-        )
+        return subprocess.run([str(inpaint), *args], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
 
     for model in ("telea", *bundled_entries()):
         out = tmp_path / f"{model}.png"
@@ -155,13 +155,71 @@ def test_readme_cites_only_files_in_the_repository():
 
 
 def test_the_arch_manifest_matches_the_models():
-    import json
-
+    """bundled/archs.json is how `models list` describes the architectures without importing torch. Building
+    the wheel writes it afresh (hatch_build.py) where the models import; this keeps the committed copy fresh
+    for builds where they do not (an isolated build without torch)."""
     from inpaint_cli import registry
 
     assert json.loads(registry.ARCH_MANIFEST.read_text()) == json.loads(json.dumps(registry.arch_manifest())), (
         "bundled/archs.json is stale: run `python -m inpaint_cli.registry`"
     )
+
+
+def test_a_new_model_file_is_listed_before_the_manifest_is_rewritten(tmp_path):
+    """A model module that archs.json does not name makes `models list` import the models and ask them."""
+    package = tmp_path / "inpaint_cli"
+    shutil.copytree(REPO / "inpaint_cli", package, ignore=shutil.ignore_patterns("*.safetensors", "__pycache__"))
+    shutil.copy(REPO / "weights.toml", tmp_path / "weights.toml")  # a source tree's catalog, beside the package
+    (package / "models" / "sixth.py").write_text(
+        "from ..registry import InputContract, register\nfrom .base import InpaintModel\n\n\n"
+        '@register("sixth", contract=InputContract(pad_multiple=16), summary="a sixth model")\n'
+        "class Sixth(InpaintModel):\n    def __init__(self, width: int = 3) -> None:\n"
+        "        super().__init__(width=width)\n"
+    )
+    script = "import sys\nfrom inpaint_cli import cli\ncli.main(sys.argv[1:])\n"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", script, "models", "list", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = {row["arch"]: row for row in map(json.loads, done.stdout.splitlines())}
+    assert rows["sixth"]["pad_multiple"] == 16 and "deepfill_v2" in rows
+
+
+@pytest.fixture(scope="module")
+def sdist(tmp_path_factory) -> Path:
+    pytest.importorskip("hatchling", reason="the sdist is built with hatchling (pip install -e '.[test]')")
+    out = tmp_path_factory.mktemp("sdist")
+    subprocess.run([sys.executable, "-m", "hatchling", "build", "-t", "sdist", "-d", str(out)], cwd=REPO, check=True)
+    (built,) = out.glob("inpaint_cli-*.tar.gz")
+    return built
+
+
+SDIST_EXTRAS_BUDGET = 2 * 10**6  # bytes beside the package's own files: tests, docs, scripts, examples
+
+
+def test_sdist_carries_what_a_user_builds_from_and_no_results(sdist):
+    with tarfile.open(sdist) as archive:
+        sizes = {member.name.split("/", 1)[1]: member.size for member in archive.getmembers() if member.isfile()}
+    tracked = subprocess.run(["git", "ls-files", "inpaint_cli"], cwd=REPO, capture_output=True, text=True)
+    if tracked.returncode == 0:  # every file of the package (not in a source tree without git)
+        assert set(tracked.stdout.split()) <= set(sizes)
+    for needed in ("pyproject.toml", "hatch_build.py", "weights.toml", "README.md", "CHANGELOG.md", "LICENSE"):
+        assert needed in sizes, needed
+    for needed in ("tests/conftest.py", "tests/data", "examples/meadow.png", "docs/models.md"):
+        assert any(name == needed or name.startswith(f"{needed}/") for name in sizes), needed
+    for script in ("benchmarks/bench_train.py", "benchmarks/README.md", "training/train_gpu.py", "training/README.md"):
+        assert script in sizes, script
+    results = [name for name in sizes if name.startswith(("benchmarks/", "training/")) and name.endswith(
+        (".json", ".jsonl", ".csv", ".png", ".jpg")
+    )]  # fmt: skip
+    assert results == [], "benchmark results, contact sheets and training logs stay in the repository"
+    extras = sum(size for name, size in sizes.items() if not name.startswith("inpaint_cli/"))
+    assert extras <= SDIST_EXTRAS_BUDGET, f"{extras:,} bytes beside the package"
 
 
 @pytest.mark.parametrize("argv", [["models", "list"], ["models", "info", "deepfill_v2"], ["models", "list", "--json"]])

@@ -2,9 +2,12 @@
 the reconstruction warm-up (`recon_steps`) runs no discriminator at all, the generator's step leaves no
 gradients on the discriminator, `hole_weight` separates hole and known means, and the learning-rate warm-up.
 
-Small widths and 64² crops (the Context Encoder trains at 128² only)."""
+Every trainable architecture of the registry, built with its `small_config` and trained at its recipe's
+`small_size` (fixed-size models at their size)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -12,56 +15,67 @@ from helpers import box_mask
 
 from inpaint_cli.models import context_encoder as ce
 from inpaint_cli.models import deepfill_v1, deepfill_v2, glcic, piigan
-from inpaint_cli.models.base import hole_and_known_means
-from inpaint_cli.registry import create_model, get_recipe
+from inpaint_cli.models.base import TrainingRecipe, hole_and_known_means
+from inpaint_cli.models.coarse_to_fine import WganCriticsRecipe
+from inpaint_cli.registry import create_model, get_arch, get_recipe, shipped_archs
+from inpaint_cli.train.config import recipe_settings
 
-SMALL = {
-    "context_encoder": {"bottleneck": 16, "width": 8},
-    "glcic": {},
-    "deepfill_v1": {"cnum": 4},
-    "deepfill_v2": {"cnum": 8},
-    "piigan": {"cnum": 4},
-}
-SIZE = {"context_encoder": 128}  # every other recipe at 64²
-CRITICS = ("discriminator", "local_critic", "global_critic")
+TRAINABLE = [spec.name for spec in shipped_archs() if spec.contract.trainable]
 
 
-def make_recipe(arch: str, **settings):
+def training_size(arch: str) -> int:
+    return get_arch(arch).contract.fixed_size or get_recipe(arch).small_size
+
+
+def make_recipe(arch: str, **settings) -> TrainingRecipe:
     torch.manual_seed(0)
     if arch == "glcic" and "recon_steps" not in settings:
         settings.setdefault("phase_steps", (0, 0))  # straight to phase 3 (both networks)
-    generator = create_model(arch, **SMALL[arch])
-    return get_recipe(arch)(generator, image_size=SIZE.get(arch, 64), total_steps=8, **settings)
+    generator = create_model(arch, **get_arch(arch).cls.small_config)
+    return get_recipe(arch)(generator, image_size=training_size(arch), total_steps=8, **settings)
+
+
+def critics_of(recipe: TrainingRecipe) -> dict[str, torch.nn.Module]:
+    """The discriminators and critics: every network the generator's optimiser does not train."""
+    return {name: net for name, net in recipe.networks.items() if name not in recipe.generator_networks}
 
 
 def batch(arch: str, size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    side = size or SIZE.get(arch, 64)
+    side = size or training_size(arch)
     torch.manual_seed(1)
     return torch.rand(2, 3, side, side), box_mask(2, side, side)
 
 
+def _piigan_total(logs: dict[str, float]) -> float:
+    consistency = logs["recon_zx"] if "recon_zx" in logs else logs["l1_zx"] + logs["ae_zx"]
+    return (
+        piigan.GAN_LOSS_WEIGHT * logs.get("g_adv", 0.0)
+        + piigan.KL_WEIGHT * logs["kl"]
+        + piigan.REGRESSION_Z_WEIGHT * (consistency + logs["reg_z"])
+        + piigan.AE_LOSS_WEIGHT * logs["ae"]
+    )
+
+
+# Each recipe's docstring formula for "g" from the other logged terms. A new recipe adds its own here.
+DOCUMENTED_TOTAL: dict[str, Callable[[dict[str, float]], float]] = {
+    "deepfill_v2": lambda logs: logs["ae"] + deepfill_v2.GAN_LOSS_WEIGHT * logs.get("g_adv", 0.0),
+    "deepfill_v1": lambda logs: (
+        deepfill_v1.L1_LOSS_WEIGHT * (logs["recon"] if "recon" in logs else logs["l1"] + logs["ae"])
+        + deepfill_v1.GAN_LOSS_WEIGHT * logs.get("g_adv", 0.0)
+    ),
+    "piigan": _piigan_total,
+    "glcic": lambda logs: logs["mse"] + glcic.ALPHA * logs.get("g_adv", 0.0),
+    "context_encoder": lambda logs: ce.L2_WEIGHT * logs["l2"] + ce.ADV_WEIGHT * logs.get("g_adv", 0.0),
+}
+
+
 def documented_total(arch: str, logs: dict[str, float]) -> float:
-    """Each recipe's docstring formula for "g" from the other logged terms."""
-    adv = logs.get("g_adv", 0.0)
-    if arch == "deepfill_v2":
-        return logs["ae"] + deepfill_v2.GAN_LOSS_WEIGHT * adv
-    if arch == "deepfill_v1":
-        recon = logs["recon"] if "recon" in logs else logs["l1"] + logs["ae"]
-        return deepfill_v1.L1_LOSS_WEIGHT * recon + deepfill_v1.GAN_LOSS_WEIGHT * adv
-    if arch == "piigan":
-        consistency = logs["recon_zx"] if "recon_zx" in logs else logs["l1_zx"] + logs["ae_zx"]
-        return (
-            piigan.GAN_LOSS_WEIGHT * adv
-            + piigan.KL_WEIGHT * logs["kl"]
-            + piigan.REGRESSION_Z_WEIGHT * (consistency + logs["reg_z"])
-            + piigan.AE_LOSS_WEIGHT * logs["ae"]
-        )
-    if arch == "glcic":
-        return logs["mse"] + glcic.ALPHA * adv
-    return ce.L2_WEIGHT * logs["l2"] + ce.ADV_WEIGHT * adv
+    if arch not in DOCUMENTED_TOTAL:
+        pytest.fail(f"{arch}: add its recipe's documented formula for the logged total g to DOCUMENTED_TOTAL")
+    return DOCUMENTED_TOTAL[arch](logs)
 
 
-@pytest.mark.parametrize("arch", list(SMALL))
+@pytest.mark.parametrize("arch", TRAINABLE)
 @pytest.mark.parametrize("hole_weight", [None, 6.0])
 def test_logged_total_is_the_documented_sum(arch: str, hole_weight: float | None) -> None:
     recipe = make_recipe(arch, hole_weight=hole_weight)
@@ -71,10 +85,11 @@ def test_logged_total_is_the_documented_sum(arch: str, hole_weight: float | None
     assert logs["g"] == pytest.approx(documented_total(arch, logs), rel=1e-5, abs=1e-6)
 
 
-@pytest.mark.parametrize("arch", list(SMALL))
+@pytest.mark.parametrize("arch", TRAINABLE)
 def test_reconstruction_warm_up_runs_no_discriminator(arch: str) -> None:
     recipe = make_recipe(arch, recon_steps=2)
-    critics = {name: net for name, net in recipe.networks.items() if name in CRITICS}
+    critics = critics_of(recipe)
+    assert critics, "every recipe trains against a discriminator or critic"
     calls = []
     for net in critics.values():
         net.register_forward_pre_hook(lambda module, args: calls.append(module))
@@ -105,18 +120,15 @@ def test_deepfill_v2_without_an_adversarial_weight_runs_no_discriminator() -> No
     assert calls == [] and "d" not in logs and logs["g"] == logs["ae"]
 
 
-@pytest.mark.parametrize("arch", list(SMALL))
+@pytest.mark.parametrize("arch", TRAINABLE)
 def test_the_generator_step_leaves_no_gradient_on_the_critics(arch: str) -> None:
     """Each critic parameter's gradient is accumulated once per critic update and never by the G step."""
-    recipe = make_recipe(arch, **({"critic_steps": 2} if arch in ("deepfill_v1", "piigan") else {}))
-    updates = 2 if arch in ("deepfill_v1", "piigan") else 1
+    updates = 2 if "critic_steps" in recipe_settings(arch) else 1
+    recipe = make_recipe(arch, **({"critic_steps": 2} if updates == 2 else {}))
     counts: dict[int, int] = {}
-    for name, net in recipe.networks.items():
-        if name in CRITICS:
-            for parameter in net.parameters():
-                parameter.register_post_accumulate_grad_hook(
-                    lambda p: counts.__setitem__(id(p), counts.get(id(p), 0) + 1)
-                )
+    for net in critics_of(recipe).values():
+        for parameter in net.parameters():
+            parameter.register_post_accumulate_grad_hook(lambda p: counts.__setitem__(id(p), counts.get(id(p), 0) + 1))
     recipe.train_step(*batch(arch), step=0)
     assert counts and set(counts.values()) == {updates}
 
@@ -182,3 +194,66 @@ def test_a_second_recipe_for_an_arch_is_refused_and_the_first_kept() -> None:
         register_recipe("glcic")(Impostor)
     assert get_recipe("glcic") is shipped
     assert register_recipe("glcic")(shipped) is shipped  # the same class again (a re-import) is no conflict
+
+
+@pytest.mark.parametrize("arch", TRAINABLE)
+def test_generator_networks_are_what_the_generator_optimiser_trains(arch: str) -> None:
+    """`generator_networks` (what distributed training wraps in DDP) names exactly the networks whose
+    parameters the "generator" optimiser holds; every other network is trained by another optimiser."""
+    recipe = make_recipe(arch)
+    held = {id(p) for group in recipe.optimizers["generator"].param_groups for p in group["params"]}
+    named = {id(p) for name in recipe.generator_networks for p in recipe.networks[name].parameters()}
+    assert "generator" in recipe.generator_networks and held == named
+    others = {id(p) for net in critics_of(recipe).values() for p in net.parameters()}
+    elsewhere = {
+        id(p)
+        for name, o in recipe.optimizers.items()
+        if name != "generator"
+        for g in o.param_groups
+        for p in g["params"]
+    }
+    assert others and others <= elsewhere
+
+
+# The logs of two steps of the WGAN-GP recipes (critic_steps 2, feature matching, every augmentation, PiiGAN's
+# mode-seeking pass), recorded before `WganCriticsRecipe` held their shared code (torch 2.13, CPU), and the
+# global RNG's next draw after them. A change that reorders or adds random draws (GP interpolation, DiffAugment,
+# latents) changes them, and runs resumed with the new code would no longer continue as they began.
+RECORDED_WGAN_STEPS = {
+    "deepfill_v1": (
+        [
+            {"g": 2.55795, "d": 19.7742, "d_wgan": -0.016586, "gp": 1.97908, "l1": 0.944475, "ae": 1.12343,
+             "g_adv": 0.0639321, "fm": 0.0381968},
+            {"g": 2.55664, "d": 19.4427, "d_wgan": -0.109845, "gp": 1.95525, "l1": 0.943151, "ae": 1.12282,
+             "g_adv": 0.0643552, "fm": 0.0387037},
+        ],
+        0.20366013050079346,
+    ),
+    "piigan": (
+        [
+            {"g": 7.13246, "l1_zx": 1.418, "ae_zx": 1.18128, "mode_seeking": 0.322826, "g_adv": 0.0238061,
+             "fm": 0.0679465, "ae": 1.17539, "reg_z": 0.720163, "kl": 0.539613, "d": 19.7682, "d_wgan": 3.38214e-05,
+             "gp": 1.97682},
+            {"g": 7.07364, "l1_zx": 1.40504, "ae_zx": 1.17805, "mode_seeking": 0.329618, "g_adv": 0.0257458,
+             "fm": 0.068728, "ae": 1.17397, "reg_z": 0.718281, "kl": 0.488893, "d": 19.4304, "d_wgan": -0.0350207,
+             "gp": 1.94655},
+        ],
+        0.4281391501426697,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("arch", sorted(RECORDED_WGAN_STEPS))
+def test_wgan_recipes_draw_their_randomness_as_recorded(arch: str) -> None:
+    assert issubclass(get_recipe(arch), WganCriticsRecipe)
+    settings = {"critic_steps": 2, "fm_weight": 2.0, "augment": "color,translation,cutout"}
+    if arch == "piigan":
+        settings["diversity_weight"] = 0.5
+    recipe = make_recipe(arch, **settings)
+    assert training_size(arch) == 32 and get_arch(arch).cls.small_config == {"cnum": 4}  # as recorded
+    recorded, next_draw = RECORDED_WGAN_STEPS[arch]
+    for step, expected in enumerate(recorded):
+        logs = recipe.train_step(*batch(arch), step=step)
+        assert list(logs) == list(expected)  # the logged terms, in their order
+        assert logs == pytest.approx(expected, rel=1e-4, abs=1e-5), step
+    assert torch.rand(1).item() == next_draw  # as many draws as before: the position of the global RNG

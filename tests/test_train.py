@@ -28,7 +28,7 @@ from inpaint_cli.engine import Inpainter
 from inpaint_cli.errors import InpaintError, UsageError
 from inpaint_cli.io import read_image
 from inpaint_cli.models.base import InpaintModel, TrainingRecipe
-from inpaint_cli.registry import InputContract, register, register_recipe
+from inpaint_cli.registry import InputContract, get_arch, get_recipe, register, register_recipe, shipped_archs
 from inpaint_cli.train import TrainConfig, config_to_toml, load_config, train
 from inpaint_cli.train import data as train_data
 from inpaint_cli.train.config import config_from_sources, recipe_settings, resolve_config
@@ -203,18 +203,17 @@ def noisy_config(data: Path, out: Path, **overrides) -> TrainConfig:
     return TrainConfig(**values)
 
 
-# ------------------------------------------------------------------------------------ the five models
-
-ARCH_CASES = {
-    "deepfill_v2": dict(size=32, model_config={"cnum": 8}),
-    "deepfill_v1": dict(size=32, model_config={"cnum": 8}),
-    "piigan": dict(size=64, model_config={"cnum": 8}),
-    "glcic": dict(size=64),
-    "context_encoder": dict(size=128, model_config={"bottleneck": 64}),
-}
+# ------------------------------------------------------------------------------ every trainable model
 
 
-@pytest.mark.parametrize("arch", list(ARCH_CASES))
+def arch_case(arch: str) -> dict:
+    """The training size and model config a quick run of `arch` uses: its recipe's `small_size` (fixed-size
+    models: their size) and its class's `small_config`."""
+    spec = get_arch(arch)
+    return dict(size=spec.contract.fixed_size or get_recipe(arch).small_size, model_config=spec.cls.small_config)
+
+
+@pytest.mark.parametrize("arch", [spec.name for spec in shipped_archs() if spec.contract.trainable])
 def test_each_model_trains_and_exports_a_fillable_checkpoint(arch, tmp_path, photos) -> None:
     val_list = tmp_path / "val.txt"
     val_list.write_text("# held out\nnested/image_1.png\n")
@@ -228,7 +227,7 @@ def test_each_model_trains_and_exports_a_fillable_checkpoint(arch, tmp_path, pho
             batch=2,
             steps=2,
             log_every=1,
-            **ARCH_CASES[arch],
+            **arch_case(arch),
         ),
         progress=False,
     )
@@ -249,7 +248,7 @@ def test_each_model_trains_and_exports_a_fillable_checkpoint(arch, tmp_path, pho
     assert model.arch_name == arch
     provenance = read_checkpoint(run / "last.safetensors").provenance
     assert provenance["steps"] == 2 and provenance["arch"] == arch and provenance["images"] == 5
-    size = ARCH_CASES[arch]["size"]
+    size = arch_case(arch)["size"]
     rgb = read_image(photos / "image_0.png").rgb()[:size, :size]
     rgb = cv2.resize(rgb, (size, size))
     mask = np.zeros((size, size), bool)
@@ -616,15 +615,17 @@ def test_recipe_settings_reach_the_recipe_and_unknown_ones_are_refused(tmp_path,
 
 
 def test_critic_steps_sets_the_critic_updates_per_generator_step() -> None:
-    from inpaint_cli.models.deepfill_v1 import DeepFillV1Recipe
-    from inpaint_cli.models.piigan import PiiGANRecipe
+    from inpaint_cli.models.coarse_to_fine import WganCriticsRecipe
     from inpaint_cli.registry import create_model
 
     torch.manual_seed(0)
     images = torch.rand(2, 3, 32, 32)
     masks = torch.zeros(2, 1, 32, 32)
     masks[..., 8:20, 10:22] = 1.0
-    for cls, arch, size in ((DeepFillV1Recipe, "deepfill_v1", 32), (PiiGANRecipe, "piigan", 64)):
+    trainable = [spec.name for spec in shipped_archs() if spec.contract.trainable]
+    wgan = [arch for arch in trainable if issubclass(get_recipe(arch), WganCriticsRecipe)]
+    assert {"deepfill_v1", "piigan"} <= set(wgan)
+    for cls, arch, size in [(get_recipe(arch), arch, 64) for arch in wgan]:
         recipe = cls(create_model(arch, cnum=8), image_size=size, critic_steps=2)
         batch = F.interpolate(images, size=size), F.interpolate(masks, size=size)
         recipe.train_step(*batch, 0)

@@ -153,6 +153,8 @@ def test_plot_writes_a_png_of_the_expected_size(tools, tmp_path):
 def test_the_committed_curves_are_the_campaign_runs(tools):
     # docs/curves/*.png are generated from training/campaign/*.metrics.jsonl; each run's shipped step is the
     # step weights.toml records for its checkpoint.
+    if not (TRAINING / "campaign").is_dir():
+        pytest.skip("the training logs stay in the repository (the sdist leaves them out)")
     rm = tools["run_metrics"]
     shipped = {
         "deepfill_v2_cnum32": 6500,

@@ -23,10 +23,14 @@ class InpaintModel(nn.Module):
     Subclasses are decorated with `@register(...)`, which sets `arch_name` and `contract`. They keep the
     keyword arguments they were built with in `self.arch_config` (JSON-serialisable), which is what a
     checkpoint stores in its metadata so the file alone can rebuild the network.
+
+    `small_config` is the config quick checks build it with (the test suite fills and trains every
+    architecture the registry holds): small widths that still run every layer. A model file brings its own.
     """
 
     arch_name: ClassVar[str]
     contract: ClassVar[InputContract]
+    small_config: ClassVar[dict[str, Any]] = {}
 
     def __init__(self, **arch_config: Any) -> None:
         super().__init__()
@@ -68,8 +72,11 @@ class TrainingRecipe:
     The generic loop (`inpaint train`) owns data, masks, devices, AMP, DDP, checkpoints and logging.
 
     Contract:
-    - `networks`: every trainable module by name, "generator" included (checkpointed and DDP-wrapped
-      by the loop; a recipe must call them through this dict so wrapping takes effect).
+    - `networks`: every trainable module by name, "generator" included (checkpointed and, under torchrun,
+      kept in sync by the loop; a recipe must call them through this dict so wrapping takes effect).
+    - `generator_networks`: the names of the networks the generator's optimiser trains ("generator" and,
+      e.g., PiiGAN's style extractor). Distributed training wraps these in DistributedDataParallel; every
+      other network (the discriminators and critics) has its gradients averaged before its optimiser steps.
     - `optimizers`: name -> optimiser (checkpointed for exact resume).
     - `train_step(images, masks, step)`: images (B, 3, H, W) in [0, 1], masks (B, 1, H, W) with 1 = hole
       (one per sample); returns the step's losses as floats for logging, "g" being the generator's total.
@@ -77,6 +84,8 @@ class TrainingRecipe:
       `--masks paper` (called on the instance: some recipes cache a mask pattern).
     - `image_size`: the square training crop; critics with dense layers are built for it.
     - Registered with `@register_recipe(arch)` so `registry.get_recipe(arch)` finds it.
+    - `small_size`: a small square crop every part of the recipe takes (dense layers, local patches), which
+      quick checks train at; fixed-size models train at their `contract.fixed_size` instead.
 
     Settings every recipe takes (`--recipe KEY=VALUE`), each a documented deviation for small budgets; the
     defaults are the papers' recipes:
@@ -105,6 +114,8 @@ class TrainingRecipe:
     default_batch: ClassVar[int] = 16
     default_size: ClassVar[int] = 256
     default_lr: ClassVar[float] = 1e-4
+    generator_networks: ClassVar[tuple[str, ...]] = ("generator",)
+    small_size: ClassVar[int] = 64
     # Train in channels-last memory format on CPUs too (CUDA always does): set where it measured faster
     # with oneDNN (benchmarks/README.md, bench_train.py --variant channels-last).
     channels_last_on_cpu: ClassVar[bool] = False

@@ -1,8 +1,9 @@
 """DeepFill v1's coarse-to-fine generator pieces and WGAN-GP critics, shared by DeepFill v1 (Yu et al.,
 CVPR 2018; deepfill_v1.py) and PiiGAN (Cai & Wei, IEEE Access 2020; piigan.py), whose backbone is the
-DeepFill v1 generator trained against the same two critics.
+DeepFill v1 generator trained against the same two critics; and what both DeepFills (v1 and v2) share.
 
-
+- `DeepFillGenerator`: the base of the DeepFill v1 and v2 generators: the config keys that run the authors'
+  TensorFlow weights (tf_padding, tf_resize, channel_order; see deepfill_v1.py) and `inpaint()`.
 - Generator layer stacks (layer table in deepfill_v1.py): `coarse_encoder` (c1–c12), `refine_conv_branch`
   (x1–x10), `refine_attention_encoder` (p1–p6), `two_convs` (p9–p10, a11–a12), `rgb_decoder` (c13–c17,
   a13–a17), plus `clip_output` and `quarter_mask`. Each model wires them itself: DeepFill v1 runs them
@@ -10,26 +11,64 @@ DeepFill v1 generator trained against the same two critics.
   is part of both models' state_dict keys: reordering the stacks breaks the shipped checkpoints.
 - The two WGAN-GP critics: `WganCritic`, `LocalCritic`, `GlobalCritic`.
 - Their losses and training: `critic_loss` (λ = `GP_WEIGHT`, hole-masked gradient norms),
-  `train_critics`, `adversarial_loss`, and the known-pixel term `known_pixel_l1` (its coarse weight is each
+  `train_critics`, `adversarial_terms`, and the known-pixel term `known_pixel_l1` (its coarse weight is each
   paper's own constant, passed in).
 - `make_optimizers`: two Adams with `ADAM_BETAS` (0.5, 0.9), the betas of both papers.
+- `WganCriticsRecipe`: the base of both recipes: builds the two critics and the optimisers, runs the
+  critic updates of a step and the generator's adversarial terms.
 
-Each paper's recipe, schedule (learning rate, critic steps per G step, batch, size), loss weights and the
-list of its deviations stay in its own module.
+Each paper's recipe, schedule (learning rate, batch, size), loss weights and the list of its deviations
+stay in its own module.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from . import losses
 from .augment import Augment
-from .base import crop_boxes, frozen, hole_centred_boxes
-from .blocks import ActivationName, ConvBlock, UpConv, conv2d_same, resize_nearest
+from .base import Generators, InpaintModel, TrainingRecipe, crop_boxes, frozen, hole_centred_boxes
+from .blocks import (
+    ActivationName,
+    ConvBlock,
+    UpConv,
+    check_channel_order,
+    conv2d_same,
+    in_channel_order,
+    resize_nearest,
+)
+
+# ---- what both DeepFill generators share -------------------------------------------------------------
+
+
+class DeepFillGenerator(InpaintModel):
+    """A DeepFill generator (v1 or v2): `forward(x_in, mask) -> (x1, x2)` in [-1, 1], and the config keys
+    for the authors' TensorFlow weights, off for weights trained here (see deepfill_v1.py's docstring):
+    tf_padding (TF's SAME padding on stride-2 convs; the subclass applies it with `set_tf_padding` once its
+    layers exist), tf_resize (TF's nearest resizes; the subclass passes it to its attention and mask
+    resize) and channel_order ("bgr": the released checkpoints' OpenCV channel order, flipped in `inpaint`).
+
+    A subclass declares its own keys and passes these on: `def __init__(self, cnum=32, **tf_options)`; the
+    registry reads their defaults here."""
+
+    def __init__(
+        self, cnum: int, tf_padding: bool = False, tf_resize: bool = False, channel_order: str = "rgb"
+    ) -> None:
+        check_channel_order(channel_order)
+        super().__init__(cnum=cnum, tf_padding=tf_padding, tf_resize=tf_resize, channel_order=channel_order)
+
+    def inpaint(self, image: torch.Tensor, mask: torch.Tensor, *, generator: Generators = None) -> torch.Tensor:
+        """image (B, 3, H, W) in [0, 1], mask (B, 1, H, W) 1 = hole → raw prediction in [0, 1]."""
+        order = self.arch_config["channel_order"]
+        x = in_channel_order(image, order) * 2.0 - 1.0
+        _, x2 = self(x * (1.0 - mask), mask)
+        return in_channel_order(((x2 + 1.0) / 2.0).clamp(0.0, 1.0), order)
+
 
 # ---- generator building pieces (PiiGAN injects its latent into the ConvBlocks) -----------------------
 
@@ -166,6 +205,8 @@ class GlobalCritic(WganCritic):
 
 ADAM_BETAS = (0.5, 0.9)
 GP_WEIGHT = 10.0  # λ of the gradient penalty, both papers
+D_STEPS_PER_G_STEP = 5  # critic updates per generator update, both papers
+GAN_LOSS_WEIGHT = 0.001  # the weight of g_adv in L_G, both papers
 
 
 def make_optimizers(
@@ -275,3 +316,107 @@ def adversarial_terms(
             g_adv = g_adv + losses.wgan_generator_loss(scores[batch:])
             matching = matching + sum((f[batch:] - f[:batch].detach()).abs().mean() for f in features) / len(features)
     return g_adv, matching
+
+
+# ---- the recipe base both papers share ---------------------------------------------------------------
+
+
+class WganCriticsRecipe(TrainingRecipe):
+    """A recipe training its generator against the local and global WGAN-GP critics (DeepFill v1, PiiGAN).
+
+    It builds, in this order, the recipe's other generator-side networks (`build_generator_side`), the
+    critics ("local_critic" on the hole-centred image_size/2 patch, "global_critic" on the whole image) and
+    the optimisers "generator" (every network of `generator_networks`) and "critics". Each step, the
+    subclass runs its generator and calls `update_critics` (`critic_steps` updates on the step's batch) and
+    `adversarial_terms` (the generator's g_adv and, with `fm_weight`, feature matching), then
+    `add_adversarial` to weigh them into its loss.
+
+    critic_steps: the papers' 5 critic updates per G step; fewer trade critic quality for G steps on a short
+    budget. gan_weight: the weight of g_adv (the papers' 0.001).
+    """
+
+    small_data_adversarial = True
+    small_size = 32
+    # What the recipe's errors call the model, e.g. "DeepFill v1".
+    model_title: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        generator: InpaintModel,
+        *,
+        lr: float | None = None,
+        total_steps: int = 0,
+        image_size: int | None = None,
+        critic_steps: int = D_STEPS_PER_G_STEP,
+        gan_weight: float = GAN_LOSS_WEIGHT,
+        **settings: Any,
+    ) -> None:
+        super().__init__(generator, lr=lr, total_steps=total_steps, image_size=image_size, **settings)
+        if critic_steps < 1:
+            raise ValueError(f"critic_steps must be at least 1, got {critic_steps}")
+        if not gan_weight >= 0:
+            raise ValueError(f"gan_weight cannot be negative (got {gan_weight})")
+        self.critic_steps = critic_steps
+        self.gan_weight = float(gan_weight)
+        self.local_size = self.image_size // 2
+        self.build_generator_side()
+        self.networks["local_critic"] = LocalCritic(self.local_size)
+        self.networks["global_critic"] = GlobalCritic(self.image_size)
+        generator_params = [p for name in self.generator_networks for p in self.networks[name].parameters()]
+        critic_params = [*self.networks["local_critic"].parameters(), *self.networks["global_critic"].parameters()]
+        g_opt, d_opt = make_optimizers(generator_params, critic_params, self.lr)
+        self.optimizers = {"generator": g_opt, "critics": d_opt}
+
+    def build_generator_side(self) -> None:
+        """Add the networks of `generator_networks` beyond "generator" to `networks` (built before the
+        critics, so a seed gives the same weights as ever). Default: none."""
+
+    def check_image_size(self, images: torch.Tensor) -> None:
+        """A ValueError unless `images` are the image_size² crops the critics were built for."""
+        if images.shape[-2:] != (self.image_size, self.image_size):
+            raise ValueError(
+                f"{self.model_title}'s critics were built for {self.image_size}² images, "
+                f"got {tuple(images.shape[-2:])}; pass image_size to the recipe"
+            )
+
+    def update_critics(self, real: torch.Tensor, fake: torch.Tensor, masks: torch.Tensor) -> dict[str, float]:
+        """`critic_steps` updates of both critics on the step's batch (`train_critics`); the last one's losses."""
+        return train_critics(
+            self.optimizers["critics"],
+            self.networks["local_critic"],
+            self.networks["global_critic"],
+            real,
+            fake,
+            masks,
+            self.local_size,
+            self.critic_steps,
+            self.augment,
+        )
+
+    def adversarial_terms(
+        self, real: torch.Tensor, fake: torch.Tensor, masks: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(g_adv, feature matching or None) of the fill `fake` against the frozen critics (`adversarial_terms`)."""
+        return adversarial_terms(
+            self.networks["local_critic"],
+            self.networks["global_critic"],
+            real,
+            fake,
+            masks,
+            self.local_size,
+            augment=self.augment,
+            feature_matching=self.fm_weight > 0,
+        )
+
+    def add_adversarial(
+        self, g_loss: torch.Tensor, g_adv: torch.Tensor, matching: torch.Tensor | None, step: int
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """g_loss + adversarial_scale·(gan_weight·g_adv + fm_weight·matching), and the terms to log
+        ("g_adv", and "fm" with feature matching)."""
+        scale = self.adversarial_scale(step)
+        g_loss = g_loss + scale * self.gan_weight * g_adv
+        terms = {"g_adv": g_adv}
+        if matching is not None:
+            g_loss = g_loss + scale * self.fm_weight * matching
+            terms["fm"] = matching
+        return g_loss, terms

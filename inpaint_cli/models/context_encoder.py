@@ -53,7 +53,7 @@ Deviations from the paper / the released Lua code:
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 import cv2
 import numpy as np
@@ -147,6 +147,8 @@ class ContextEncoder(InpaintModel):
     (their training zeroes the biases before each step, but the step after moves them; `inpaint models
     convert` sets it for a released .t7 whose biases are not all zero). Off by default (bias-free).
     """
+
+    small_config: ClassVar[dict[str, Any]] = {"bottleneck": 16, "width": 8}
 
     def __init__(
         self, bottleneck: int = 4000, variant: str = "random", width: int = BASE_WIDTH, conv_bias: bool = False

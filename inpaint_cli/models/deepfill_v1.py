@@ -74,7 +74,7 @@ for weights trained here, and for checkpoints saved before the keys existed), as
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -83,27 +83,20 @@ from ..masks import box_mask
 from ..registry import InputContract, register, register_recipe
 from . import losses
 from .attention import ContextualAttention
-from .base import InpaintModel, TrainingRecipe, composite
-from .blocks import (
-    ELU_STACK_INIT_GAIN,
-    check_channel_order,
-    in_channel_order,
-    set_tf_padding,
-    signal_preserving_init,
-)
+from .base import composite
+from .blocks import ELU_STACK_INIT_GAIN, set_tf_padding, signal_preserving_init
+from .coarse_to_fine import D_STEPS_PER_G_STEP as D_STEPS_PER_G_STEP  # both papers' schedule, named here too
+from .coarse_to_fine import GAN_LOSS_WEIGHT as GAN_LOSS_WEIGHT
 from .coarse_to_fine import (
-    GlobalCritic,
-    LocalCritic,
-    adversarial_terms,
+    DeepFillGenerator,
+    WganCriticsRecipe,
     clip_output,
     coarse_encoder,
     known_pixel_l1,
-    make_optimizers,
     quarter_mask,
     refine_attention_encoder,
     refine_conv_branch,
     rgb_decoder,
-    train_critics,
     two_convs,
 )
 
@@ -114,16 +107,18 @@ from .coarse_to_fine import (
     summary="DeepFill v1: coarse-to-fine generator with contextual attention, WGAN-GP (Yu et al., CVPR 2018)",
     paper="arXiv:1801.07892",
 )
-class DeepFillV1(InpaintModel):
-    """The DeepFill v1 generator (coarse + refine); see the module docstring for the layer table."""
+class DeepFillV1(DeepFillGenerator):
+    """The DeepFill v1 generator (coarse + refine); see the module docstring for the layer table.
 
-    def __init__(
-        self, cnum: int = 32, tf_padding: bool = False, tf_resize: bool = False, channel_order: str = "rgb"
-    ) -> None:
-        super().__init__(cnum=cnum, tf_padding=tf_padding, tf_resize=tf_resize, channel_order=channel_order)
+    tf_options: tf_padding, tf_resize, channel_order (`DeepFillGenerator`)."""
+
+    small_config: ClassVar[dict[str, Any]] = {"cnum": 4}
+
+    def __init__(self, cnum: int = 32, **tf_options: Any) -> None:
+        super().__init__(cnum, **tf_options)
         if cnum % 2:
             raise ValueError(f"cnum must be even (c16 has cnum/2 channels), got {cnum}")
-        check_channel_order(channel_order)
+        tf_resize = self.arch_config["tf_resize"]
         c4 = 4 * cnum
 
         # Coarse stage on [x_in, ones, ones·M].
@@ -140,7 +135,7 @@ class DeepFillV1(InpaintModel):
         self.refine_merge = two_convs(2 * c4, cnum)
         self.refine_decoder = rgb_decoder(cnum)
         signal_preserving_init(self, gain=ELU_STACK_INIT_GAIN)  # a deviation: see blocks.signal_preserving_init
-        set_tf_padding(self, tf_padding)
+        set_tf_padding(self, self.arch_config["tf_padding"])
 
     def forward(self, x_in: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x_in: (B, 3, H, W) in [-1, 1], holes zeroed; mask: (B, 1, H, W), 1 = hole.
@@ -164,26 +159,16 @@ class DeepFillV1(InpaintModel):
         x2 = clip_output(self.refine_decoder(merged))
         return x1, x2
 
-    def inpaint(
-        self, image: torch.Tensor, mask: torch.Tensor, *, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        """image (B, 3, H, W) in [0, 1], mask (B, 1, H, W) 1 = hole → raw prediction in [0, 1]."""
-        order = self.arch_config["channel_order"]
-        x = in_channel_order(image, order) * 2.0 - 1.0
-        _, x2 = self(x * (1.0 - mask), mask)
-        return in_channel_order(((x2 + 1.0) / 2.0).clamp(0.0, 1.0), order)
-
 
 # ---- training recipe ---------------------------------------------------------------------------------
 
-# Adam's betas (0.5, 0.9) and the GP weight 10 are both papers': coarse_to_fine.ADAM_BETAS, GP_WEIGHT.
+# Adam's betas (0.5, 0.9), the GP weight 10, the 5 critic steps per G step and the GAN loss weight 0.001
+# are both papers': coarse_to_fine.ADAM_BETAS, GP_WEIGHT, D_STEPS_PER_G_STEP, GAN_LOSS_WEIGHT.
 LEARNING_RATE = 1e-4
-D_STEPS_PER_G_STEP = 5
 BATCH_SIZE = 16
 TRAIN_SIZE = 256  # the local patch is half of it (128² at 256²)
 GAMMA = 0.9  # spatial discount; the paper says 0.99, the code (and the author, upstream issue #74) 0.9
 COARSE_L1_WEIGHT = 1.2  # COARSE_L1_ALPHA: weight of x1's terms inside l1 and ae
-GAN_LOSS_WEIGHT = 0.001
 L1_LOSS_WEIGHT = 1.2
 AE_LOSS_WEIGHT = 1.2
 
@@ -203,13 +188,14 @@ def discounted_hole_l1(real: torch.Tensor, x1: torch.Tensor, x2: torch.Tensor, d
 
 
 @register_recipe("deepfill_v1")
-class DeepFillV1Recipe(TrainingRecipe):
+class DeepFillV1Recipe(WganCriticsRecipe):
     """5 critic updates then 1 generator update per step; losses as in the module docstring.
 
     image_size: the square training size; the critics' dense layers and the local patch (image_size/2)
     are built for it. Logged: g = gan_weight·g_adv + 1.2·l1 + 1.2·ae, or with `hole_weight` set
     g = gan_weight·g_adv + 1.2·recon (recon = `reconstruction` of 1.2·|x−x1| and |x−x2|); g_adv and the
-    critics' terms only on adversarial steps. gan_weight: the paper's 0.001 by default.
+    critics' terms only on adversarial steps. gan_weight: the paper's 0.001 by default; critic_steps: its 5
+    (`WganCriticsRecipe`).
 
     The small-data settings of `TrainingRecipe`: during `d_warmup_steps` only the critics train (the
     generator runs without gradients and no g is logged); the adversarial terms (g_adv and, with
@@ -221,43 +207,12 @@ class DeepFillV1Recipe(TrainingRecipe):
     default_batch = BATCH_SIZE
     default_size = TRAIN_SIZE
     default_lr = LEARNING_RATE
-    small_data_adversarial = True
     channels_last_on_cpu = True  # 1.04× per step at 1 thread (benchmarks/README.md)
-
-    def __init__(
-        self,
-        generator: DeepFillV1,
-        *,
-        lr: float | None = None,
-        total_steps: int = 0,
-        image_size: int = TRAIN_SIZE,
-        critic_steps: int = D_STEPS_PER_G_STEP,
-        gan_weight: float = GAN_LOSS_WEIGHT,
-        **settings: Any,
-    ) -> None:
-        super().__init__(generator, lr=lr, total_steps=total_steps, image_size=image_size, **settings)
-        if critic_steps < 1:
-            raise ValueError(f"critic_steps must be at least 1, got {critic_steps}")
-        if not gan_weight >= 0:
-            raise ValueError(f"gan_weight cannot be negative (got {gan_weight})")
-        # The paper's 5 critic updates per G step; fewer trade critic quality for G steps on a short budget.
-        self.critic_steps = critic_steps
-        self.gan_weight = float(gan_weight)
-        self.local_size = self.image_size // 2
-        self.networks["local_critic"] = LocalCritic(self.local_size)
-        self.networks["global_critic"] = GlobalCritic(self.image_size)
-        critic_params = [*self.networks["local_critic"].parameters(), *self.networks["global_critic"].parameters()]
-        g_opt, d_opt = make_optimizers(generator.parameters(), critic_params, self.lr)
-        self.optimizers = {"generator": g_opt, "critics": d_opt}
+    model_title = "DeepFill v1"
 
     def train_step(self, images: torch.Tensor, masks: torch.Tensor, step: int) -> dict[str, float]:
         generator = self.networks["generator"]
-        local_critic, global_critic = self.networks["local_critic"], self.networks["global_critic"]
-        if images.shape[-2:] != (self.image_size, self.image_size):
-            raise ValueError(
-                f"DeepFill v1's critics were built for {self.image_size}² images, got {tuple(images.shape[-2:])}; "
-                "pass image_size to the recipe"
-            )
+        self.check_image_size(images)
         real = images * 2.0 - 1.0
         x_in = real * (1.0 - masks)
         generator_trains = self.generator_trains(step)
@@ -266,19 +221,7 @@ class DeepFillV1Recipe(TrainingRecipe):
         fake = composite(x2, x_in, masks)
         logs: dict[str, float] = {}
         if self.adversarial(step):
-            logs.update(
-                train_critics(
-                    self.optimizers["critics"],
-                    local_critic,
-                    global_critic,
-                    real,
-                    fake,
-                    masks,
-                    self.local_size,
-                    self.critic_steps,
-                    self.augment,
-                )
-            )
+            logs.update(self.update_critics(real, fake, masks))
         if not generator_trains:
             return logs
 
@@ -292,22 +235,9 @@ class DeepFillV1Recipe(TrainingRecipe):
             g_loss = L1_LOSS_WEIGHT * recon
             logs["recon"] = recon.item()
         if self.adversarial(step):
-            g_adv, matching = adversarial_terms(
-                local_critic,
-                global_critic,
-                real,
-                fake,
-                masks,
-                self.local_size,
-                augment=self.augment,
-                feature_matching=self.fm_weight > 0,
-            )
-            scale = self.adversarial_scale(step)
-            g_loss = g_loss + scale * self.gan_weight * g_adv
-            logs["g_adv"] = g_adv.item()
-            if matching is not None:
-                g_loss = g_loss + scale * self.fm_weight * matching
-                logs["fm"] = matching.item()
+            g_adv, matching = self.adversarial_terms(real, fake, masks)
+            g_loss, terms = self.add_adversarial(g_loss, g_adv, matching, step)
+            logs.update({name: value.item() for name, value in terms.items()})
         self.optimizers["generator"].zero_grad(set_to_none=True)
         g_loss.backward()
         self.optimizers["generator"].step()

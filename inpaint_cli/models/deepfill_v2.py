@@ -50,7 +50,7 @@ draws kernels N(0, 2²/fan_in) and starts the gates open (bias +1), so the first
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -61,20 +61,19 @@ from ..registry import InputContract, register, register_recipe
 from . import losses
 from .attention import ContextualAttention
 from .augment import Augment
-from .base import InpaintModel, TrainingRecipe, composite, frozen
+from .base import TrainingRecipe, composite, frozen
 from .blocks import (
     GATED_INIT_GAIN,
     GATED_INIT_GATE_BIAS,
     GatedConv2d,
     SNConvLeakyReLU,
     UpConv,
-    check_channel_order,
     conv2d_same,
-    in_channel_order,
     resize_nearest,
     set_tf_padding,
     signal_preserving_init,
 )
+from .coarse_to_fine import DeepFillGenerator
 
 
 def _dilated_stack(width: int) -> list[nn.Module]:
@@ -101,16 +100,18 @@ def _decoder(in_channels: int, cnum: int) -> nn.Sequential:
     summary="DeepFill v2: gated convolutions + contextual attention, SN-PatchGAN (Yu et al., ICCV 2019)",
     paper="arXiv:1806.03589",
 )
-class DeepFillV2(InpaintModel):
-    """The DeepFill v2 generator (coarse + refine); see the module docstring for the layer table."""
+class DeepFillV2(DeepFillGenerator):
+    """The DeepFill v2 generator (coarse + refine); see the module docstring for the layer table.
 
-    def __init__(
-        self, cnum: int = 48, tf_padding: bool = False, tf_resize: bool = False, channel_order: str = "rgb"
-    ) -> None:
-        super().__init__(cnum=cnum, tf_padding=tf_padding, tf_resize=tf_resize, channel_order=channel_order)
+    tf_options: tf_padding, tf_resize, channel_order (`DeepFillGenerator`)."""
+
+    small_config: ClassVar[dict[str, Any]] = {"cnum": 8}
+
+    def __init__(self, cnum: int = 48, **tf_options: Any) -> None:
+        super().__init__(cnum, **tf_options)
         if cnum % 4:
             raise ValueError(f"cnum must be a multiple of 4, got {cnum}")
-        check_channel_order(channel_order)
+        tf_resize = self.arch_config["tf_resize"]
         c1, c2, c4 = cnum // 2, cnum, 2 * cnum  # effective widths after the gate split
 
         # Coarse stage: 5 input channels [x_in, ones, ones·M]; the ones channel marks the image border.
@@ -154,7 +155,7 @@ class DeepFillV2(InpaintModel):
         self.refine_decoder = _decoder(2 * c4, cnum)
         # A deviation: see blocks.signal_preserving_init (with the paper's init the output ignores the input).
         signal_preserving_init(self, gain=GATED_INIT_GAIN, gate_bias=GATED_INIT_GATE_BIAS)
-        set_tf_padding(self, tf_padding)
+        set_tf_padding(self, self.arch_config["tf_padding"])
 
     def forward(self, x_in: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x_in: (B, 3, H, W) in [-1, 1], holes zeroed; mask: (B, 1, H, W), 1 = hole.
@@ -175,16 +176,6 @@ class DeepFillV2(InpaintModel):
 
         x2 = torch.tanh(self.refine_decoder(torch.cat([conv_features, attention_features], dim=1)))
         return x1, x2
-
-    def inpaint(
-        self, image: torch.Tensor, mask: torch.Tensor, *, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        """image (B, 3, H, W) in [0, 1], mask (B, 1, H, W) 1 = hole → raw prediction in [0, 1]."""
-        order = self.arch_config["channel_order"]
-        x = in_channel_order(image, order) * 2.0 - 1.0
-        x_in = x * (1.0 - mask)
-        _, x2 = self(x_in, mask)
-        return in_channel_order(((x2 + 1.0) / 2.0).clamp(0.0, 1.0), order)
 
 
 class DeepFillV2Discriminator(nn.Module):
@@ -323,6 +314,7 @@ class DeepFillV2Recipe(TrainingRecipe):
     default_lr = LEARNING_RATE
     small_data_adversarial = True
     channels_last_on_cpu = True  # 1.16–1.20× per step at 1 thread (benchmarks/README.md)
+    small_size = 32
 
     def __init__(
         self,

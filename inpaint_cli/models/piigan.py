@@ -72,7 +72,7 @@ Deviations from the paper / the released code, and why:
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -85,7 +85,6 @@ from .attention import ContextualAttention
 from .base import (
     Generators,
     InpaintModel,
-    TrainingRecipe,
     composite,
     crop_boxes,
     hole_and_known_means,
@@ -93,19 +92,17 @@ from .base import (
     standard_normal,
 )
 from .blocks import ELU_STACK_INIT_GAIN, ActivationName, ConvBlock, signal_preserving_init
+from .coarse_to_fine import D_STEPS_PER_G_STEP as D_STEPS_PER_G_STEP  # DeepFill v1's schedule, named here too
+from .coarse_to_fine import GAN_LOSS_WEIGHT as GAN_LOSS_WEIGHT
 from .coarse_to_fine import (
-    GlobalCritic,
-    LocalCritic,
-    adversarial_terms,
+    WganCriticsRecipe,
     clip_output,
     coarse_encoder,
     known_pixel_l1,
-    make_optimizers,
     quarter_mask,
     refine_attention_encoder,
     refine_conv_branch,
     rgb_decoder,
-    train_critics,
     two_convs,
 )
 
@@ -135,6 +132,8 @@ class PiiGAN(InpaintModel):
     extractor_activation: "elu" (paper) or "lrelu" (released code) for the style extractor E. E is built
     by the training recipe, not here; the key lives in this config so a checkpoint records it.
     """
+
+    small_config: ClassVar[dict[str, Any]] = {"cnum": 4}
 
     def __init__(self, cnum: int = 32, extractor_activation: ActivationName = "elu") -> None:
         super().__init__(cnum=cnum, extractor_activation=extractor_activation)
@@ -245,14 +244,13 @@ def place_latent(
 
 # ---- training recipe ---------------------------------------------------------------------------------
 
-# Adam's betas (0.5, 0.9) and the GP weight 10 are DeepFill v1's: coarse_to_fine.ADAM_BETAS, GP_WEIGHT.
+# Adam's betas (0.5, 0.9), the GP weight 10, the 5 critic steps per G step and the GAN loss weight 0.001
+# are DeepFill v1's: coarse_to_fine.ADAM_BETAS, GP_WEIGHT, D_STEPS_PER_G_STEP, GAN_LOSS_WEIGHT.
 LEARNING_RATE = 1e-4
-D_STEPS_PER_G_STEP = 5
 BATCH_SIZE = 13
 TRAIN_SIZE = 128  # the local patch (E, critics) is half of it: 64²
 MAX_DELTA = 8  # the centred box's sides shrink by 0..MAX_DELTA/2 px each
 COARSE_L1_WEIGHT = 1.2  # COARSE_L1_ALPHA inside ae, l1_zx, ae_zx
-GAN_LOSS_WEIGHT = 0.001
 KL_WEIGHT = 0.1  # assumes the KL is summed over batch and 4096 dims
 REGRESSION_Z_WEIGHT = 1.2  # REGRESSION_Z_LOSS_ALPHA: inside reg_z and again on reg_z, l1_zx, ae_zx
 AE_LOSS_WEIGHT = 1.2
@@ -260,62 +258,36 @@ MODE_SEEKING_EPSILON = 1e-5  # `diversity_weight`'s term is w / (ratio + ε), as
 
 
 @register_recipe("piigan")
-class PiiGANRecipe(TrainingRecipe):
+class PiiGANRecipe(WganCriticsRecipe):
     """5 critic updates then 1 generator + extractor update per step; losses as in the module docstring.
 
     networks: "generator", "extractor" (E, trained with the generator's optimiser), "local_critic",
     "global_critic". image_size: the square training size; E, the critics and the local patch
-    (image_size/2) are built for it.
+    (image_size/2) are built for it. critic_steps and gan_weight: `WganCriticsRecipe`.
     """
 
     default_batch = BATCH_SIZE
     default_size = TRAIN_SIZE
     default_lr = LEARNING_RATE
-    small_data_adversarial = True
     channels_last_on_cpu = True  # 1.28× per step at 1 thread (benchmarks/README.md)
+    generator_networks = ("generator", "extractor")
+    model_title = "PiiGAN"
 
-    def __init__(
-        self,
-        generator: PiiGAN,
-        *,
-        lr: float | None = None,
-        total_steps: int = 0,
-        image_size: int = TRAIN_SIZE,
-        critic_steps: int = D_STEPS_PER_G_STEP,
-        gan_weight: float = GAN_LOSS_WEIGHT,
-        diversity_weight: float = 0.0,
-        **settings: Any,
-    ) -> None:
-        super().__init__(generator, lr=lr, total_steps=total_steps, image_size=image_size, **settings)
-        if critic_steps < 1:
-            raise ValueError(f"critic_steps must be at least 1, got {critic_steps}")
-        if not gan_weight >= 0:
-            raise ValueError(f"gan_weight cannot be negative (got {gan_weight})")
-        self.gan_weight = float(gan_weight)
+    def __init__(self, generator: PiiGAN, *, diversity_weight: float = 0.0, **settings: Any) -> None:
+        super().__init__(generator, **settings)
         if not diversity_weight >= 0:
             raise ValueError(f"diversity_weight cannot be negative (got {diversity_weight})")
         self.diversity_weight = float(diversity_weight)
-        # The paper's 5 critic updates per G step; fewer trade critic quality for G steps on a short budget.
-        self.critic_steps = critic_steps
-        self.local_size = self.image_size // 2
-        self.networks["extractor"] = StyleExtractor(self.local_size, generator.arch_config["extractor_activation"])
-        self.networks["local_critic"] = LocalCritic(self.local_size)
-        self.networks["global_critic"] = GlobalCritic(self.image_size)
-        generator_params = [*generator.parameters(), *self.networks["extractor"].parameters()]
-        critic_params = [*self.networks["local_critic"].parameters(), *self.networks["global_critic"].parameters()]
-        g_opt, d_opt = make_optimizers(generator_params, critic_params, self.lr)
-        self.optimizers = {"generator": g_opt, "critics": d_opt}
+
+    def build_generator_side(self) -> None:
+        activation = self.generator.arch_config["extractor_activation"]
+        self.networks["extractor"] = StyleExtractor(self.local_size, activation)
 
     def train_step(self, images: torch.Tensor, masks: torch.Tensor, step: int) -> dict[str, float]:
         generator, extractor = self.networks["generator"], self.networks["extractor"]
-        local_critic, global_critic = self.networks["local_critic"], self.networks["global_critic"]
         size = self.local_size
         batch, _, height, width = images.shape
-        if images.shape[-2:] != (self.image_size, self.image_size):
-            raise ValueError(
-                f"PiiGAN's critics were built for {self.image_size}² images, got {tuple(images.shape[-2:])}; "
-                "pass image_size to the recipe"
-            )
+        self.check_image_size(images)
         real = images * 2.0 - 1.0
         x_in = real * (1.0 - masks)
         boxes = hole_centred_boxes(masks, size)
@@ -328,35 +300,14 @@ class PiiGANRecipe(TrainingRecipe):
         fake = composite(x2, x_in, masks)
         logs: dict[str, float] = {}
         if self.adversarial(step):
-            logs.update(
-                train_critics(
-                    self.optimizers["critics"],
-                    local_critic,
-                    global_critic,
-                    real,
-                    fake,
-                    masks,
-                    size,
-                    self.critic_steps,
-                    self.augment,
-                )
-            )
+            logs.update(self.update_critics(real, fake, masks))
         if not generator_trains:
             return logs
         fake_local = crop_boxes(fake, boxes, size)
         ae = known_pixel_l1(real, x1, x2, masks, COARSE_L1_WEIGHT)
         g_adv = matching = None
         if self.adversarial(step):
-            g_adv, matching = adversarial_terms(
-                local_critic,
-                global_critic,
-                real,
-                fake,
-                masks,
-                size,
-                augment=self.augment,
-                feature_matching=self.fm_weight > 0,
-            )
+            g_adv, matching = self.adversarial_terms(real, fake, masks)
 
         # E on real and completed patches in one batch: real → style for the consistency pass and KL,
         # fake → regression onto the z that produced it.
@@ -395,12 +346,8 @@ class PiiGANRecipe(TrainingRecipe):
             g_loss = g_loss + self.diversity_weight / (mode_seeking + MODE_SEEKING_EPSILON)
             terms["mode_seeking"] = mode_seeking
         if g_adv is not None:
-            scale = self.adversarial_scale(step)
-            g_loss = g_loss + scale * self.gan_weight * g_adv
-            terms["g_adv"] = g_adv
-            if matching is not None:
-                g_loss = g_loss + scale * self.fm_weight * matching
-                terms["fm"] = matching
+            g_loss, adversarial = self.add_adversarial(g_loss, g_adv, matching, step)
+            terms.update(adversarial)
         self.optimizers["generator"].zero_grad(set_to_none=True)
         g_loss.backward()
         self.optimizers["generator"].step()

@@ -3,10 +3,11 @@
 gloo on CPU, nccl on CUDA (one GPU per process, that of its LOCAL_RANK); each rank draws its own samples
 (the rank is part of every seed tuple and of the sharded file order, see `data.py`), so the global batch
 is batch × world. Rank 0 alone logs, validates and writes files; the others wait at a barrier. Gradients
-are averaged across ranks in one of two ways, by network role (`DDP_NETWORK_NAMES`):
-- `DistributedDataParallel` for the generator side: every "generator" and PiiGAN's "extractor" (which
-  shares the generator's optimiser). Their gradients come from one backward per step, and DDP overlaps
-  the all-reduce with it.
+are averaged across ranks in one of two ways, by network role, which the recipe names
+(`TrainingRecipe.generator_networks`):
+- `DistributedDataParallel` for the generator side: "generator" and the networks its optimiser also trains
+  (PiiGAN's "extractor"). Their gradients come from one backward per step, and DDP overlaps the all-reduce
+  with it.
 - Every other network — the discriminators and critics — is not wrapped; an optimiser step pre-hook
   all-reduces (averages) its gradients in one flat buffer right before each of its optimiser steps.
   Why: recipes backpropagate the generator's loss through the discriminator too, and under DDP that
@@ -35,10 +36,6 @@ from torch import nn
 from ..errors import InpaintError
 
 log = logging.getLogger("inpaint_cli")
-
-# Networks trained with DistributedDataParallel; every other network has its gradients all-reduced right
-# before its optimiser steps (see the module docstring for why).
-DDP_NETWORK_NAMES = frozenset({"generator", "extractor"})
 
 
 @dataclass
@@ -141,15 +138,20 @@ def average_gradients_hook(parameters: list[nn.Parameter], world_size: int) -> C
 
 
 def distribute(recipe: Any, networks: dict[str, nn.Module], dist: Distributed) -> dict[str, str]:
-    """Wrap the recipe's networks in DDP_NETWORK_NAMES in DistributedDataParallel (in `recipe.networks`;
-    `networks` keeps the bare modules), give every other network rank 0's weights and hook its gradient
-    average into the optimisers. Returns how each network is kept in sync (name → method)."""
+    """Wrap the recipe's `generator_networks` in DistributedDataParallel (in `recipe.networks`; `networks`
+    keeps the bare modules), give every other network rank 0's weights and hook its gradient average into
+    the optimisers, right before each step (see the module docstring for why). Returns how each network is
+    kept in sync (name → method)."""
     from torch.nn.parallel import DistributedDataParallel
 
+    ddp_names = set(recipe.generator_networks)
+    if not ddp_names <= set(networks):
+        missing = ", ".join(sorted(ddp_names - set(networks)))
+        raise ValueError(f"{type(recipe).__name__}.generator_networks names networks it does not have: {missing}")
     ddp_parameters: set[int] = set()
     sync_plan: dict[str, str] = {}
     for name, module in networks.items():
-        if name in DDP_NETWORK_NAMES:
+        if name in ddp_names:
             device_ids = [dist.device.index] if dist.device.type == "cuda" else None
             recipe.networks[name] = DistributedDataParallel(module, device_ids=device_ids)
             ddp_parameters.update(id(p) for p in module.parameters())
