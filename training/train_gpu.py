@@ -350,7 +350,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     wanted = [name for name in args.only.split(",") if name]
     unknown = sorted(set(wanted) - set(known))
     if unknown:
-        parser.error(f"--only {','.join(unknown)}: not a campaign model; known: {', '.join(known)}")
+        parser.error(f"--only {','.join(unknown)}: not one of the models this script trains; known: {', '.join(known)}")
     if not 120 <= args.budget <= MAX_BUDGET_S:
         parser.error(f"--budget {args.budget:g}: 120 to {MAX_BUDGET_S} s (with the kill grace and the export, a model "
                      f"must finish in under 10 minutes)")  # fmt: skip

@@ -8,7 +8,7 @@ In:  image (B, 3, H, W) in [0, 1], mask (B, 1, H, W) with 1 = hole; H and W mult
      the hole never matters. The mean is the `mean` config key, stored in checkpoint metadata.
 Out: the full-size prediction (B, 3, H, W) through a sigmoid, in [0, 1]. The result is the composite
      out·M + x·(1−M), done by the engine; `postprocess="poisson"` first Poisson-blends the prediction
-     into the known pixels around the hole (see `poisson_blend`).
+     into the known pixels around the hole (see `inpaint_cli/poisson_blend.py`).
 
 Completion network (6.07 M parameters): every layer is conv → BN → ReLU except the last,
 3×3 convs unless noted, "same" padding (zeros as in the paper, or mirrored as the recipe trains; see
@@ -53,10 +53,11 @@ Deviations from the paper and otenim/GLCIC-PyTorch:
 - otenim orders each layer conv → ReLU → BN; we use the paper's conv → BN → ReLU. Convs keep their
   bias before BN (redundant, but it is in the 6.07 M count and in otenim). `layer_order="conv-relu-bn"`
   runs otenim's order, for its pretrained model converted by `inpaint models convert` (inpaint_cli/convert/).
-- The Telea fast-marching fill before the Poisson blend is skipped: the clone mask is the hole dilated
-  by `POISSON_DILATION` px, so the blend's boundary values come from known pixels and never from the
-  hole of the destination, which is all the fast-marching fill would have provided. The blend runs in
-  8-bit (OpenCV's `seamlessClone`), so post-processed hole pixels are quantised to 1/255.
+- The Telea fast-marching fill before the Poisson blend (`inpaint_cli/poisson_blend.py`) is skipped: the
+  clone mask is the hole dilated by `POISSON_DILATION` px, so the blend's boundary values come from known
+  pixels and never from the hole of the destination, which is all the fast-marching fill would have
+  provided. The blend runs in 8-bit (OpenCV's `seamlessClone`), so post-processed hole pixels are
+  quantised to 1/255.
 - The C adversarial term is the non-saturating BCE(D(fake), real) (as otenim), not log(1 − D(fake)).
   Without otenim's phase-3 scalings: C's loss is not halved and D's is not
   multiplied by α; α only balances C's two terms. (ADADELTA is nearly scale-free, except that gradients
@@ -74,12 +75,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..poisson_blend import poisson_blend
 from ..registry import InputContract, register, register_recipe
 from .base import InpaintModel, TrainingRecipe, crop_boxes, frozen, hole_centred_boxes
 from .blocks import same_padding
@@ -88,9 +89,6 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)  # placeholder until the recipe measures t
 POSTPROCESS_MODES = ("none", "poisson")
 PADDING_MODES = ("zeros", "mirror")  # see `MirrorPadConv2d`
 LAYER_ORDERS = ("conv-bn-relu", "conv-relu-bn")  # the paper's; otenim's (its converted weights)
-# OpenCV's seamlessClone erodes its mask by 3 px before using the source gradients; 5 px of dilation
-# leaves a ~2 px ring of known pixels around the hole inside the blended region.
-POISSON_DILATION = 5
 
 
 def mirror_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
@@ -266,69 +264,6 @@ class GLCIC(InpaintModel):
         if self.arch_config["postprocess"] == "poisson":
             prediction = poisson_blend(image, prediction, mask)
         return prediction
-
-
-def _to_uint8(image: torch.Tensor) -> np.ndarray:
-    """(3, H, W) float in [0, 1] → (H, W, 3) uint8."""
-    array = image.detach().float().permute(1, 2, 0).cpu().numpy()
-    return np.ascontiguousarray((array * 255.0).round().clip(0, 255).astype(np.uint8))
-
-
-def _blend_padding(hole: np.ndarray, margin: int) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right) mirror padding for `poisson_blend`: `margin` on each side, or, where the
-    hole comes within `margin` of that border, enough to hold the hole's mirror image plus `margin`."""
-    height, width = hole.shape
-    rows, cols = np.flatnonzero(hole.any(axis=1)), np.flatnonzero(hole.any(axis=0))
-
-    def side(near: int, far: int, size: int) -> int:
-        return min(size, far + margin) if near < margin else margin
-
-    return (
-        side(rows[0], rows[-1] + 1, height),
-        side(height - 1 - rows[-1], height - rows[0], height),
-        side(cols[0], cols[-1] + 1, width),
-        side(width - 1 - cols[-1], width - cols[0], width),
-    )
-
-
-def poisson_blend(
-    image: torch.Tensor, prediction: torch.Tensor, mask: torch.Tensor, dilation: int = POISSON_DILATION
-) -> torch.Tensor:
-    """The paper's post-processing: Poisson-clone the prediction into the known image over the dilated hole.
-
-    The destination is the composite (prediction in the hole, image outside). All three images are
-    mirror-padded first, so the clone region (and the bounding rect OpenCV requires to lie inside the
-    destination) always fits, and a hole touching the border is blended as half of a symmetric hole:
-    a zero-gradient boundary at the image edge instead of a value forced there. Returns the prediction
-    with the blended values inside the clone region; outside it the prediction is unchanged.
-    """
-    out = prediction.clone()
-    margin = dilation + 2  # the dilation plus the 1-px ring seamlessClone clears in its mask
-    kernel = np.ones((2 * dilation + 1, 2 * dilation + 1), np.uint8)
-    for index in range(image.shape[0]):
-        hole = (mask[index, 0] > 0.5).cpu().numpy()
-        if not hole.any():
-            continue
-        height, width = hole.shape
-        top, bottom, left, right = _blend_padding(hole, margin)
-        source = _to_uint8(prediction[index])
-        destination = np.where(hole[..., None], source, _to_uint8(image[index]))
-        source, destination, region = (
-            cv2.copyMakeBorder(a, top, bottom, left, right, cv2.BORDER_REFLECT)
-            for a in (source, destination, hole.astype(np.uint8) * 255)
-        )
-        region = cv2.dilate(region, kernel)
-        region[[0, -1], :] = 0  # seamlessClone clears this ring itself; clear it first so our rect is its rect
-        region[:, [0, -1]] = 0
-        x, y, w, h = cv2.boundingRect(region)
-        # seamlessClone centres the source rect on this point: with w//2, h//2 it lands on the very same
-        # pixels, so nothing shifts. It erodes the mask it is given in place, hence the copy.
-        blended = cv2.seamlessClone(source, destination, region.copy(), (x + w // 2, y + h // 2), cv2.NORMAL_CLONE)
-        window = (slice(top, top + height), slice(left, left + width))
-        blended_t = torch.from_numpy(blended[window].astype(np.float32) / 255.0).permute(2, 0, 1)
-        inside = torch.from_numpy(region[window] > 0).to(out.device)
-        out[index] = torch.where(inside, blended_t.to(out.device, out.dtype), out[index])
-    return out
 
 
 class ContextBranch(nn.Module):

@@ -3,8 +3,9 @@
 The recipe (next to each model, `TrainingRecipe`) owns networks, optimisers, losses and the paper's
 schedule; this loop owns data, masks, device, AMP, the EMA generator, the step schedule (log, validate,
 save) and what Ctrl-C does to it. The rest lives beside it: `config.py` (what a run is asked to do),
-`state.py` (the run directory and the training state), `distributed.py` (torchrun), `validate.py` (scores
-and previews), `data.py` (images, crops and masks) and `progress.py` (the progress bar, the Ctrl-C handler).
+`state.py` (the run directory: training state, checkpoint provenance, metrics lines), `distributed.py`
+(torchrun), `validate.py` (scores and previews), `data.py` (images, crops and masks) and `progress.py` (the
+progress bar, the Ctrl-C handler).
 
 Exact resume: data and masks are pure functions of (seed, step, rank, sample) (see `data.py`), the state
 file restores weights, optimiser moments, schedulers and RNG states (see `state.py`), and validation
@@ -27,7 +28,6 @@ Resuming with a different --steps is allowed, but recipes that scale their sched
 from __future__ import annotations
 
 import copy
-import dataclasses
 import gc
 import logging
 import math
@@ -47,10 +47,10 @@ from ..weights import load_state_strict, read_checkpoint, save_checkpoint
 from . import data as train_data
 from . import state as train_state
 from . import validate
-from .config import PATH_FIELDS, TrainConfig, config_to_toml, merge_for_resume, resolve_config
+from .config import TrainConfig, config_to_toml, merge_for_resume, resolve_config
 from .distributed import distribute, init_distributed
 from .progress import ProgressBar, StopRequest, progress_bar
-from .state import BEST_FILE, CONFIG_FILE, LAST_FILE, METRICS_FILE, PREVIEW_DIR, SNAPSHOT_DIR, STATE_FILE
+from .state import BEST_FILE, CONFIG_FILE, LAST_FILE, METRICS_FILE, PREVIEW_DIR, SNAPSHOT_DIR, STATE_FILE, LossWindow
 
 log = logging.getLogger("inpaint_cli")
 
@@ -121,7 +121,9 @@ class _Trainer:
         data_dir = Path(cfg.data)
         train_files, val_files, test_files = train_data.split_files(data_dir, val=cfg.val, val_list=cfg.val_list)
         if test_files and self.dist.is_main:
-            log.info("leaving out the %d report-split files of %s", len(test_files), data_dir / train_data.TEST_LIST)
+            log.info(
+                "leaving out the %d held-out test images listed in %s", len(test_files), data_dir / train_data.TEST_LIST
+            )
         self.folder = train_data.ImageFolder(train_files, short_side=cfg.short_side)
 
         # Identical initial weights on every rank; rank-specific randomness (latents, interpolates) after.
@@ -255,27 +257,13 @@ class _Trainer:
             best=self.best,
             wall=wall,
         )
-        provenance = self._provenance(step, wall, self.last_val)
+        provenance = self._provenance_of(step, wall, self.last_val)
         save_checkpoint(self.out / LAST_FILE, self.shipped_generator, provenance=provenance)
 
-    def _provenance(self, step: int, wall: float, val: dict[str, float] | None) -> dict[str, Any]:
-        cfg = self.config
-        # Folder and file names only: the absolute paths of the training machine mean nothing elsewhere.
-        config = {k: (Path(v).name if k in PATH_FIELDS and v else v) for k, v in dataclasses.asdict(cfg).items()}
-        return {
-            "trained_by": "inpaint train",
-            "arch": self.arch,
-            "steps": step,
-            "data": config["data"],
-            "images": len(self.folder),
-            "seed": cfg.seed,
-            "wall_seconds": round(wall, 3),
-            "world_size": self.dist.world_size,
-            "val": val,
-            "ema": self.recipe.ema or None,
-            "config": config,
-            "torch": torch.__version__,
-        }
+    def _provenance_of(self, step: int, wall: float, val: dict[str, float] | None) -> dict[str, Any]:
+        return train_state.provenance(
+            self.config, step, wall, val, images=len(self.folder), world_size=self.dist.world_size, ema=self.recipe.ema
+        )
 
     def _rescale_learning_rates(self, saved_lr: float, lr: float) -> None:
         """`--resume --lr X`: scale every optimiser's rate (and its warm-up base) by X / the run's old lr, so
@@ -323,10 +311,10 @@ class _Trainer:
         if snapshot_every and (step % snapshot_every == 0 or final):
             path = self.out / SNAPSHOT_DIR / f"step_{step:06d}.safetensors"
             path.parent.mkdir(exist_ok=True)
-            save_checkpoint(path, self.shipped_generator, provenance=self._provenance(step, self._wall(), scores))
+            save_checkpoint(path, self.shipped_generator, provenance=self._provenance_of(step, self._wall(), scores))
         if self.best is None or scores["psnr"] > self.best["psnr"]:
             self.best = {**scores, "step": step}
-            provenance = self._provenance(step, self._wall(), scores)
+            provenance = self._provenance_of(step, self._wall(), scores)
             save_checkpoint(self.out / BEST_FILE, self.shipped_generator, provenance=provenance)
         return scores
 
@@ -383,7 +371,7 @@ class _Trainer:
         """The step loop; `self.done` counts the finished steps, `self.in_step` is set while one runs."""
         cfg = self.config
         amp = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bool(cfg.amp))
-        window = _LossWindow()
+        window = LossWindow()
         for step in range(self.start_step, cfg.steps):
             if self.dist.any_rank(stop.requested):
                 raise _Interrupted
@@ -415,7 +403,7 @@ class _Trainer:
         self._update_ema(step + 1)
         return losses
 
-    def _after_step(self, done: int, losses: dict[str, float], window: _LossWindow, bar: ProgressBar) -> None:
+    def _after_step(self, done: int, losses: dict[str, float], window: LossWindow, bar: ProgressBar) -> None:
         """What follows step `done`: the progress bar and, when due, the metrics line, validation and
         checkpoints (all three at the last step), then the step hook."""
         cfg = self.config
@@ -487,30 +475,6 @@ class _Trainer:
             recipe.networks.update(self.raw_networks)
         gc.collect()
         self.dist.leave(cleanly=success or self.stopped_cleanly)
-
-
-class _LossWindow:
-    """The losses since the last "train" line of metrics.jsonl, and the time they took."""
-
-    def __init__(self) -> None:
-        self._reset()
-
-    def _reset(self) -> None:
-        self.losses: dict[str, list[float]] = {}
-        self.start, self.steps = time.perf_counter(), 0
-
-    def add(self, losses: dict[str, Any]) -> None:
-        for key, value in losses.items():
-            self.losses.setdefault(key, []).append(float(value))
-        self.steps += 1
-
-    def take(self) -> dict[str, Any]:
-        """Each loss averaged over the window, then it_per_s; starts the next window."""
-        elapsed = time.perf_counter() - self.start
-        record = {k: float(np.mean(v)) for k, v in self.losses.items()}
-        record["it_per_s"] = self.steps / elapsed if elapsed > 0 else None
-        self._reset()
-        return record
 
 
 def train(

@@ -27,17 +27,19 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..errors import InpaintError, UsageError
 from ..io import write_atomic
 from ..weights import read_checkpoint_metadata
-from .config import TrainConfig
+from .config import PATH_FIELDS, TrainConfig
 from .distributed import Distributed
 
 STATE_FORMAT = "inpaint-cli-train-state/1"
@@ -250,6 +252,35 @@ def reconcile_best(best: dict[str, Any] | None, best_path: Path) -> dict[str, An
     return best
 
 
+def provenance(
+    config: TrainConfig,
+    step: int,
+    wall: float,
+    val: dict[str, float] | None,
+    *,
+    images: int,
+    world_size: int,
+    ema: float,
+) -> dict[str, Any]:
+    """The training provenance saved in the metadata of last/best.safetensors and the snapshots."""
+    # Folder and file names only: the absolute paths of the training machine mean nothing elsewhere.
+    settings = {k: (Path(v).name if k in PATH_FIELDS and v else v) for k, v in dataclasses.asdict(config).items()}
+    return {
+        "trained_by": "inpaint train",
+        "arch": config.model,
+        "steps": step,
+        "data": settings["data"],
+        "images": images,
+        "seed": config.seed,
+        "wall_seconds": round(wall, 3),
+        "world_size": world_size,
+        "val": val,
+        "ema": ema or None,
+        "config": settings,
+        "torch": torch.__version__,
+    }
+
+
 def append_metrics(path: Path, record: dict[str, Any]) -> None:
     """Add one JSON line to metrics.jsonl."""
     with open(path, "a", encoding="utf-8") as f:
@@ -270,3 +301,27 @@ def trim_metrics(path: Path, step: int) -> list[dict[str, Any]]:
                 records.append(record)
     write_atomic(path, ("\n".join(kept) + "\n" if kept else "").encode())
     return records
+
+
+class LossWindow:
+    """The losses since the last "train" line of metrics.jsonl, and the time they took."""
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self.losses: dict[str, list[float]] = {}
+        self.start, self.steps = time.perf_counter(), 0
+
+    def add(self, losses: dict[str, Any]) -> None:
+        for key, value in losses.items():
+            self.losses.setdefault(key, []).append(float(value))
+        self.steps += 1
+
+    def take(self) -> dict[str, Any]:
+        """Each loss averaged over the window, then it_per_s; starts the next window."""
+        elapsed = time.perf_counter() - self.start
+        record = {k: float(np.mean(v)) for k, v in self.losses.items()}
+        record["it_per_s"] = self.steps / elapsed if elapsed > 0 else None
+        self._reset()
+        return record
