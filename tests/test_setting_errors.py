@@ -128,3 +128,16 @@ def test_check_settings_judges_by_the_annotation_then_by_the_default() -> None:
     for bad in ({"steps": [3.5, 4]}, {"weight": True}, {"name": 3}, {"flag": 1}, {"weight": "x"}):
         with pytest.raises(Exception, match=r"^--recipe \w+=.* takes "):
             check_settings(bad, known, hints, flag="--recipe", owner="r")
+
+
+@pytest.mark.parametrize("arch", ["glcic", "context_encoder"])
+def test_a_batch_too_small_for_batch_norm_is_a_usage_error(run_cli, capsys, tmp_path, arch) -> None:
+    """`train --batch 1` on a batch-norm recipe ended in a traceback from inside the first step."""
+    out = tmp_path / "run"
+    code = run_cli(["train", "--model", arch, "--data", str(tmp_path), "--out", str(out), "--batch", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and not out.exists()
+    assert err == (
+        f"error: --batch 1: the {arch} recipe needs at least 2 images per batch (its batch-norm layers compute "
+        "statistics over the batch)\n"
+    )

@@ -119,6 +119,8 @@ class TrainingRecipe:
     # Train in channels-last memory format on CPUs too (CUDA always does): set where it measured faster
     # with oneDNN (benchmarks/README.md, bench_train.py --variant channels-last).
     channels_last_on_cpu: ClassVar[bool] = False
+    # The smallest batch (per process) the recipe trains with: 2 where batch norm needs batch statistics.
+    min_batch: ClassVar[int] = 1
     # Whether train_step honours d_warmup_steps, adv_ramp_steps, fm_weight and augment; a recipe that does
     # not refuses them rather than ignoring them.
     small_data_adversarial: ClassVar[bool] = False

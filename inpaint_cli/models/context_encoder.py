@@ -343,6 +343,7 @@ class ContextEncoderRecipe(TrainingRecipe):
     mean_known of the squared error. Logged: g = 0.999·l2 + 0.001·g_adv.
     """
 
+    min_batch = 2  # batch norm in training mode needs more than one value per channel
     default_batch = BATCH_SIZE
     default_size = TRAIN_SIZE
     default_lr = D_LEARNING_RATE

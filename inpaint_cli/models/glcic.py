@@ -352,6 +352,7 @@ class GLCICRecipe(TrainingRecipe):
     hole_weight·mean_hole + mean_known of the squared error. Logged: g = mse + 0.0004·g_adv (phase 3).
     """
 
+    min_batch = 2  # batch norm in training mode needs more than one value per channel
     default_batch = BATCH_SIZE
     default_size = TRAIN_SIZE
     default_lr = LEARNING_RATE

@@ -241,6 +241,11 @@ def resolve_config(config: TrainConfig, recipe_cls: Any) -> TrainConfig:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1 (got {values[name]})")
     if values["short_side"] is not None and values["short_side"] < values["size"]:
         raise UsageError(f"--short-side {values['short_side']} is below --size {values['size']}; crops would not fit")
+    if int(values["batch"]) < recipe_cls.min_batch:
+        raise UsageError(
+            f"--batch {values['batch']}: the {values['model']} recipe needs at least {recipe_cls.min_batch} images "
+            "per batch (its batch-norm layers compute statistics over the batch)"
+        )
     for name in ("workers", "val_count", "snapshot_every"):
         if int(values[name]) < 0:
             raise UsageError(f"--{name.replace('_', '-')} cannot be negative (got {values[name]})")
