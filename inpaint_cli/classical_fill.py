@@ -54,18 +54,6 @@ def opencv_fill(image: np.ndarray, hole: np.ndarray, radius: float, flag: int) -
     return np.where(hole[..., None] > 0, filled, image)  # known pixels exactly as given
 
 
-def fill_stack(rgbs: np.ndarray, masks: np.ndarray, radius: float, flag: int) -> np.ndarray:
-    """rgbs (B, H, W, C) floats in [0, 1], masks (B, H, W) (or (1, H, W) for all), True/non-zero = hole ->
-    (B, H, W, C) float64, each image filled on its own."""
-    holes = (np.asarray(masks) > 0).astype(np.uint8)
-    if holes.shape[0] == 1 and rgbs.shape[0] > 1:
-        holes = np.broadcast_to(holes, (rgbs.shape[0], *holes.shape[1:]))
-    images = np.asarray(rgbs, dtype=np.float64)
-    return np.stack(
-        [opencv_fill(img, np.ascontiguousarray(h), radius, flag) for img, h in zip(images, holes, strict=True)]
-    )
-
-
 def _patchmatch():
     """The pypatchmatch module, or a one-line error with the install hint."""
     try:
@@ -94,19 +82,20 @@ def patchmatch_fill(image: np.ndarray, hole: np.ndarray, patch_size: int, seed: 
 
 
 def classical_stack(arch: str, config: dict[str, Any], rgbs: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """Fill each of rgbs (B, H, W, C) with masks (B, H, W) (or (1, H, W) for all) by the classical `arch`
-    with its `config` (CLASSICAL_CONFIGS' keys) -> (B, H, W, C) float64."""
-    if arch in CV2_FLAGS:
-        return fill_stack(rgbs, masks, float(config["radius"]), CV2_FLAGS[arch])
-    holes = np.asarray(masks) > 0
+    """Fill each of rgbs (B, H, W, C) floats in [0, 1] with masks (B, H, W) (or (1, H, W) for all),
+    True/non-zero = hole, by the classical `arch` with its `config` (CLASSICAL_CONFIGS' keys) -> (B, H, W, C)
+    float64, each image filled on its own."""
+    holes = (np.asarray(masks) > 0).astype(np.uint8)
     if holes.shape[0] == 1 and rgbs.shape[0] > 1:
         holes = np.broadcast_to(holes, (rgbs.shape[0], *holes.shape[1:]))
-    return np.stack(
-        [
-            patchmatch_fill(image, hole, int(config["patch_size"]), int(config["seed"]))
-            for image, hole in zip(np.asarray(rgbs), holes, strict=True)
-        ]
-    )
+
+    def fill_one(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        if arch in CV2_FLAGS:
+            return opencv_fill(image, np.ascontiguousarray(hole), float(config["radius"]), CV2_FLAGS[arch])
+        return patchmatch_fill(image, hole, int(config["patch_size"]), int(config["seed"]))
+
+    images = np.asarray(rgbs, dtype=np.float64)
+    return np.stack([fill_one(image, hole) for image, hole in zip(images, holes, strict=True)])
 
 
 def check_classical_config(arch: str, config: dict[str, Any]) -> dict[str, Any]:
