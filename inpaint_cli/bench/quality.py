@@ -106,7 +106,7 @@ def _fill_and_score(
         if sampling and config.samples > 1:  # diversity needs two samples
             others = [_fill(inpainter, truth, case, first_seed + i) for i in range(1, config.samples)]
             record[DIVERSITY] = hole_diversity([output, *others], case.mask)
-            record.update(score_samples([output, *others], truth, case.mask))
+            record.update(score_samples(record, others, truth, case.mask))
         scores.append(record)
         if case.index in shown:
             outputs[case.index] = output

@@ -49,12 +49,19 @@ def score_fill(output: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict[
     }
 
 
-def score_samples(samples: list[np.ndarray], truth: np.ndarray, mask: np.ndarray) -> dict[str, float]:
-    """SAMPLE_METRICS of a case's samples: each sample's hole PSNR and texture distance, averaged."""
-    return {
-        "samples_psnr_hole": float(np.mean([metrics.psnr(sample, truth, mask) for sample in samples])),
-        "samples_texture_distance": float(np.mean([metrics.texture_distance(s, truth, mask) for s in samples])),
-    }
+def score_samples(
+    first: dict[str, float], others: list[np.ndarray], truth: np.ndarray, mask: np.ndarray
+) -> dict[str, float]:
+    """SAMPLE_METRICS of a case: each sample's hole PSNR and texture distance, averaged over its samples.
+    first: sample 0's `score_fill` record (its metrics are not computed again); others: the other samples."""
+    scored = [first] + [
+        {
+            "psnr_hole": metrics.psnr(sample, truth, mask),
+            "texture_distance": metrics.texture_distance(sample, truth, mask),
+        }
+        for sample in others
+    ]
+    return {name: float(np.mean([scores[metric] for scores in scored])) for name, metric in SAMPLE_METRICS.items()}
 
 
 @dataclass
