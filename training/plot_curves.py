@@ -92,8 +92,6 @@ def plot_run(run: Path, out_dir: Path, *, threads: int = 1) -> Path:
     ema = curve(records, "psnr")
     if not ema:
         raise InpaintError(f"{run}: no validation records; train with --val-list (or --val) and --val-every")
-    steps = sorted(ema)
-    hours = core_hours(records, steps, threads=threads)
 
     texture = curve(records, "texture")
     figure = Figure(figsize=(FIGSIZE[0], FIGSIZE[1] * (1.6 if texture else 1.0)), dpi=DPI)
@@ -101,17 +99,9 @@ def plot_run(run: Path, out_dir: Path, *, threads: int = 1) -> Path:
         axes, texture_axes = figure.subplots(2, 1, sharex=True, height_ratios=(3, 2))
     else:
         axes, texture_axes = figure.subplots(), None
-    axes.plot(hours, [ema[s] for s in steps], marker="o", markersize=2.5, linewidth=1.6, color="tab:blue",
-              label="val hole PSNR (shipped generator)")  # fmt: skip
-    raw = curve(records, "raw_psnr")
-    if raw:
-        raw_steps = sorted(raw)
-        axes.plot(core_hours(records, raw_steps, threads=threads), [raw[s] for s in raw_steps], linewidth=0.8,
-                  color="tab:gray", alpha=0.7, label="raw generator (before averaging)")  # fmt: skip
-    telea = baseline(records).get("telea_psnr")
-    if telea is not None:
-        axes.axhline(telea, color="tab:red", linestyle="--", linewidth=1.2,
-                     label=f"Telea, same val cases: {telea:.2f} dB")  # fmt: skip
+    plot_metric(axes, records, "psnr", threads, color="tab:blue", label="val hole PSNR (shipped generator)",
+                raw_label="raw generator (before averaging)",
+                telea_label="Telea, same val cases: {:.2f} dB")  # fmt: skip
     for step, old, new in lr_drops(records):
         (at,) = core_hours(records, [step], threads=threads)
         axes.axvline(at, color="tab:green", linestyle=":", linewidth=1.0)
@@ -144,21 +134,41 @@ def plot_run(run: Path, out_dir: Path, *, threads: int = 1) -> Path:
     return path
 
 
+def plot_metric(
+    axes: Any,
+    records: list[dict[str, Any]],
+    metric: str,
+    threads: int,
+    *,
+    color: str,
+    label: str,
+    raw_label: str,
+    telea_label: str,
+) -> None:
+    """One validation metric against core-hours: the shipped generator's curve, the raw generator's
+    (`raw_METRIC`) thinner, Telea's (`telea_METRIC` of the baseline record) dashed, labelled with
+    `telea_label` formatted with its value."""
+    values = curve(records, metric)
+    steps = sorted(values)
+    axes.plot(core_hours(records, steps, threads=threads), [values[s] for s in steps], marker="o", markersize=2.5,
+              linewidth=1.6, color=color, label=label)  # fmt: skip
+    raw = curve(records, f"raw_{metric}")
+    if raw:
+        raw_steps = sorted(raw)
+        axes.plot(core_hours(records, raw_steps, threads=threads), [raw[s] for s in raw_steps], linewidth=0.8,
+                  color="tab:gray", alpha=0.7, label=raw_label)  # fmt: skip
+    telea = baseline(records).get(f"telea_{metric}")
+    if telea is not None:
+        axes.axhline(telea, color="tab:red", linestyle="--", linewidth=1.2, label=telea_label.format(telea))
+
+
 def plot_texture(
     axes: Any, records: list[dict[str, Any]], texture: dict[int, float], shipped: int, threads: int
 ) -> None:
     """The texture-distance panel: the shipped generator's, the raw one's thinner, Telea's dashed."""
-    steps = sorted(texture)
-    axes.plot(core_hours(records, steps, threads=threads), [texture[s] for s in steps], marker="o", markersize=2.5,
-              linewidth=1.6, color="tab:purple", label="val hole texture distance (shipped generator)")  # fmt: skip
-    raw = curve(records, "raw_texture")
-    if raw:
-        raw_steps = sorted(raw)
-        axes.plot(core_hours(records, raw_steps, threads=threads), [raw[s] for s in raw_steps], linewidth=0.8,
-                  color="tab:gray", alpha=0.7, label="raw generator")  # fmt: skip
-    telea = baseline(records).get("telea_texture")
-    if telea is not None:
-        axes.axhline(telea, color="tab:red", linestyle="--", linewidth=1.2, label=f"Telea: {telea:.0f}")
+    plot_metric(axes, records, "texture", threads, color="tab:purple",
+                label="val hole texture distance (shipped generator)", raw_label="raw generator",
+                telea_label="Telea: {:.0f}")  # fmt: skip
     if shipped in texture:
         (at,) = core_hours(records, [shipped], threads=threads)
         axes.plot([at], [texture[shipped]], marker="*", markersize=13, color="tab:orange", linestyle="none")
