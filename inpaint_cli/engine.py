@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from . import fill_memory
+from .border_blend import check_blend, match_border
 from .devices import cpu_has_native_bf16, half_dtype, pick_device, precision_name
 from .errors import InpaintError, UsageError
 from .windows import hole_regions, hole_windows, pad_bottom_right, reflect_window, resize_hole_mask
@@ -101,9 +102,21 @@ class Inpainter:
     """
 
     def __init__(
-        self, model: InpaintModel, *, device: str = "auto", half: bool = False, batch_pixels: int | None = None
+        self,
+        model: InpaintModel,
+        *,
+        device: str = "auto",
+        half: bool = False,
+        batch_pixels: int | None = None,
+        blend: str | None = None,
     ) -> None:
+        """blend: "harmonic" matches each fill to the known pixels at its hole's border (`border_blend`),
+        "none" keeps the network's prediction as it is; None = harmonic for networks, none for OpenCV's
+        and PatchMatch's fills (they are the classical references, left as their authors made them)."""
         self.contract = model.contract
+        if blend is None:
+            blend = "none" if hasattr(model, "predict_numpy") else "harmonic"
+        self.blend = check_blend(blend)
         self._fp32_model: InpaintModel | None = None
         self._memory_per_pixel: tuple[float, float] | None = None  # see full_memory_bytes
         # OpenCV's fills (`classical_fill`) take numpy arrays: no tensors, and no torch import, on their way.
@@ -337,7 +350,7 @@ class Inpainter:
         height, width = masks.shape[1:]
         fixed = self.contract.fixed_size
         if fixed is None and (size is None or max(height, width) <= size):
-            return self._predict(rgbs, masks, run)
+            return self._blended(rgbs, self._predict(rgbs, masks, run), masks)
         assert size is not None
         scale = size / max(height, width)
         small_h, small_w = max(1, round(height * scale)), max(1, round(width * scale))
@@ -359,12 +372,22 @@ class Inpainter:
             small_pred = self._predict(square_rgb, square_mask, run)[:, :small_h, :small_w]
         else:
             small_pred = self._predict(small_rgb, small_mask, run)
+        small_pred = self._blended(small_rgb, small_pred, small_mask)
         small_filled = np.where(small_mask[..., None], small_pred, small_rgb)
         if (small_h, small_w) == (height, width):
             return small_filled
         return np.stack(
             [cv2.resize(image, (width, height), interpolation=cv2.INTER_CUBIC) for image in small_filled]
         ).clip(0, 1)
+
+    def _blended(self, rgbs: np.ndarray, predictions: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        """The predictions matched to their borders at the resolution the model ran at, where the fix is
+        cheapest and before scaling blurs the step it removes."""
+        if self.blend == "none":
+            return predictions
+        return np.stack(
+            [match_border(rgb, pred, hole) for rgb, pred, hole in zip(rgbs, predictions, masks, strict=True)]
+        )
 
     def _predict(self, rgbs: np.ndarray, masks: np.ndarray, run: _FillRun) -> np.ndarray:
         """The model's raw prediction (B, h, w, 3) for one window of every sample: padded to the contract,

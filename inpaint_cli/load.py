@@ -16,9 +16,15 @@ log = logging.getLogger("inpaint_cli")
 
 
 def load_inpainter(
-    model: str | None, *, device: str = "auto", half: bool = False, overrides: dict[str, Any] | None = None
+    model: str | None,
+    *,
+    device: str = "auto",
+    half: bool = False,
+    overrides: dict[str, Any] | None = None,
+    blend: str | None = None,
 ) -> tuple[Inpainter, str]:
-    """The Inpainter for what `--model` names (None: the catalog's default) and the name to report."""
+    """The Inpainter for what `--model` names (None: the catalog's default) and the name to report;
+    `blend` as `Inpainter` takes it (None: the model's default)."""
     from .classical_fill import CLASSICAL_CONFIGS, ClassicalFill
     from .convert.licence import warn_if_non_commercial
     from .host_memory import keep_freed_memory
@@ -28,7 +34,7 @@ def load_inpainter(
     overrides = overrides or {}
     resolved = resolve(model, download=False)  # no download, and no torch for a catalog name
     if resolved.entry is not None and resolved.entry.kind == "none" and resolved.arch in CLASSICAL_CONFIGS:
-        inpainter = Inpainter(ClassicalFill(resolved.arch, **overrides), device=device, half=half)
+        inpainter = Inpainter(ClassicalFill(resolved.arch, **overrides), device=device, half=half, blend=blend)
         name, weights = resolved.name, "no weights"
     else:
         from .devices import pick_device
@@ -38,7 +44,7 @@ def load_inpainter(
         target = pick_device(device)
         loaded = load_model(model, device=target, overrides=overrides)
         warn_if_non_commercial(model, loaded.checkpoint_name)
-        inpainter = Inpainter(loaded, device=target, half=half)
+        inpainter = Inpainter(loaded, device=target, half=half, blend=blend)
         name = loaded.checkpoint_name
         path = resolve(model, download=False).path
         weights = f"checkpoint {path}" if path is not None else "no weights"

@@ -242,7 +242,8 @@ def test_safetensors_path_loads_through_its_metadata(tmp_path, photo, mask, run_
     probe_file = tmp_path / "probe.safetensors"
     save_checkpoint(probe_file, create_model("test_probe", value=0.5))
     out = tmp_path / "o.png"
-    assert run_cli(["fill", str(photo), "--mask", str(mask), "--model", str(probe_file), "--out", str(out)]) == 0
+    command = ["fill", str(photo), "--mask", str(mask), "--model", str(probe_file), "--out", str(out)]
+    assert run_cli([*command, "--blend", "none"]) == 0
     hole = hole_of(mask)
     assert np.all(read(out)[hole] == 128)  # 0.5 -> 127.5 rounds half up to 128
 

@@ -32,7 +32,7 @@ def test_full_pads_to_multiple_and_keeps_known_pixels(smooth_rgb):
     mask = np.zeros((61, 90), bool)
     mask[20:30, 40:55] = True
     model = create_model("test_probe")
-    result = Inpainter(model, device="cpu").fill(rgb, mask, strategy="full")
+    result = Inpainter(model, device="cpu", blend="none").fill(rgb, mask, strategy="full")
     ((image, hole),) = model.calls
     assert tuple(image.shape) == (1, 3, 64, 96)  # padded up to multiples of 8
     assert hole.sum().item() == mask.sum()
@@ -64,7 +64,7 @@ def test_auto_crops_around_each_hole_on_large_images(rng):
     mask[10:20, 10:20] = True
     mask[250:270, 350:380] = True
     model = create_model("test_probe")  # comfortable_size 64
-    result = Inpainter(model, device="cpu").fill(rgb, mask)
+    result = Inpainter(model, device="cpu", blend="none").fill(rgb, mask)
     assert result.strategy == "crop"
     assert result.windows == 2 and len(model.calls) == 2
     for image, hole in model.calls:
@@ -120,12 +120,12 @@ def test_half_is_bf16_on_cpu_and_falls_back_to_fp32_on_nan(smooth_rgb, caplog):
     mask = np.zeros(smooth_rgb.shape[:2], bool)
     mask[10:20, 10:20] = True
     probe = create_model("test_probe")
-    inpainter = Inpainter(probe, device="cpu", half=True)
+    inpainter = Inpainter(probe, device="cpu", blend="none", half=True)
     assert inpainter.precision == "bf16"
     inpainter.fill(smooth_rgb, mask, strategy="full")
     assert inpainter.model.calls[-1][0].dtype == torch.bfloat16
 
-    result = Inpainter(create_model("test_nan_in_half"), device="cpu", half=True).fill(smooth_rgb, mask)
+    result = Inpainter(create_model("test_nan_in_half"), device="cpu", blend="none", half=True).fill(smooth_rgb, mask)
     assert result.precision == "fp32"
     assert np.all(result.rgb[mask] == np.float32(0.5))
     assert "recomputed in fp32" in caplog.text
@@ -155,7 +155,7 @@ def test_fixed_size_models_get_a_window_centred_on_each_hole(rng, hole, window_s
     mask = np.zeros((100, 120), bool)
     mask[hole] = True
     model = create_model("test_fixed")
-    result = Inpainter(model, device="cpu").fill(rgb, mask, strategy="full")  # fixed size: always windows
+    result = Inpainter(model, device="cpu", blend="none").fill(rgb, mask, strategy="full")  # fixed size: always windows
     (seen,) = model.calls
     assert tuple(seen.shape[-2:]) == (32, 32)
     rows, cols = np.nonzero(seen[0, 0].numpy())
@@ -393,14 +393,15 @@ def test_half_falls_back_on_inf_saturated_by_a_clamp(smooth_rgb, caplog, monkeyp
     monkeypatch.setattr(engine, "half_dtype", lambda device: torch.float16)  # fp16 on the CPU: it overflows
     mask = np.zeros(smooth_rgb.shape[:2], bool)
     mask[10:20, 10:20] = True
-    inpainter = Inpainter(create_model("test_inf_before_clamp"), device="cpu", half=True)
+    inpainter = Inpainter(create_model("test_inf_before_clamp"), device="cpu", blend="none", half=True)
     assert inpainter.precision == "fp16"
     result = inpainter.fill(smooth_rgb, mask, strategy="full")
     assert np.all(result.rgb[mask] == np.float32(0.5))  # the fp32 answer, not the saturated 1.0
     assert result.precision == "fp32" and "recomputed in fp32" in caplog.text
     # fp32 alone is fine, and hooks stay off outside half precision: no false alarm
     caplog.clear()
-    plain = Inpainter(create_model("test_inf_before_clamp"), device="cpu").fill(smooth_rgb, mask, strategy="full")
+    plain = Inpainter(create_model("test_inf_before_clamp"), device="cpu", blend="none")
+    plain = plain.fill(smooth_rgb, mask, strategy="full")
     assert np.all(plain.rgb[mask] == np.float32(0.5)) and "recomputed" not in caplog.text
 
 

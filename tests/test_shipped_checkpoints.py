@@ -1,6 +1,7 @@
 """What a learned checkpoint must do before it is worth shipping: fill a hole in a flat colour (grey, sky
 blue, grass green, skin, a saturated red) and in a sky-like colour gradient within 2 levels, and a 1-px
-scratch within 4 (mean absolute error over the hole, 8-bit levels, 256² images, an 80² box for the flats).
+scratch within 4 (mean absolute error over the hole, 8-bit levels, 256² images, an 80² box for the flats),
+filled as `inpaint fill` fills them (with its default border matching).
 OpenCV's Telea meets all of them (0.9 levels on the flats, 1.4 on the sky gradient); every bundled
 checkpoint is held to them.
 
@@ -20,29 +21,18 @@ from inpaint_cli import Inpainter, load_model
 from inpaint_cli.weights import read_toml  # tomllib from Python 3.11 on, tomli before
 
 CATALOG = Path(__file__).resolve().parents[1] / "weights.toml"
-# Measured 2026-12-06 (mean hole error in levels): the reconstruction-only checkpoints blur a flat hole
-# towards a mean colour of their training data.
+# Measured 2026-12-07 (mean hole error in levels) with the engine's default border matching (`--blend
+# harmonic`); without it, every checkpoint missed sky, grass, red and the sky gradient, by up to 43 levels.
+# What is left is inside the hole: a blotch or texture the network puts on a flat, which the border does not pin.
 SHORT_OF_THE_BAR: dict[str, set[str]] = {
-    # grey 10.9 / 1.8 / 10.4, sky 22.6, grass 28.2, skin 11.1, red 26.2, sky gradient 10.7, scratch 7.2
-    "context_encoder.campaign-128": {"grey 0.2", "grey 0.8", "sky", "grass", "skin", "red", "sky gradient", "scratch"},
-    # grey 4.7 / 4.6 / 1.3, sky 11.7, grass 5.0, skin 2.1, red 10.1, sky gradient 3.6, scratch 1.0
-    "deepfill_v1.campaign-128": {"grey 0.2", "grey 0.5", "sky", "grass", "skin", "red", "sky gradient"},
-    # grey 2.9 / 1.0 / 1.3, sky 10.2, grass 7.3, skin 7.1, red 11.8, sky gradient 5.1, scratch 1.7
-    "deepfill_v2.campaign-128": {"grey 0.2", "sky", "grass", "skin", "red", "sky gradient"},
-    # grey 6.3 / 8.0 / 2.6, sky 43.4, grass 34.8, skin 11.3, red 28.5, sky gradient 40.5, scratch 69.8
-    "glcic.campaign-128": {
-        "grey 0.2",
-        "grey 0.5",
-        "grey 0.8",
-        "sky",
-        "grass",
-        "skin",
-        "red",
-        "sky gradient",
-        "scratch",
-    },
-    # grey 3.9 / 1.9 / 4.6, sky 10.8, grass 5.4, skin 6.4, red 12.9, sky gradient 8.4, scratch 2.2
-    "piigan.campaign-128": {"grey 0.2", "grey 0.8", "sky", "grass", "skin", "red", "sky gradient"},
+    # grey 2.3 / 1.2 / 1.7, sky 7.6, grass 1.4, skin 1.2, red 2.8, sky gradient 2.4, scratch 0.2
+    "context_encoder.campaign-128": {"grey 0.2", "sky", "red", "sky gradient"},
+    # deepfill_v1: grey 0.8 / 1.0 / 1.1, sky 0.9, grass 1.3, skin 1.3, red 0.9, sky gradient 1.0, scratch 0.0
+    # deepfill_v2: grey 0.5 / 0.6 / 0.2, sky 1.5, grass 1.6, skin 0.6, red 1.6, sky gradient 1.4, scratch 0.0
+    # grey 5.3 / 2.4 / 2.1, sky 6.1, grass 5.2, skin 3.2, red 4.5, sky gradient 5.1, scratch 0.7
+    "glcic.campaign-128": {"grey 0.2", "grey 0.5", "grey 0.8", "sky", "grass", "skin", "red", "sky gradient"},
+    # grey 1.4 / 1.5 / 1.4, sky 2.6, grass 2.0, skin 2.1, red 3.2, sky gradient 1.6, scratch 0.2
+    "piigan.campaign-128": {"sky", "skin", "red"},
 }
 SIDE = 256
 # 8-bit sRGB values of colours users' photos are full of.

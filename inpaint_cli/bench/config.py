@@ -74,6 +74,7 @@ class BenchmarkConfig:
     batch: int = 4  # images per call for the throughput figure
     half: bool = False  # also measure speed in bf16 (CPU) / fp16 (GPU)
     device: str = "auto"
+    blend: str | None = None  # `Inpainter`'s blend for every model; None = each model's default
     repeats: int = 5  # timed fills per speed case
     warmup: int = 1  # untimed fills before them
     quality: bool = True

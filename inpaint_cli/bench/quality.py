@@ -52,7 +52,7 @@ def run_quality(
             if progress:
                 progress(task, 0, len(cases))
             try:
-                inpainter = Inpainter(load_model(name), device=device)
+                inpainter = Inpainter(load_model(name), device=device, blend=config.blend)
             except Exception as error:
                 broken.add(name)
                 report.add_failure(name, "quality", error)

@@ -109,6 +109,7 @@ def speed_specs(
             "model": name,
             "size": size,
             "half": half,
+            "blend": config.blend,
             "device": device,
             "repeats": config.repeats,
             "warmup": config.warmup,
@@ -222,7 +223,9 @@ def measure_speed(spec: dict[str, Any]) -> dict[str, Any]:
     if spec.get("threads"):
         torch.set_num_threads(int(spec["threads"]))
     device, size = spec["device"], int(spec["size"])
-    inpainter = Inpainter(load_model(spec["model"]), device=device, half=bool(spec["half"]))
+    inpainter = Inpainter(
+        load_model(spec["model"]), device=device, half=bool(spec["half"]), blend=spec.get("blend")
+    )
     rng = np.random.default_rng(spec["seed"])
     rgb = quantize(rng.random((size, size, 3), dtype=np.float32))
     masks = bucket_masks("mixed", *SPEED_MASK_BUCKET, max(1, spec["batch"]), size, size, spec["seed"])

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from ..errors import InpaintError
+from .options import BLEND_HELP, check_blend_flag
 from .output import err, fail, labelled
 from .root import app
 
@@ -32,6 +33,7 @@ def benchmark(
     batch: Annotated[int, typer.Option(min=1, help="Images per call for throughput.")] = 4,
     half: Annotated[bool, typer.Option("--half", help="Also time fp16 (GPU) / bf16 (CPU).")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    blend: Annotated[str | None, typer.Option(help=BLEND_HELP, show_default=False)] = None,
     repeats: Annotated[int, typer.Option(min=1, help="Timed fills per speed case.")] = 5,
     quality: Annotated[bool, typer.Option(help="Run the quality part.")] = True,
     speed: Annotated[bool, typer.Option(help="Run the speed part.")] = True,
@@ -62,6 +64,7 @@ def benchmark(
             batch=batch,
             half=half,
             device=device,
+            blend=check_blend_flag(blend),
             repeats=repeats,
             quality=quality,
             speed=speed,

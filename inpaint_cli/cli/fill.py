@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..errors import EXIT_FAILURE, EXIT_INTERRUPTED, InpaintError, UsageError
-from .options import fill_options, make_inpainter
+from .options import BLEND_HELP, fill_options, make_inpainter
 from .output import emit, err, fail, labelled
 from .root import app
 
@@ -57,6 +57,7 @@ def fill(
     half: Annotated[
         bool, typer.Option("--half", help="fp16 on GPUs, bf16 on CPUs (falls back to fp32 on NaN/Inf).")
     ] = False,
+    blend: Annotated[str | None, typer.Option(help=BLEND_HELP, show_default=False)] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for models that sample.")] = None,
     strategy: Annotated[
         str, typer.Option(help="auto, full, crop (around each hole) or resize (large images).")
@@ -110,7 +111,7 @@ def fill(
             if as_json:
                 raise UsageError("--json and PNG on stdout would mix; give --out a file or directory")
             refuse_terminal_stdout()
-        inpainter, model_name = make_inpainter(model, device, half, settings)
+        inpainter, model_name = make_inpainter(model, device, half, settings, blend)
     except InpaintError as error:
         raise fail(error) from None
     if inpainter.contract.can_sample and options.seed is None:

@@ -49,8 +49,26 @@ def parse_settings(settings: list[str] | None, flag: str = "--set") -> dict:
     return parsed
 
 
-def make_inpainter(model: str | None, device: str, half: bool, settings: list[str] | None = None):
-    """The model `--model` names, on `--device`, with its `--set` settings: (Inpainter, its name)."""
+BLEND_HELP = (
+    "harmonic: shift each fill so it meets the known pixels at its hole's border (no colour cast, no seam); "
+    "none: the network's fill as predicted. Default: harmonic for networks, none for telea, ns and patchmatch."
+)
+
+
+def check_blend_flag(blend: str | None) -> str | None:
+    from ..border_blend import BLEND_MODES
+
+    if blend is not None and blend not in BLEND_MODES:
+        raise UsageError(f"--blend {blend}: expected one of {', '.join(BLEND_MODES)}")
+    return blend
+
+
+def make_inpainter(
+    model: str | None, device: str, half: bool, settings: list[str] | None = None, blend: str | None = None
+):
+    """The model `--model` names, on `--device`, with its `--set` settings and `--blend`: (Inpainter, its name)."""
     from ..load import load_inpainter
 
-    return load_inpainter(model, device=device, half=half, overrides=parse_settings(settings))
+    return load_inpainter(
+        model, device=device, half=half, overrides=parse_settings(settings), blend=check_blend_flag(blend)
+    )

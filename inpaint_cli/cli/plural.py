@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..errors import InpaintError, UsageError
-from .options import fill_options, make_inpainter
+from .options import BLEND_HELP, fill_options, make_inpainter
 from .output import emit, err, fail
 from .root import app
 
@@ -23,6 +23,7 @@ def plural(
         ),
     ] = None,
     n: Annotated[int, typer.Option("--n", min=1, max=256, help="Number of samples.")] = 8,
+    blend: Annotated[str | None, typer.Option(help=BLEND_HELP, show_default=False)] = None,
     seed: Annotated[int | None, typer.Option(help="Sample i uses seed + i (default: a random seed, reported).")] = None,
     out_dir: Annotated[
         str | None,
@@ -83,7 +84,7 @@ def plural(
         if out_dir is None:
             out_dir = default_samples_dir(image, grid)
         outputs = plan_outputs(image, mask, n=n, seed=seed, out_dir=out_dir, grid=grid, overwrite=overwrite)
-        inpainter, model_name = make_inpainter(model, device, half, settings)
+        inpainter, model_name = make_inpainter(model, device, half, settings, blend)
         check_can_sample(inpainter, model_name)
         if drawn:
             err.print(f"seed {seed} (pass --seed {seed} to reproduce)", highlight=False)

@@ -37,6 +37,9 @@ Schedule: Adam β = (0.5, 0.999); D lr 2e-4, G lr 10× = 2e-3; per iteration one
 step on the same G forward; batch 64 at 128².
 
 Deviations from the paper / the released Lua code:
+- At inference the engine matches the fill to the known pixels at the hole's border (`border_blend.py`,
+  Poisson image editing; `--blend none` leaves it out): not in the paper; it removes the colour casts
+  and border steps a network trained on a few hundred images leaves, and leaves the fill's detail alone.
 - The G step re-runs D (after its update) on the fake instead of reusing the stale pre-update D output
   (a harmless difference: one D step apart; PyTorch cannot backprop through weights already stepped).
 - D returns logits and the losses use BCE-with-logits (numerically safer, same values as sigmoid + BCE).

@@ -37,6 +37,9 @@ Schedule: Adam lr 1e-4, betas (0.5, 0.9); 5 critic steps per generator step; bat
   masks: a random half-canvas rectangle, each side pair shrunk by up to box/8.
 
 Deviations from the paper / the released code, and why:
+- At inference the engine matches the fill to the known pixels at the hole's border (`border_blend.py`,
+  Poisson image editing; `--blend none` leaves it out): not in the paper; it removes the colour casts
+  and border steps a network trained on a few hundred images leaves, and leaves the fill's detail alone.
 - The L1 term covers the whole hole, not the local patch: W = γ^(d−1) at a hole pixel d pixels (chessboard)
   from the nearest known pixel (`losses.hole_discount`), averaged over the hole. The official code takes
   the mean of the discounted L1 over the local patch, which for its box holes is the hole; under free-form

@@ -42,6 +42,10 @@ trained here, and for checkpoints saved before the keys existed):
 - channel_order: "bgr" for the released checkpoints, which were trained on OpenCV-loaded (BGR) images;
   `inpaint` flips the channels on the way in and out. Value range ([-1, 1]) and zero hole fill are as here.
 
+Deviation: at inference the engine matches the fill to the known pixels at the hole's border (`border_blend.py`,
+Poisson image editing; `--blend none` leaves it out): not in the paper; it removes the colour casts
+and border steps a network trained on a few hundred images leaves, and leaves the fill's detail alone.
+
 Deviation: generator initialisation. With TF's Glorot (or PyTorch's default) init, the output of this stack
 of 20+ gated convolutions does not depend on its input (each gate halves the signal), and a short run learns
 only a flat colour (measured: 250 steps at 128², val hole L1 unchanged). `blocks.signal_preserving_init`

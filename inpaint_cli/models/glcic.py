@@ -37,6 +37,9 @@ inside a random 128² area. Before training the loop computes the training-set m
 (`GLCICRecipe.mean_colour`) and sets it with `GLCIC.set_mean`, so checkpoints carry the real one.
 
 Deviations from the paper and otenim/GLCIC-PyTorch:
+- At inference the engine matches the fill to the known pixels at the hole's border (`border_blend.py`,
+  Poisson image editing; `--blend none` leaves it out): not in the paper; it removes the colour casts
+  and border steps a network trained on a few hundred images leaves, and leaves the fill's detail alone.
 - The recipe trains C with mirrored padding (`padding="mirror"`, set by `GLCICRecipe`; `mirror_pad`:
   reflection, repeated where the padding is wider than the map), not zeros. With zeros the dilated
   layers' batch-norm statistics depend on the image size, since the share of their taps that fall on the

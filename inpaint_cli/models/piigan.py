@@ -40,6 +40,9 @@ Schedule: Adam lr 1e-4, betas (0.5, 0.9); 5 critic steps per generator step; bat
   mask: a centred half-canvas box (64² in 128²), each side pair shrunk by 0–4 px (MAX_DELTA 8).
 
 Deviations from the paper / the released code, and why:
+- At inference the engine matches the fill to the known pixels at the hole's border (`border_blend.py`,
+  Poisson image editing; `--blend none` leaves it out): not in the paper; it removes the colour casts
+  and border steps a network trained on a few hundred images leaves, and leaves the fill's detail alone.
 - l1_zx averages over every hole pixel, not over the local patch P: under free-form or mixed masks about
   half of the hole lies outside the patch and got no reconstruction loss (as in DeepFill v1, whose
   deviation this shares). The patch stays for E and the local critic.
