@@ -37,7 +37,7 @@ inside a random 128² area. Before training the loop computes the training-set m
 (`GLCICRecipe.mean_colour`) and sets it with `GLCIC.set_mean`, so checkpoints carry the real one.
 
 Deviations from the paper and otenim/GLCIC-PyTorch:
-- The recipe trains C with mirrored padding (`padding="mirror"`, set by `GLCICRecipe`; `mirror_pad`:
+- The recipe trains C with mirrored padding (`padding="mirror"`, set by `GLCICRecipe`; `blocks.mirror_pad`:
   reflection, repeated where the padding is wider than the map), not zeros. With zeros the dilated
   layers' batch-norm statistics depend on the image size, since the share of their taps that fall on the
   padding does: at dilation 16, 4 of 9 taps land on the 32² map of a 128² image, 6.25 on average at 256².
@@ -83,49 +83,12 @@ from torch import nn
 from ..poisson_blend import poisson_blend
 from ..registry import InputContract, register, register_recipe
 from .base import InpaintModel, TrainingRecipe, crop_boxes, frozen, hole_centred_boxes
-from .blocks import same_padding
+from .blocks import MirrorPadConv2d
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # placeholder until the recipe measures the training set's mean
 POSTPROCESS_MODES = ("none", "poisson")
 PADDING_MODES = ("zeros", "mirror")  # see `MirrorPadConv2d`
 LAYER_ORDERS = ("conv-bn-relu", "conv-relu-bn")  # the paper's; otenim's (its converted weights)
-
-
-def mirror_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
-    """Pad the last two dims of `x` by `pad` on every side with mirrored values (reflection without
-    repeating the edge), for any `pad`: where it is not smaller than a side, the padded map is reflected
-    again (a periodic mirror extension); a 1-pixel side is repeated."""
-    pad_h = pad_w = pad
-    while pad_h or pad_w:
-        step_h, step_w = min(pad_h, x.shape[-2] - 1), min(pad_w, x.shape[-1] - 1)
-        if step_h == step_w == 0:  # what is left to pad has a single row or column: repeating it is its mirror
-            return F.pad(x, (pad_w, pad_w, pad_h, pad_h), mode="replicate")
-        x = F.pad(x, (step_w, step_w, step_h, step_h), mode="reflect")
-        pad_h, pad_w = pad_h - step_h, pad_w - step_w
-    return x
-
-
-class MirrorPadConv2d(nn.Conv2d):
-    """A conv with "same" output size, padded with zeros (the paper's) or, with `mirror` set, by mirroring
-    the map (`mirror_pad`).
-
-    With zeros, the share of a dilated kernel's taps that fall outside the map depends on the map's size
-    (at dilation 16 on a 32² map, 4 of the 9 taps are inside everywhere; on a 64² map 6.25 on average),
-    so the layer's activation statistics, and with them the batch-norm statistics, change with the image
-    size; mirrored taps read real activations at every size. The parameters are `nn.Conv2d`'s either way."""
-
-    def __init__(
-        self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, dilation: int = 1
-    ) -> None:
-        padding = same_padding(kernel_size, dilation)
-        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding, dilation=dilation)
-        self.same_padding, self.mirror = padding, False
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.mirror:
-            return super().forward(x)
-        x = mirror_pad(x, self.same_padding)
-        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
 
 class _Layer(nn.Sequential):
