@@ -8,9 +8,16 @@ import torch
 from helpers import box_mask
 from test_recipes import batch, critics_of, make_recipe
 
-from inpaint_cli.models import augment, deepfill_v1, piigan
+from inpaint_cli.models import augment, deepfill_v1, glcic, piigan
+from inpaint_cli.models import context_encoder as ce
+from inpaint_cli.models.base import crop_boxes, hole_centred_boxes
+from inpaint_cli.models.deepfill_v2 import DeepFillV2Recipe
+from inpaint_cli.registry import create_model, get_arch
+from inpaint_cli.train.config import recipe_settings
 
-ADVERSARIAL_ARCHS = ("deepfill_v1", "piigan", "deepfill_v2")  # the recipes that honour every setting
+ADVERSARIAL_ARCHS = ("deepfill_v1", "piigan", "deepfill_v2", "glcic", "context_encoder")  # every recipe with a D
+# The weight of g_adv in each recipe's total where it is not the `gan_weight` setting.
+FIXED_ADVERSARIAL_WEIGHT = {"glcic": glcic.ALPHA, "context_encoder": ce.ADV_WEIGHT}
 
 
 def _snapshot(net: torch.nn.Module) -> list[torch.Tensor]:
@@ -48,14 +55,21 @@ def test_adversarial_scale_ramps_after_the_warm_ups() -> None:
 
 @pytest.mark.parametrize("arch", ADVERSARIAL_ARCHS)
 def test_logged_total_includes_scaled_adversarial_and_feature_matching(arch: str) -> None:
-    recipe = make_recipe(arch, adv_ramp_steps=4, fm_weight=2.0, gan_weight=0.01, augment="color,translation,cutout")
+    settings = {"adv_ramp_steps": 4, "fm_weight": 2.0, "augment": "color,translation,cutout"}
+    if "gan_weight" in recipe_settings(arch):
+        settings["gan_weight"] = 0.01
+    recipe = make_recipe(arch, **settings)
     logs = recipe.train_step(*batch(arch), step=1)  # ramp factor 0.5
     assert logs["fm"] > 0
-    adversarial = 0.5 * (0.01 * logs["g_adv"] + 2.0 * logs["fm"])
+    adversarial = 0.5 * (FIXED_ADVERSARIAL_WEIGHT.get(arch, 0.01) * logs["g_adv"] + 2.0 * logs["fm"])
     if arch == "deepfill_v1":
         rest = deepfill_v1.L1_LOSS_WEIGHT * (logs["l1"] + logs["ae"])
     elif arch == "deepfill_v2":
         rest = logs["ae"]
+    elif arch == "glcic":
+        rest = logs["mse"]
+    elif arch == "context_encoder":
+        rest = ce.L2_WEIGHT * logs["l2"]
     else:
         rest = (
             piigan.KL_WEIGHT * logs["kl"]
@@ -136,10 +150,88 @@ def test_augment_is_differentiable_and_policy_is_checked() -> None:
     assert same is fake
 
 
+@pytest.mark.parametrize(
+    "setting", [{"d_warmup_steps": 1}, {"adv_ramp_steps": 1}, {"fm_weight": 1.0}, {"augment": "color"}]
+)
+def test_a_recipe_without_the_small_data_settings_refuses_them(setting: dict) -> None:
+    class PaperOnlyRecipe(DeepFillV2Recipe):  # test-only, never registered
+        small_data_adversarial = False
+
+    generator = create_model("deepfill_v2", **get_arch("deepfill_v2").cls.small_config)
+    with pytest.raises(ValueError, match="PaperOnlyRecipe does not implement d_warmup_steps"):
+        PaperOnlyRecipe(generator, **setting)
+    assert PaperOnlyRecipe(generator).fm_weight == 0.0  # without them it trains as the paper
+
+
 @pytest.mark.parametrize("arch", ["glcic", "context_encoder"])
-def test_recipes_without_the_small_data_settings_refuse_them(arch: str) -> None:
-    with pytest.raises(ValueError, match="does not implement"):
-        make_recipe(arch, fm_weight=1.0)
+def test_batch_norm_feature_matching_is_zero_for_the_ground_truth_and_trains_only_the_fill(arch: str) -> None:
+    """GLCIC's and the Context Encoder's D see real and fake in separate forwards (batch statistics each)."""
+    recipe = make_recipe(arch, fm_weight=1.0, augment="color,translation,cutout")
+    images, masks = batch(arch)
+    # GLCIC: D's inputs in [0, 1], the fill is C's raw output; CE: in [-1, 1], the whole image (random variant).
+    truth = images if arch == "glcic" else images * 2 - 1
+
+    def terms(fill: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return (
+            recipe.adversarial_terms(truth, fill, masks) if arch == "glcic" else recipe.adversarial_terms(truth, fill)
+        )
+
+    _, same = terms(truth.clone())
+    assert same is not None and same.item() == 0.0
+    fill = (truth + 0.2 * torch.randn_like(truth)).requires_grad_(True)
+    g_adv, matching = terms(fill)
+    assert matching is not None
+    (g_adv + matching).backward()
+    assert matching.item() > 0 and fill.grad is not None and fill.grad.abs().sum() > 0
+    assert all(p.grad is None for p in recipe.networks["discriminator"].parameters())
+    recipe.fm_weight = 0.0
+    assert terms(fill)[1] is None
+
+
+@pytest.mark.parametrize("arch", ["glcic", "context_encoder"])
+def test_augment_reaches_every_discriminator_forward(arch: str) -> None:
+    recipe = make_recipe(arch, augment="translation")
+    blank = 0.5 if arch == "glcic" else 0.0  # translation's zero fill in [-1, 1], in D's range
+    inputs: list[torch.Tensor] = []
+    recipe.networks["discriminator"].register_forward_pre_hook(lambda module, args: inputs.append(args[0]))
+    torch.manual_seed(4)
+    recipe.train_step(*batch(arch), step=0)
+    assert len(inputs) == 3  # D's step on the real and the fake images, then the generator's
+    for seen in inputs:
+        filled = (seen == blank).all(dim=1)  # (B, H, W): pixels the shift brought in
+        assert filled.all(dim=2).any() or filled.all(dim=1).any()  # a whole row or column of some sample
+
+
+def test_glcic_local_patches_are_cropped_from_the_augmented_images_around_the_moved_hole() -> None:
+    recipe = make_recipe("glcic", augment="translation")  # the geometry; colour and cutout would hide the marker
+    images, masks = batch("glcic")
+    marker = 5.0  # survives the map to [-1, 1] and back exactly; no image pixel has it
+    fill = torch.where(masks.bool(), marker, images)
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+    recipe.networks["discriminator"].register_forward_pre_hook(lambda module, args: seen.append(args))
+    torch.manual_seed(3)
+    recipe._d_step(images, fill, masks)
+    (real, real_local), (fake, fake_local) = seen
+    size = recipe.local_size
+    moved_hole = (fake == marker).all(dim=1, keepdim=True).float()
+    assert not torch.equal(moved_hole, masks)  # translation moved a hole (seed 3)
+    assert torch.equal(fake_local, crop_boxes(fake, hole_centred_boxes(moved_hole, size), size))
+    assert not torch.equal(real, images)  # the real images are augmented too; their patch is a crop of them
+    for sample in range(real.shape[0]):
+        windows = real[sample].unfold(1, size, 1).unfold(2, size, 1)  # (3, top, left, size, size)
+        assert (windows == real_local[sample][:, None, None]).all(dim=(0, 3, 4)).any()
+
+
+def test_glcic_d_warmup_steps_is_its_second_phase() -> None:
+    recipe = make_recipe("glcic", recon_steps=2, d_warmup_steps=3, adv_ramp_steps=4)
+    assert (recipe.tc, recipe.td) == (2, 3)
+    assert [recipe.phase(s) for s in range(7)] == [1, 1, 2, 2, 2, 3, 3]
+    assert [recipe.generator_trains(s) for s in range(7)] == [True, True, False, False, False, True, True]
+    assert [recipe.adversarial_scale(s) for s in range(10)] == [0, 0, 0, 0, 0, 0.25, 0.5, 0.75, 1, 1]
+    without = make_recipe("glcic", recon_steps=2)  # phase 2 keeps the schedule's length
+    assert without.td == glcic.phase_lengths(8)[1] and without.d_warmup_steps == without.td
+    with pytest.raises(ValueError, match="d_warmup_steps and phase_steps"):
+        make_recipe("glcic", d_warmup_steps=3, phase_steps=(2, 2))
 
 
 def test_piigan_mode_seeking_term_is_in_the_total_and_spreads_the_samples() -> None:

@@ -12,7 +12,7 @@ import torch
 from helpers import box_mask, count_parameters
 
 from inpaint_cli.engine import Inpainter
-from inpaint_cli.models import glcic
+from inpaint_cli.models import blocks, glcic
 from inpaint_cli.models.glcic import GLCIC, GLCICDiscriminator, GLCICRecipe
 from inpaint_cli.registry import create_model, get_arch
 from inpaint_cli.weights import load_model, save_checkpoint
@@ -275,7 +275,7 @@ def test_padding_is_in_the_config_and_zeros_is_the_old_network() -> None:
         x = torch.rand(1, 256, 8, 8)
         torch.testing.assert_close(conv(x), torch.nn.functional.conv2d(x, conv.weight, conv.bias, 1, 16, 16))
         conv.mirror = True
-        expected = torch.nn.functional.conv2d(glcic.mirror_pad(x, 16), conv.weight, conv.bias, dilation=16)
+        expected = torch.nn.functional.conv2d(blocks.mirror_pad(x, 16), conv.weight, conv.bias, dilation=16)
         torch.testing.assert_close(conv(x), expected)
     with pytest.raises(ValueError, match="padding"):
         GLCIC(padding="reflect")
@@ -283,12 +283,12 @@ def test_padding_is_in_the_config_and_zeros_is_the_old_network() -> None:
 
 def test_mirror_pad_is_reflection_at_any_width() -> None:
     x = torch.rand(2, 3, 7, 9)
-    torch.testing.assert_close(glcic.mirror_pad(x, 4), torch.nn.functional.pad(x, (4, 4, 4, 4), mode="reflect"))
+    torch.testing.assert_close(blocks.mirror_pad(x, 4), torch.nn.functional.pad(x, (4, 4, 4, 4), mode="reflect"))
     row = torch.arange(4.0).view(1, 1, 1, 4)
     # Reflected again where the padding is wider than the row: the periodic extension 0 1 2 3 2 1 0 1 …
-    assert glcic.mirror_pad(row, 7)[0, 0, 0].tolist() == [3 - abs(i % 6 - 3) for i in range(-7, 11)]
-    assert glcic.mirror_pad(row, 7).shape == (1, 1, 15, 18)  # a 1-pixel side is repeated
-    assert glcic.mirror_pad(torch.rand(1, 1, 1, 1), 16).shape == (1, 1, 33, 33)
+    assert blocks.mirror_pad(row, 7)[0, 0, 0].tolist() == [3 - abs(i % 6 - 3) for i in range(-7, 11)]
+    assert blocks.mirror_pad(row, 7).shape == (1, 1, 15, 18)  # a 1-pixel side is repeated
+    assert blocks.mirror_pad(torch.rand(1, 1, 1, 1), 16).shape == (1, 1, 33, 33)
 
 
 def test_a_trained_glcic_fills_the_same_in_eval_mode_at_twice_its_training_size() -> None:

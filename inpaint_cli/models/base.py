@@ -100,8 +100,9 @@ class TrainingRecipe:
     Settings that steady the adversarial phase on small data (all off by default; each recipe that has a
     discriminator honours them, and its docstring says how):
     - d_warmup_steps: after the reconstruction warm-up, N steps train the discriminator alone against the
-      frozen generator (GLCIC's T_D phase, for every recipe), so the generator's first adversarial
-      gradients come from a discriminator that already tells its fills from photographs.
+      frozen generator (GLCIC's T_D phase, for every recipe; GLCIC's recipe takes it as its T_D), so the
+      generator's first adversarial gradients come from a discriminator that already tells its fills from
+      photographs.
     - adv_ramp_steps: the adversarial terms' weight then rises linearly from 0 to its full value over N
       steps (`adversarial_scale`), instead of switching on at once.
     - fm_weight: feature matching (pix2pixHD): w·mean L1 between the discriminator's intermediate features

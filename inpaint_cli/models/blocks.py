@@ -92,6 +92,43 @@ def set_tf_padding(module: nn.Module, enabled: bool) -> None:
             layer.tf_padding = enabled
 
 
+def mirror_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
+    """Pad the last two dims of `x` by `pad` on every side with mirrored values (reflection without
+    repeating the edge), for any `pad`: where it is not smaller than a side, the padded map is reflected
+    again (a periodic mirror extension); a 1-pixel side is repeated."""
+    pad_h = pad_w = pad
+    while pad_h or pad_w:
+        step_h, step_w = min(pad_h, x.shape[-2] - 1), min(pad_w, x.shape[-1] - 1)
+        if step_h == step_w == 0:  # what is left to pad has a single row or column: repeating it is its mirror
+            return F.pad(x, (pad_w, pad_w, pad_h, pad_h), mode="replicate")
+        x = F.pad(x, (step_w, step_w, step_h, step_h), mode="reflect")
+        pad_h, pad_w = pad_h - step_h, pad_w - step_w
+    return x
+
+
+class MirrorPadConv2d(nn.Conv2d):
+    """A conv with "same" output size, padded with zeros (the paper's) or, with `mirror` set, by mirroring
+    the map (`mirror_pad`).
+
+    With zeros, the share of a dilated kernel's taps that fall outside the map depends on the map's size
+    (at dilation 16 on a 32² map, 4 of the 9 taps are inside everywhere; on a 64² map 6.25 on average),
+    so the layer's activation statistics, and with them the batch-norm statistics, change with the image
+    size; mirrored taps read real activations at every size. The parameters are `nn.Conv2d`'s either way."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, dilation: int = 1
+    ) -> None:
+        padding = same_padding(kernel_size, dilation)
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding, dilation=dilation)
+        self.same_padding, self.mirror = padding, False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.mirror:
+            return super().forward(x)
+        x = mirror_pad(x, self.same_padding)
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
 def resize_nearest_tf(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """TF1's `resize_nearest_neighbor(x, size, align_corners=True)` on (B, C, H, W): output index j reads
     input round(j·(in−1)/(out−1)), computed in float32 as TF does. Halving a 64-pixel side picks pixels

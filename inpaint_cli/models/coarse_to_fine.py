@@ -314,7 +314,7 @@ def adversarial_terms(
             batch = fake_view.shape[0]
             features, scores = critic.features(torch.cat([real_view, fake_view]))
             g_adv = g_adv + losses.wgan_generator_loss(scores[batch:])
-            matching = matching + sum((f[batch:] - f[:batch].detach()).abs().mean() for f in features) / len(features)
+            matching = matching + losses.feature_matching([f[:batch] for f in features], [f[batch:] for f in features])
     return g_adv, matching
 
 

@@ -51,6 +51,11 @@ Deviations from the paper / the released Lua code:
 - Training needs batch ≥ 2: BatchNorm on the 1×1 bottleneck has one value per channel otherwise.
 - The Lua convs carry biases that train.lua zeroes before every step (so they hold one Adam step's worth);
   ours are bias-free unless `conv_bias` is set, which `inpaint models convert` does for the released .t7.
+- The small-data settings of `TrainingRecipe` (off by default): during `d_warmup_steps` G runs in train
+  mode without gradients (its parameters stay, its BN running statistics move) and only D trains;
+  `adv_ramp_steps` ramps the 0.001·g_adv term; `fm_weight` adds feature matching over D's conv stages
+  (real and fake in separate forwards, as D's own step); `augment` transforms exactly what D sees, the
+  target and the raw output (the 64² centre block or the whole image), alike per sample.
 """
 
 from __future__ import annotations
@@ -65,6 +70,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..registry import InputContract, register, register_recipe
+from . import losses
 from .base import InpaintModel, TrainingRecipe, frozen
 
 VARIANTS = ("random", "centre")
@@ -248,6 +254,17 @@ class ContextEncoderDiscriminator(nn.Module):
         """image: (B, 3, S, S) in [-1, 1], S = input_size → logits (B,)."""
         return self.layers(image).flatten()
 
+    def features(self, image: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """(each conv stage's output after its LeakyReLU, the logits of `forward`): the stages are what
+        feature matching compares."""
+        stages = []
+        features = image
+        for layer in self.layers:
+            features = layer(features)
+            if isinstance(layer, nn.LeakyReLU):
+                stages.append(features)
+        return stages, features.flatten()
+
 
 # ---- losses -------------------------------------------------------------------------------------
 
@@ -281,11 +298,9 @@ def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> 
     ) + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
 
 
-def generator_loss(fake_logits: torch.Tensor, l2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """G = 0.999·l2 + 0.001·BCE(D(fake), 1), l2 from `weighted_l2` (or the hole_weight loss).
-    Returns the total and the adversarial term."""
-    adversarial = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
-    return L2_WEIGHT * l2 + ADV_WEIGHT * adversarial, adversarial
+def adversarial_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """G's adversarial term BCE(D(fake), 1); G = 0.999·l2 + 0.001·this (`ContextEncoderRecipe`)."""
+    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
 
 
 # ---- training recipe ----------------------------------------------------------------------------
@@ -344,12 +359,18 @@ class ContextEncoderRecipe(TrainingRecipe):
     and on the random pattern cached by the recipe. `recon_steps` warm-up steps train L2 alone (no D);
     `hole_weight` (random variant) replaces the 10×-known-weighted L2 by hole_weight·mean_hole +
     mean_known of the squared error. Logged: g = 0.999·l2 + 0.001·g_adv.
+
+    The small-data settings of `TrainingRecipe`: during `d_warmup_steps` only D trains (G runs without
+    gradients; no g is logged); g_adv and, with `fm_weight`, the feature matching of D's conv stages
+    (logged as fm) are scaled by `adversarial_scale`: g = 0.999·l2 + scale·(0.001·g_adv + fm_weight·fm);
+    `augment` transforms the target and the fill alike before every D forward.
     """
 
     min_batch = 2  # batch norm in training mode needs more than one value per channel
     default_batch = BATCH_SIZE
     default_size = TRAIN_SIZE
     default_lr = D_LEARNING_RATE
+    small_data_adversarial = True
 
     def __init__(
         self,
@@ -383,27 +404,52 @@ class ContextEncoderRecipe(TrainingRecipe):
             return x_in, real[..., block, block], centre_l2_weights().to(real)
         return fill_holes(real, masks > 0.5), real, random_l2_weights(masks).to(real)
 
+    def adversarial_terms(self, target: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """G's BCE(D(fake), 1) and, with `fm_weight`, the feature matching of D's conv stages between the
+        target and the fill, else None; D frozen, in train mode (its batch norm uses batch statistics, as
+        the Lua code), real and fake in separate forwards as in D's step."""
+        discriminator = self.networks["discriminator"]
+        (real, fake), _ = self.augment([target, fake])
+        with frozen(discriminator):
+            if not self.fm_weight:
+                return adversarial_loss(discriminator(fake)), None
+            fake_features, logits = discriminator.features(fake)
+            with torch.no_grad():
+                real_features, _ = discriminator.features(real)
+        return adversarial_loss(logits), losses.feature_matching(real_features, fake_features)
+
     def train_step(self, images: torch.Tensor, masks: torch.Tensor, step: int) -> dict[str, float]:
         generator, discriminator = self.networks["generator"], self.networks["discriminator"]
         x_in, target, weights = self._batch(images, masks)
-        fake = generator(x_in)
+        generator_trains = self.generator_trains(step)
+        with torch.set_grad_enabled(generator_trains):  # D's warm-up only reads the fills
+            fake = generator(x_in)
+        logs: dict[str, float] = {}
+        if self.adversarial(step):  # not in the reconstruction warm-up: L2 alone there, no D forward
+            # D step: real and fake in separate forwards (separate BN batch statistics, as the Lua code), after
+            # the `augment` policy (D sees no mask: the target and the fill are transformed alike).
+            (real_view, fake_view), _ = self.augment([target, fake.detach()])
+            d_loss = discriminator_loss(discriminator(real_view), discriminator(fake_view))
+            self.optimizers["discriminator"].zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.optimizers["discriminator"].step()
+            logs["d"] = d_loss.item()
+        if not generator_trains:
+            return logs
         if self.hole_weight is None:
             l2 = weighted_l2(fake, target, weights)
         else:
             l2 = self.reconstruction([(1.0, (fake - target).square())], masks)
-        if not self.adversarial(step):  # reconstruction warm-up: L2 alone, no D forward
-            g_loss, logs = L2_WEIGHT * l2, {}
-        else:
-            # D step: real and fake in separate forwards (separate BN batch statistics, as the Lua code).
-            d_loss = discriminator_loss(discriminator(target), discriminator(fake.detach()))
-            self.optimizers["discriminator"].zero_grad(set_to_none=True)
-            d_loss.backward()
-            self.optimizers["discriminator"].step()
-            # G step on the same forward, with D re-run after its update (a harmless difference); frozen,
-            # in train mode (its batch norm uses batch statistics, as the Lua code).
-            with frozen(discriminator):
-                g_loss, adversarial = generator_loss(discriminator(fake), l2)
-            logs = {"d": d_loss.item(), "g_adv": adversarial.item()}
+        g_loss = L2_WEIGHT * l2
+        if self.adversarial(step):
+            # G step on the same forward, with D re-run after its update (a harmless difference).
+            adversarial, matching = self.adversarial_terms(target, fake)
+            scale = self.adversarial_scale(step)
+            g_loss = g_loss + scale * ADV_WEIGHT * adversarial
+            logs["g_adv"] = adversarial.item()
+            if matching is not None:
+                g_loss = g_loss + scale * self.fm_weight * matching
+                logs["fm"] = matching.item()
         self.optimizers["generator"].zero_grad(set_to_none=True)
         g_loss.backward()
         self.optimizers["generator"].step()

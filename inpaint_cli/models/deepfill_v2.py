@@ -278,7 +278,7 @@ def adversarial_terms(
         return losses.hinge_generator_loss(discriminator(fake, mask)), None
     batch = fake.shape[0]
     features, logits = discriminator.features(torch.cat([real, fake]), torch.cat([mask, mask]))
-    matching = sum((f[batch:] - f[:batch].detach()).abs().mean() for f in features) / len(features)
+    matching = losses.feature_matching([f[:batch] for f in features], [f[batch:] for f in features])
     return losses.hinge_generator_loss(logits[batch:]), matching
 
 

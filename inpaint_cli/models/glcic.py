@@ -40,7 +40,7 @@ Deviations from the paper and otenim/GLCIC-PyTorch:
 - At inference the engine matches the fill to the known pixels at the hole's border (`border_blend.py`,
   Poisson image editing; `--blend none` leaves it out): not in the paper; it removes the colour casts
   and border steps a network trained on a few hundred images leaves, and leaves the fill's detail alone.
-- The recipe trains C with mirrored padding (`padding="mirror"`, set by `GLCICRecipe`; `mirror_pad`:
+- The recipe trains C with mirrored padding (`padding="mirror"`, set by `GLCICRecipe`; `blocks.mirror_pad`:
   reflection, repeated where the padding is wider than the map), not zeros. With zeros the dilated
   layers' batch-norm statistics depend on the image size, since the share of their taps that fall on the
   padding does: at dilation 16, 4 of 9 taps land on the 32² map of a 128² image, 6.25 on average at 256².
@@ -71,6 +71,12 @@ Deviations from the paper and otenim/GLCIC-PyTorch:
   normalises each with its own statistics. At image_size 64 D's last maps are 1×1: batches of ≥ 2.
 - In phase 2 C runs in train mode without gradients (D sees phase-3-like outputs); its parameters stay
   fixed but its BN running statistics keep updating.
+- The small-data settings of `TrainingRecipe` (off by default): `recon_steps` and `d_warmup_steps` are Tc
+  and Td (phases 1 and 2 are GLCIC's own warm-ups); `adv_ramp_steps` raises α's term (and feature
+  matching) from 0 over the first steps of phase 3; `fm_weight` adds feature matching over both branches'
+  conv stages (the ground truth's local patch taken at the output's hole-centred box, so each output meets
+  its own ground truth); `augment` transforms the whole real and output images, mapped to [−1, 1], and the
+  hole alike before the local patches are cropped (`GLCICRecipe.discriminator_views`).
 """
 
 from __future__ import annotations
@@ -85,50 +91,14 @@ from torch import nn
 
 from ..poisson_blend import poisson_blend
 from ..registry import InputContract, register, register_recipe
+from . import losses
 from .base import InpaintModel, TrainingRecipe, crop_boxes, frozen, hole_centred_boxes
-from .blocks import same_padding
+from .blocks import MirrorPadConv2d
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # placeholder until the recipe measures the training set's mean
 POSTPROCESS_MODES = ("none", "poisson")
 PADDING_MODES = ("zeros", "mirror")  # see `MirrorPadConv2d`
 LAYER_ORDERS = ("conv-bn-relu", "conv-relu-bn")  # the paper's; otenim's (its converted weights)
-
-
-def mirror_pad(x: torch.Tensor, pad: int) -> torch.Tensor:
-    """Pad the last two dims of `x` by `pad` on every side with mirrored values (reflection without
-    repeating the edge), for any `pad`: where it is not smaller than a side, the padded map is reflected
-    again (a periodic mirror extension); a 1-pixel side is repeated."""
-    pad_h = pad_w = pad
-    while pad_h or pad_w:
-        step_h, step_w = min(pad_h, x.shape[-2] - 1), min(pad_w, x.shape[-1] - 1)
-        if step_h == step_w == 0:  # what is left to pad has a single row or column: repeating it is its mirror
-            return F.pad(x, (pad_w, pad_w, pad_h, pad_h), mode="replicate")
-        x = F.pad(x, (step_w, step_w, step_h, step_h), mode="reflect")
-        pad_h, pad_w = pad_h - step_h, pad_w - step_w
-    return x
-
-
-class MirrorPadConv2d(nn.Conv2d):
-    """A conv with "same" output size, padded with zeros (the paper's) or, with `mirror` set, by mirroring
-    the map (`mirror_pad`).
-
-    With zeros, the share of a dilated kernel's taps that fall outside the map depends on the map's size
-    (at dilation 16 on a 32² map, 4 of the 9 taps are inside everywhere; on a 64² map 6.25 on average),
-    so the layer's activation statistics, and with them the batch-norm statistics, change with the image
-    size; mirrored taps read real activations at every size. The parameters are `nn.Conv2d`'s either way."""
-
-    def __init__(
-        self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, dilation: int = 1
-    ) -> None:
-        padding = same_padding(kernel_size, dilation)
-        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding, dilation=dilation)
-        self.same_padding, self.mirror = padding, False
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.mirror:
-            return super().forward(x)
-        x = mirror_pad(x, self.same_padding)
-        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
 
 class _Layer(nn.Sequential):
@@ -284,11 +254,21 @@ class ContextBranch(nn.Module):
         self.input_size = input_size
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.features(image)[1]
+
+    def features(self, image: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """(each conv stage's output after its ReLU, for feature matching; the FC features of `forward`)."""
         if image.shape[-2:] != (self.input_size, self.input_size):
             raise ValueError(
                 f"this discriminator was built for {self.input_size}² inputs, got {tuple(image.shape[-2:])}"
             )
-        return F.relu(self.fc(self.convs(image).flatten(1)))
+        stages = []
+        features = image
+        for layer in self.convs:
+            features = layer(features)
+            if isinstance(layer, nn.ReLU):
+                stages.append(features)
+        return stages, F.relu(self.fc(features.flatten(1)))
 
 
 class GLCICDiscriminator(nn.Module):
@@ -310,6 +290,13 @@ class GLCICDiscriminator(nn.Module):
         """image (B, 3, S, S) and local_patch (B, 3, S/2, S/2) in [0, 1] → logits (B,)."""
         features = torch.cat([self.global_branch(image), self.local_branch(local_patch)], dim=1)
         return self.fusion(features).squeeze(1)
+
+    def features(self, image: torch.Tensor, local_patch: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """(the conv stages of the global then the local branch, the logits of `forward`)."""
+        global_stages, global_features = self.global_branch.features(image)
+        local_stages, local_features = self.local_branch.features(local_patch)
+        logits = self.fusion(torch.cat([global_features, local_features], dim=1)).squeeze(1)
+        return global_stages + local_stages, logits
 
 
 # ---- training recipe -----------------------------------------------------------------------------
@@ -350,9 +337,11 @@ class GLCICRecipe(TrainingRecipe):
     image_size: the square training size (the discriminator's FC layers depend on it; local patch =
     image_size // 2; the training loop must pass it when it is not 256). phase_steps: (Tc, Td) overriding
     `phase_lengths(total_steps)`. Steps count from 0: phase 1 is steps [0, Tc), phase 2 [Tc, Tc + Td),
-    phase 3 from Tc + Td on; `train_step` reports it as losses["phase"]. The shared `recon_steps` setting
-    is Tc (phase 1 is GLCIC's reconstruction warm-up); `hole_weight` replaces the hole-only MSE by
-    hole_weight·mean_hole + mean_known of the squared error. Logged: g = mse + 0.0004·g_adv (phase 3).
+    phase 3 from Tc + Td on; `train_step` reports it as losses["phase"]. The shared warm-ups are the
+    first two phases: `recon_steps` sets Tc (C alone, MSE) and `d_warmup_steps` Td (D alone against the
+    frozen C), each instead of phase_steps (0: the schedule's length). `hole_weight` replaces the hole-only
+    MSE by hole_weight·mean_hole + mean_known of the squared error. Logged: g = mse + 0.0004·g_adv (phase
+    3), with the other small-data settings (module docstring) g = mse + scale·(0.0004·g_adv + fm_weight·fm).
     """
 
     min_batch = 2  # batch norm in training mode needs more than one value per channel
@@ -360,6 +349,7 @@ class GLCICRecipe(TrainingRecipe):
     default_size = TRAIN_SIZE
     default_lr = LEARNING_RATE
     channels_last_on_cpu = True  # 1.04× per step at 1 thread (benchmarks/README.md)
+    small_data_adversarial = True
 
     def __init__(
         self,
@@ -375,11 +365,14 @@ class GLCICRecipe(TrainingRecipe):
         generator.set_padding("mirror")  # batch-norm statistics that hold at every size (module docstring)
         self.local_size = image_size // 2
         self.tc, self.td = phase_steps if phase_steps is not None else phase_lengths(total_steps)
-        if self.recon_steps:  # the shared warm-up setting is GLCIC's phase 1 (C alone, MSE)
-            if phase_steps is not None:
-                raise ValueError("recon_steps and phase_steps both set phase 1's length; pass one of them")
-            self.tc = self.recon_steps
-        self.recon_steps = self.tc
+        # The shared warm-ups are GLCIC's phases 1 (C alone, MSE) and 2 (D alone).
+        for name, phase, length in (("recon_steps", 1, self.recon_steps), ("d_warmup_steps", 2, self.d_warmup_steps)):
+            if length and phase_steps is not None:
+                raise ValueError(f"{name} and phase_steps both set phase {phase}'s length; pass one of them")
+        self.tc = self.recon_steps or self.tc
+        self.td = self.d_warmup_steps or self.td
+        # So that `generator_trains` and `adversarial_scale` follow the phases.
+        self.recon_steps, self.d_warmup_steps = self.tc, self.td
         discriminator = GLCICDiscriminator(image_size, self.local_size)
         self.networks["discriminator"] = discriminator
         self.optimizers = {
@@ -402,10 +395,24 @@ class GLCICRecipe(TrainingRecipe):
         lefts = torch.randint(0, width - self.local_size + 1, (images.shape[0],)).tolist()
         return list(zip(tops, lefts, strict=True))
 
+    def discriminator_views(
+        self, images: torch.Tensor, output: torch.Tensor, masks: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(real, output, masks) as D sees them: unchanged, or with `augment` transformed alike per sample."""
+        # Whole images first, local patches cropped afterwards around the moved hole: the local branch sees a
+        # part of the very image the global branch sees (one fused logit judges both), centred on the hole;
+        # crops augmented on their own would be shifted and cut by twice the share of their side. DiffAugment's
+        # strengths are for [−1, 1] (D's inputs are in [0, 1]): brightness shift and mid-grey zero fill as
+        # in the other recipes.
+        if not self.augment_policy:
+            return images, output, masks
+        (real, output), masks = self.augment([images * 2.0 - 1.0, output * 2.0 - 1.0], masks)
+        return (real + 1.0) / 2.0, (output + 1.0) / 2.0, masks
+
     def _d_step(self, images: torch.Tensor, output: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         discriminator = self.networks["discriminator"]
-        fake = output.detach()
-        real_logits = discriminator(images, crop_boxes(images, self._random_boxes(images), self.local_size))
+        real, fake, masks = self.discriminator_views(images, output.detach(), masks)
+        real_logits = discriminator(real, crop_boxes(real, self._random_boxes(real), self.local_size))
         fake_local = crop_boxes(fake, hole_centred_boxes(masks, self.local_size), self.local_size)
         fake_logits = discriminator(fake, fake_local)
         loss = 0.5 * (_bce(real_logits, real=True) + _bce(fake_logits, real=False))
@@ -413,6 +420,24 @@ class GLCICRecipe(TrainingRecipe):
         loss.backward()
         self.optimizers["discriminator"].step()
         return loss
+
+    def adversarial_terms(
+        self, images: torch.Tensor, output: torch.Tensor, masks: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """C's BCE(D(out, out_local), real) and, with `fm_weight`, the feature matching of both branches' conv
+        stages, else None; D frozen, in train mode (batch statistics). The ground truth's local patch is
+        the output's hole-centred one, not M_d: each output is matched with its own ground truth."""
+        discriminator = self.networks["discriminator"]
+        real, fake, masks = self.discriminator_views(images, output, masks)
+        boxes = hole_centred_boxes(masks, self.local_size)
+        fake_local = crop_boxes(fake, boxes, self.local_size)
+        with frozen(discriminator):
+            if not self.fm_weight:
+                return _bce(discriminator(fake, fake_local), real=True), None
+            fake_features, logits = discriminator.features(fake, fake_local)
+            with torch.no_grad():  # a separate forward, as D's own step: batch statistics of its own
+                real_features, _ = discriminator.features(real, crop_boxes(real, boxes, self.local_size))
+        return _bce(logits, real=True), losses.feature_matching(real_features, fake_features)
 
     def train_step(self, images: torch.Tensor, masks: torch.Tensor, step: int) -> dict[str, float]:
         if images.shape[-2:] != (self.image_size, self.image_size):
@@ -436,11 +461,13 @@ class GLCICRecipe(TrainingRecipe):
             loss, logs = mse, {"phase": 1.0}
         else:
             d_loss = self._d_step(images, output, masks)
-            fake_local = crop_boxes(output, hole_centred_boxes(masks, self.local_size), self.local_size)
-            with frozen(self.networks["discriminator"]):  # train mode kept: its batch norm uses batch statistics
-                adversarial = _bce(self.networks["discriminator"](output, fake_local), real=True)
-            loss = mse + ALPHA * adversarial
+            adversarial, matching = self.adversarial_terms(images, output, masks)
+            scale = self.adversarial_scale(step)
+            loss = mse + scale * ALPHA * adversarial
             logs = {"phase": 3.0, "d": d_loss.item(), "g_adv": adversarial.item()}
+            if matching is not None:
+                loss = loss + scale * self.fm_weight * matching
+                logs["fm"] = matching.item()
         self.optimizers["generator"].zero_grad(set_to_none=True)
         loss.backward()
         self.optimizers["generator"].step()

@@ -1,4 +1,5 @@
-"""Loss functions shared by the training recipes (DeepFill v1 and v2, PiiGAN).
+"""Loss functions shared by the training recipes (DeepFill v1 and v2, PiiGAN; GLCIC and the Context Encoder
+share `feature_matching`).
 
 Means follow TF's `reduce_mean` over the whole broadcast tensor (batch, channels and pixels), which is
 what the official weights (1.2, 0.001, ...) were tuned against.
@@ -6,7 +7,7 @@ what the official weights (1.2, 0.001, ...) were tuned against.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -90,6 +91,14 @@ def wgan_critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> to
 def wgan_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
     """WGAN generator adversarial term: −mean D(fake)."""
     return -fake_scores.mean()
+
+
+def feature_matching(real_features: Sequence[torch.Tensor], fake_features: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Feature matching (pix2pixHD): the mean over a discriminator's layers of mean |fake − real| between its
+    features of the ground truth and of the fill, layer by layer. The real side is detached, so the
+    gradient reaches only the fill (`TrainingRecipe.fm_weight`)."""
+    pairs = list(zip(real_features, fake_features, strict=True))
+    return sum((fake - real.detach()).abs().mean() for real, fake in pairs) / len(pairs)
 
 
 def random_interpolates(
