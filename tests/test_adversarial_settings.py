@@ -262,3 +262,40 @@ def test_piigan_mode_seeking_term_is_in_the_total_and_spreads_the_samples() -> N
         (1.0 / (spread() + piigan.MODE_SEEKING_EPSILON)).backward()
         optimizer.step()
     assert spread().item() > 1.03 * before  # 1.051 -> 1.095 measured; the opposite sign shrinks it
+
+
+def test_grid_artefact_sees_a_plaid_on_the_network_grid_and_not_texture_or_ramps() -> None:
+    """An 8-px plaid in a smooth fill scores its RMS; a ramp (a smooth trend) and the same plaid outside
+    the hole score nothing; random texture scores only its sampling noise."""
+    from inpaint_cli.models import losses
+
+    hole = torch.zeros(2, 1, 128, 128)
+    hole[..., 24:104, 16:96] = 1.0
+    yy, xx = torch.meshgrid(torch.arange(128.0), torch.arange(128.0), indexing="ij")
+    plaid = 3 / 127.5 * (torch.cos(xx * torch.pi / 4) + torch.cos(yy * torch.pi / 4)) / 2
+    ramp = (xx / 128 - 0.5).expand(2, 3, 128, 128)
+    noise = torch.randn(2, 3, 128, 128, generator=torch.Generator().manual_seed(0)) * 0.2
+
+    def score(images: torch.Tensor, masks: torch.Tensor = hole) -> float:
+        return losses.grid_artefact(images, masks).item() * 127.5  # in 8-bit levels
+
+    assert score(ramp) < 0.01
+    assert score(ramp + plaid * (1 - hole)) < 0.3  # the plaid is in the known pixels only
+    plaided = score(ramp + plaid * hole)
+    assert 1.3 < plaided < 1.7  # two cosines of amplitude 1.5 levels: RMS 1.5 over the phases
+    # 25-level white noise: only its sampling noise, std/√(pixels per phase) = 25.5/√100 ≈ 2.5 levels
+    assert 2.0 < score(noise) < 3.0
+    assert score(ramp, torch.zeros_like(hole)) == 0.0  # no hole, nothing to score
+
+
+@pytest.mark.parametrize("arch", ["deepfill_v1", "piigan"])
+def test_grid_weight_adds_its_term_to_the_total(arch: str) -> None:
+    images, masks = batch(arch)
+    torch.manual_seed(0)
+    plain = make_recipe(arch, recon_steps=5).train_step(images, masks, step=0)
+    torch.manual_seed(0)
+    logs = make_recipe(arch, recon_steps=5, grid_weight=3.0).train_step(images, masks, step=0)
+    assert "grid" not in plain and logs["grid"] > 0
+    assert logs["g"] == pytest.approx(plain["g"] + 3.0 * logs["grid"], rel=1e-4)
+    with pytest.raises(ValueError, match="grid_weight cannot be negative"):
+        make_recipe(arch, grid_weight=-1.0)

@@ -237,6 +237,8 @@ class DeepFillV1Recipe(WganCriticsRecipe):
             recon = self.reconstruction([(COARSE_L1_WEIGHT, (x1 - real).abs()), (1.0, (x2 - real).abs())], masks)
             g_loss = L1_LOSS_WEIGHT * recon
             logs["recon"] = recon.item()
+        g_loss, grid = self.add_grid(g_loss, (composite(x1, x_in, masks), fake), masks)
+        logs.update({name: value.item() for name, value in grid.items()})
         if self.adversarial(step):
             g_adv, matching = self.adversarial_terms(real, fake, masks)
             g_loss, terms = self.add_adversarial(g_loss, g_adv, matching, step)

@@ -101,6 +101,33 @@ def feature_matching(real_features: Sequence[torch.Tensor], fake_features: Seque
     return sum((fake - real.detach()).abs().mean() for real, fake in pairs) / len(pairs)
 
 
+GRID_PERIOD = 8  # two stride-2 stages, then dilation 2 at quarter resolution: DeepFill's plaid repeats every 8 px
+
+
+def grid_artefact(images: torch.Tensor, masks: torch.Tensor, period: int = GRID_PERIOD) -> torch.Tensor:
+    """How strongly the hole of `images` (B, C, H, W) repeats on the network's pixel grid: the image minus
+    its period×period box mean (which removes every smooth trend and keeps anything repeating with the
+    period), averaged over the hole pixels of each of the period² phases (y mod period, x mod period); the
+    RMS of those phase means about their mean, averaged over the images that have a hole and the channels.
+
+    A plaid or checkerboard tied to the strides and dilations of the network (period 8 for DeepFill, with
+    its 4 and 2 px harmonics) puts the same value on every pixel of a phase and keeps its amplitude here; a
+    texture without such a tie averages out (about its std/√(pixels per phase)). Not a term of any of the
+    papers: the critics of a run on a few hundred images let this plaid through and even reward it
+    (training/README.md, "The adversarial phase")."""
+    height, width = (images.shape[-2] // period) * period, (images.shape[-1] // period) * period
+    images, hole = images[..., :height, :width].float(), masks[..., :height, :width].float()
+    before, after = (period - 1) // 2, period // 2
+    padded = F.pad(images, (before, after, before, after), mode="replicate")
+    detail = (images - F.avg_pool2d(padded, period, stride=1)) * hole
+    shape = (images.shape[0], -1, height // period, period, width // period, period)
+    phase_means = detail.reshape(shape).sum(dim=(2, 4)) / hole.reshape(shape).sum(dim=(2, 4)).clamp(min=1.0)
+    centred = phase_means - phase_means.mean(dim=(2, 3), keepdim=True)
+    rms = (centred.square().mean(dim=(2, 3)) + 1e-12).sqrt().mean(dim=1)  # per image
+    has_hole = (hole.flatten(1).sum(dim=1) > 0).float()
+    return (rms * has_hole).sum() / has_hole.sum().clamp(min=1.0)
+
+
 def random_interpolates(
     real: torch.Tensor, fake: torch.Tensor, generator: torch.Generator | None = None
 ) -> torch.Tensor:

@@ -339,6 +339,8 @@ class PiiGANRecipe(WganCriticsRecipe):
             terms = {"recon_zx": consistency}
 
         g_loss = KL_WEIGHT * kl + REGRESSION_Z_WEIGHT * (consistency + reg_z) + AE_LOSS_WEIGHT * ae
+        g_loss, grid = self.add_grid(g_loss, (fake,), masks)
+        terms.update(grid)
         if self.diversity_weight:
             z_other = torch.randn_like(masks) * masks
             _, x2_other = generator(x_in, masks, z_other)
