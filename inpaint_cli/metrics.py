@@ -18,6 +18,8 @@ OpenCV are used, so benchmarks can import this without torch.
   truth). A sliced Wasserstein-1 distance between 7×7×3 patch sets, per level of a Laplacian pyramid.
 - `seam_step`: how much more the image steps across the hole's border than the truth does, in 8-bit levels
   (0 = as the truth; > 0 a visible edge around the fill).
+- `grid_artefact`: how much more of the hole's detail repeats on an 8-px grid tied to the image's corner
+  (the plaid of strided and dilated networks) than in the truth, in 8-bit levels (0 = as the truth).
 """
 
 from __future__ import annotations
@@ -247,3 +249,32 @@ def seam_step(prediction: np.ndarray, target: np.ndarray, mask: np.ndarray) -> f
     if across_prediction.size == 0:  # the hole covers the whole image: there is no border
         return 0.0
     return 255.0 * float(across_prediction.mean() - np.concatenate(steps_target).mean())
+
+
+GRID_PERIOD = 8  # DeepFill's plaid: two stride-2 stages, then dilation 2 at quarter resolution
+
+
+def _grid_rms(image: np.ndarray, hole: np.ndarray, period: int) -> float:
+    height, width = (hole.shape[0] // period) * period, (hole.shape[1] // period) * period
+    image, hole = image[:height, :width], hole[:height, :width]
+    detail = image - cv2.blur(image, (period, period), borderType=cv2.BORDER_REPLICATE).reshape(image.shape)
+    detail = detail.reshape(height // period, period, width // period, period, -1)
+    weights = hole.reshape(height // period, period, width // period, period, 1).astype(np.float64)
+    counts = weights.sum(axis=(0, 2))
+    if not counts.any():
+        return 0.0
+    phase_means = (detail * weights).sum(axis=(0, 2)) / np.maximum(counts, 1.0)  # (period, period, C)
+    centred = phase_means - phase_means.mean(axis=(0, 1))
+    return float(np.sqrt(np.square(centred).mean(axis=(0, 1))).mean())
+
+
+def grid_artefact(prediction: np.ndarray, target: np.ndarray, mask: np.ndarray, period: int = GRID_PERIOD) -> float:
+    """The plaid of a fill, in 8-bit levels: each image minus its period×period box mean (smooth trends go,
+    anything repeating with the period stays), averaged over the hole pixels of each of the period² phases
+    (y mod period, x mod period, counted from the image's corner, where a network's grid starts when it
+    fills the whole image); the RMS of those means about their mean, over the channels; the prediction's
+    minus the truth's (whose texture leaves sampling noise, about its std/√(pixels per phase)). Training's
+    counterpart is `models.losses.grid_artefact`."""
+    prediction, target = _pair(prediction, target, mask)
+    hole = np.asarray(mask, dtype=bool)
+    return 255.0 * (_grid_rms(prediction, hole, period) - _grid_rms(target, hole, period))

@@ -272,3 +272,29 @@ def test_seam_step_is_relative_to_the_truths_own_edges() -> None:
     assert metrics.seam_step(darker, truth, mask) == pytest.approx(0.0, abs=1e-9)
     darker[mask] = 0.0  # 0.2 and 0.6: mean 0.4, 0.2 more than the truth
     assert metrics.seam_step(darker, truth, mask) == pytest.approx(0.2 * 255, rel=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------- grid_artefact
+
+
+def test_grid_artefact_measures_a_plaid_and_matches_the_training_loss() -> None:
+    """An 8-px plaid of RMS 1.5 levels in a fill of smooth truth scores 1.5; the truth, a ramp added to
+    the fill and a plaid in the known pixels score 0; it agrees with the training loss of the same name."""
+    import torch
+
+    from inpaint_cli.models import losses
+
+    side = 96
+    yy, xx = np.mgrid[:side, :side].astype(np.float64)
+    truth = np.repeat((0.3 + 0.4 * xx / side)[..., None], 3, axis=2)
+    hole = np.zeros((side, side), bool)
+    hole[16:80, 24:88] = True
+    plaid = 1.5 / 255 * (np.cos(xx * np.pi / 4) + np.cos(yy * np.pi / 4))[..., None]
+    plaided = truth + plaid * hole[..., None]
+    assert metrics.grid_artefact(plaided, truth, hole) == pytest.approx(1.5, abs=0.1)
+    assert metrics.grid_artefact(truth, truth, hole) == 0.0
+    assert metrics.grid_artefact(truth + 0.2 * yy[..., None] / side, truth, hole) == pytest.approx(0.0, abs=1e-6)
+    assert metrics.grid_artefact(truth + plaid * ~hole[..., None], truth, hole) < 0.2
+    as_tensor = torch.from_numpy(plaided).permute(2, 0, 1)[None].float()
+    loss = losses.grid_artefact(as_tensor, torch.from_numpy(hole)[None, None].float()).item() * 255
+    assert loss == pytest.approx(metrics.grid_artefact(plaided, truth, hole), abs=0.05)

@@ -10,8 +10,8 @@ import numpy as np
 
 from .. import metrics
 
-# Scored per case; "_hole" = over the hole pixels only. gradient_ratio, texture_distance and seam_step are
-# always about the hole (its pixels, or the pairs across its border).
+# Scored per case; "_hole" = over the hole pixels only. gradient_ratio, texture_distance, seam_step and
+# grid_artefact are always about the hole (its pixels, or the pairs across its border).
 QUALITY_METRICS: tuple[str, ...] = (
     "psnr",
     "psnr_hole",
@@ -24,6 +24,7 @@ QUALITY_METRICS: tuple[str, ...] = (
     "gradient_ratio",
     "texture_distance",
     "seam_step",
+    "grid_artefact",
 )
 DIVERSITY = "diversity"  # scored besides QUALITY_METRICS for models that sample (`plural.hole_diversity`)
 # Also for models that sample: the mean over all the case's samples of these, so that diversity bought
@@ -46,6 +47,7 @@ def score_fill(output: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict[
         "gradient_ratio": metrics.gradient_ratio(output, truth, mask),
         "texture_distance": metrics.texture_distance(output, truth, mask),
         "seam_step": metrics.seam_step(output, truth, mask),
+        "grid_artefact": metrics.grid_artefact(output, truth, mask),
     }
 
 
