@@ -237,8 +237,9 @@ def test_each_model_trains_and_exports_a_fillable_checkpoint(arch, tmp_path, pho
     losses = {k: v for r in records for k, v in r.items() if k not in ("kind", "step", "it_per_s", "unreadable")}
     assert losses and all(math.isfinite(v) for v in losses.values()), losses
     (val,) = train_records(run, "val")
-    assert set(val) >= {"psnr", "ssim", "l1"} and math.isfinite(val["psnr"])
+    assert set(val) >= {"psnr", "ssim", "l1", "texture", "seam", "grid"} and math.isfinite(val["psnr"])
     (baseline,) = train_records(run, "baseline")
+    assert math.isfinite(val["grid"]) and abs(baseline["telea_grid"]) < 20  # levels
     assert baseline["telea_psnr"] > 0
     assert (run / "previews" / "step_000002.png").is_file() and (run / "best.safetensors").is_file()
     resolved = load_config(run / "config.toml")
@@ -595,7 +596,7 @@ def test_recipe_settings_reach_the_recipe_and_unknown_ones_are_refused(tmp_path,
         "augment": "",
     }
     assert recipe_settings("test_train_noisy") == {**shared, "critic_momentum": 0.9}
-    assert recipe_settings("deepfill_v1") == {**shared, "critic_steps": 5, "gan_weight": 0.001}
+    assert recipe_settings("deepfill_v1") == {**shared, "critic_steps": 5, "gan_weight": 0.001, "grid_weight": 0.0}
     assert set(recipe_settings("glcic")) == {*shared, "phase_steps"}
     run = tmp_path / "run"
     train(noisy_config(photos, run, steps=1, recipe_config={"critic_momentum": 0.25}), progress=False)

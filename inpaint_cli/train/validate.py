@@ -5,8 +5,8 @@ Validation never shifts the training random streams: it runs inside `torch.rando
 sampling model's latents come from its own generator seeded with VAL_SAMPLE_SEED, so every pass draws
 the same ones and a resumed run stays exact. The model sees only the known pixels (the hole is zeroed),
 and only the hole is scored (`metrics.psnr/ssim/l1` with the mask), beside the hole's texture distance
-and border seam (`metrics.texture_distance`, `metrics.seam_step`), so the curves show what an adversarial
-phase buys in texture against what it costs in PSNR.
+border seam and plaid (`metrics.texture_distance`, `metrics.seam_step`, `metrics.grid_artefact`), so the
+curves show what an adversarial phase buys in texture against what it costs in PSNR and in artefacts.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ Outputs = list[tuple[np.ndarray, np.ndarray | None]]
 
 def score_cases(cases: Sequence[ValCase], device: torch.device, fill: Fill) -> tuple[dict[str, float], Outputs]:
     """Fill every val case with `fill(images, masks)` → (predictions, coarse or None); mean hole metrics."""
-    psnrs, ssims, l1s, textures, seams, outputs = [], [], [], [], [], []
+    psnrs, ssims, l1s, textures, seams, grids, outputs = [], [], [], [], [], [], []
     for start in range(0, len(cases), VAL_BATCH):
         batch = cases[start : start + VAL_BATCH]
         images = torch.from_numpy(np.stack([c.image for c in batch])).permute(0, 3, 1, 2).to(device)
@@ -49,6 +49,7 @@ def score_cases(cases: Sequence[ValCase], device: torch.device, fill: Fill) -> t
             l1s.append(metrics.l1(output, case.image, case.mask))
             textures.append(metrics.texture_distance(output, case.image, case.mask))
             seams.append(metrics.seam_step(output, case.image, case.mask))
+            grids.append(metrics.grid_artefact(output, case.image, case.mask))
             rough = None
             if coarse is not None:
                 rough = coarse[index].float().permute(1, 2, 0).cpu().numpy()
@@ -60,6 +61,7 @@ def score_cases(cases: Sequence[ValCase], device: torch.device, fill: Fill) -> t
         "l1": float(np.mean(l1s)),
         "texture": float(np.mean(textures)),
         "seam": float(np.mean(seams)),
+        "grid": float(np.mean(grids)),
     }
     return scores, outputs
 
