@@ -37,6 +37,9 @@ Schedule: Adam lr 1e-4, betas (0.5, 0.9); 5 critic steps per generator step; bat
   masks: a random half-canvas rectangle, each side pair shrunk by up to box/8.
 
 Deviations from the paper / the released code, and why:
+- `grid_weight` (off by default) adds a penalty on hole detail that repeats on the 8-px grid of the two
+  stride-2 stages and the dilated convs (`losses.grid_artefact`): in adversarial runs on ~500 images the
+  critics let that plaid grow and the texture distance rewarded it (training/README.md).
 - At inference the engine matches the fill to the known pixels at the hole's border (`border_blend.py`,
   Poisson image editing; `--blend none` leaves it out): not in the paper; it removes the colour casts
   and border steps a network trained on a few hundred images leaves, and leaves the fill's detail alone.
@@ -204,7 +207,8 @@ class DeepFillV1Recipe(WganCriticsRecipe):
     generator runs without gradients and no g is logged); the adversarial terms (g_adv and, with
     `fm_weight`, the critics' feature matching, logged as fm) are scaled by `adversarial_scale`; `augment`
     transforms the real and filled images (and the hole for the local crop and the penalty's mask) before
-    every critic forward.
+    every critic forward. `grid_weight` adds grid_weight·(grid(x̂1) + grid(x̂2)) of the coarse and refined
+    composites (`losses.grid_artefact`, logged as grid) from the first generator step.
     """
 
     default_batch = BATCH_SIZE

@@ -48,7 +48,8 @@ Deviations from the paper / the released code, and why:
   deviation this shares). The patch stays for E and the local critic.
 - The small-data settings of `TrainingRecipe` (d_warmup_steps, adv_ramp_steps, fm_weight, augment) act
   as in DeepFill v1's recipe; during the critics' warm-up neither G nor E is updated. `gan_weight`
-  (default the paper's 0.001) weighs g_adv.
+  (default the paper's 0.001) weighs g_adv; `grid_weight` adds DeepFill v1's grid penalty
+  (`losses.grid_artefact`) of the composite x̂, not a term of the paper.
 - `recon_steps` skips the critics and g_adv only; KL and reg_z train from the first step. With
   `hole_weight`, l1_zx + ae_zx becomes hole_weight·mean_hole + mean_known of 1.2·|x−xr1| and 1.2·|x−xr2|.
 - E is trained, in the generator's optimiser: the released code never updates E, which makes
