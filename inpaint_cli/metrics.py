@@ -255,26 +255,31 @@ GRID_PERIOD = 8  # DeepFill's plaid: two stride-2 stages, then dilation 2 at qua
 
 
 def _grid_rms(image: np.ndarray, hole: np.ndarray, period: int) -> float:
+    """The RMS of the periodic part of the hole's detail, its sampling noise taken off (see grid_artefact)."""
     height, width = (hole.shape[0] // period) * period, (hole.shape[1] // period) * period
     image, hole = image[:height, :width], hole[:height, :width]
     detail = image - cv2.blur(image, (period, period), borderType=cv2.BORDER_REPLICATE).reshape(image.shape)
     detail = detail.reshape(height // period, period, width // period, period, -1)
     weights = hole.reshape(height // period, period, width // period, period, 1).astype(np.float64)
-    counts = weights.sum(axis=(0, 2))
-    if not counts.any():
+    counts = weights.sum(axis=(0, 2))  # (period, period, 1)
+    if (counts < 2).any():
         return 0.0
-    phase_means = (detail * weights).sum(axis=(0, 2)) / np.maximum(counts, 1.0)  # (period, period, C)
-    centred = phase_means - phase_means.mean(axis=(0, 1))
-    return float(np.sqrt(np.square(centred).mean(axis=(0, 1))).mean())
+    phase_means = (detail * weights).sum(axis=(0, 2)) / counts  # (period, period, C)
+    spread = (np.square(detail - phase_means[None, :, None]) * weights).sum(axis=(0, 2)) / (counts - 1)
+    power = np.square(phase_means - phase_means.mean(axis=(0, 1))).mean(axis=(0, 1))
+    noise = (spread / counts).mean(axis=(0, 1))  # what a texture with no period puts in `power`
+    return float(np.sqrt(np.maximum(power - noise, 0.0)).mean())
 
 
 def grid_artefact(prediction: np.ndarray, target: np.ndarray, mask: np.ndarray, period: int = GRID_PERIOD) -> float:
     """The plaid of a fill, in 8-bit levels: each image minus its period×period box mean (smooth trends go,
     anything repeating with the period stays), averaged over the hole pixels of each of the period² phases
     (y mod period, x mod period, counted from the image's corner, where a network's grid starts when it
-    fills the whole image); the RMS of those means about their mean, over the channels; the prediction's
-    minus the truth's (whose texture leaves sampling noise, about its std/√(pixels per phase)). Training's
-    counterpart is `models.losses.grid_artefact`."""
+    fills the whole image); the power of those means about their mean, less the power a texture without
+    a period leaves there (each phase's variance over its pixel count), as an RMS, over the channels; the
+    prediction's minus the truth's (about 0 for a photograph). So a 2-level plaid shows in a textured fill
+    too, where the texture's sampling noise alone would put 3 levels into the phase means. Training's
+    counterpart, without the noise correction, is `models.losses.grid_artefact`."""
     prediction, target = _pair(prediction, target, mask)
     hole = np.asarray(mask, dtype=bool)
     return 255.0 * (_grid_rms(prediction, hole, period) - _grid_rms(target, hole, period))
