@@ -24,6 +24,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .errors import UsageError
+
 BLEND_MODES = ("harmonic", "none")
 # Iterations stop when the residual is this small against the border steps' norm: about a hundredth of a
 # grey level at worst on a 512² window (checked against a direct solve in the tests).
@@ -39,6 +41,14 @@ def check_blend(mode: str) -> str:
     if mode not in BLEND_MODES:
         raise ValueError(f"blend must be one of {', '.join(BLEND_MODES)} (got {mode!r})")
     return mode
+
+
+def check_blend_flag(mode: str | None) -> str | None:
+    """`--blend` (None = each model's default) checked before any work: a UsageError naming the flag."""
+    try:
+        return None if mode is None else check_blend(mode)
+    except ValueError as error:
+        raise UsageError(f"--blend {mode}: {error}") from None
 
 
 # The 4-neighbour cross; cv2.filter2D applies it in one SIMD pass (5× numpy's four shifted adds at 512²).

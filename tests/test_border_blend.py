@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from inpaint_cli import Inpainter, load_model
 from inpaint_cli.border_blend import match_border
@@ -109,6 +110,7 @@ def test_the_engine_blends_networks_by_default_and_not_classical_fills():
     image = np.broadcast_to(np.array(FLATS["grass"], np.float32) / 255, (64, 64, 3)).copy()
     hole = np.zeros((64, 64), bool)
     hole[16:48, 16:48] = True
+    torch.manual_seed(0)
     network = create_model("deepfill_v1", **get_arch("deepfill_v1").cls.small_config)  # untrained
     assert Inpainter(network).blend == "harmonic"
     assert Inpainter(load_model("telea")).blend == "none"

@@ -141,3 +141,17 @@ def test_a_batch_too_small_for_batch_norm_is_a_usage_error(run_cli, capsys, tmp_
         f"error: --batch 1: the {arch} recipe needs at least 2 images per batch (its batch-norm layers compute "
         "statistics over the batch)\n"
     )
+
+
+@pytest.mark.parametrize("command", ["fill", "benchmark"])
+def test_an_unknown_blend_is_one_line_exit_2_before_any_work(run_cli, capsys, tmp_path, unreadable_image, command):
+    out = tmp_path / "out.png"
+    if command == "fill":
+        args = ["fill", str(unreadable_image), "--blend", "poisson", "--out", str(out)]
+    else:
+        args = ["benchmark", "--models", "telea", "--data", str(tmp_path), "--no-speed", "--blend", "poisson"]
+        args += ["--json", str(out)]
+    code = run_cli(args)
+    expected = "error: --blend poisson: blend must be one of harmonic, none (got 'poisson')"
+    assert (code, _one_line(capsys)) == (2, expected)
+    assert not out.exists()

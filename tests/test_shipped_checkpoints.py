@@ -35,6 +35,7 @@ SHORT_OF_THE_BAR: dict[str, set[str]] = {
     "piigan.campaign-128": {"sky", "skin", "red"},
 }
 SIDE = 256
+MARGIN = 0.1  # grey levels either side of a bar where a case counts neither as a new miss nor as a pass
 # 8-bit sRGB values of colours users' photos are full of.
 COLOURS = {"sky": (135, 206, 235), "grass": (88, 138, 60), "skin": (226, 180, 150), "red": (200, 30, 40)}
 
@@ -90,8 +91,11 @@ def test_telea_meets_the_bar() -> None:
 def test_bundled_checkpoint_meets_the_bar(name: str) -> None:
     errors = {case: hole_error_levels(name, image, hole) for case, image, hole, _ in cases()}
     allowed = {case: limit for case, _, _, limit in cases()}
-    misses = {case for case, error in errors.items() if error > allowed[case]}
+    # Within MARGIN of the bar a case may fall either way (PiiGAN's grass is 1.99 here): another CPU's
+    # float rounding must not flip it.
+    misses = {case for case, error in errors.items() if error > allowed[case] + MARGIN}
+    passes = {case for case, error in errors.items() if error <= allowed[case] - MARGIN}
     measured = {case: round(error, 2) for case, error in errors.items()}
     known = SHORT_OF_THE_BAR.get(name, set())
     assert not misses - known, f"{name}: mean hole error in grey levels above the bar: {measured}"
-    assert not known - misses, f"{name} now passes {sorted(known - misses)}: trim SHORT_OF_THE_BAR ({measured})"
+    assert not known & passes, f"{name} now passes {sorted(known & passes)}: trim SHORT_OF_THE_BAR ({measured})"

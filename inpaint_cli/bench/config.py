@@ -7,6 +7,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..border_blend import check_blend_flag
 from ..errors import UsageError
 from ..masks import MASK_KINDS, parse_ratio, ratio_label
 
@@ -116,6 +117,7 @@ class BenchmarkConfig:
         unknown = [kind for kind in self.kinds if kind not in MASK_KINDS]
         if unknown:
             raise UsageError(f"--kinds {','.join(unknown)}: expected some of {', '.join(MASK_KINDS)}")
+        check_blend_flag(self.blend)
         for low, high in self.buckets:
             if not 0 <= low < high <= 1:
                 raise UsageError(f"--buckets {ratio_label(low, high)}: need 0 <= LOW < HIGH <= 100")

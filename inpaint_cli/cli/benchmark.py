@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from ..errors import InpaintError
-from .options import BLEND_HELP, check_blend_flag
+from .options import BLEND_HELP
 from .output import err, fail, labelled
 from .root import app
 
@@ -64,7 +64,7 @@ def benchmark(
             batch=batch,
             half=half,
             device=device,
-            blend=check_blend_flag(blend),
+            blend=blend,
             repeats=repeats,
             quality=quality,
             speed=speed,

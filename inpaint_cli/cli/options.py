@@ -55,18 +55,11 @@ BLEND_HELP = (
 )
 
 
-def check_blend_flag(blend: str | None) -> str | None:
-    from ..border_blend import BLEND_MODES
-
-    if blend is not None and blend not in BLEND_MODES:
-        raise UsageError(f"--blend {blend}: expected one of {', '.join(BLEND_MODES)}")
-    return blend
-
-
 def make_inpainter(
     model: str | None, device: str, half: bool, settings: list[str] | None = None, blend: str | None = None
 ):
     """The model `--model` names, on `--device`, with its `--set` settings and `--blend`: (Inpainter, its name)."""
+    from ..border_blend import check_blend_flag
     from ..load import load_inpainter
 
     return load_inpainter(

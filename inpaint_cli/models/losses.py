@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from ..metrics import GRID_PERIOD  # the benchmark's measure of the same plaid
+
 
 def l1(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """mean |prediction − target| over every element."""
@@ -99,9 +101,6 @@ def feature_matching(real_features: Sequence[torch.Tensor], fake_features: Seque
     gradient reaches only the fill (`TrainingRecipe.fm_weight`)."""
     pairs = list(zip(real_features, fake_features, strict=True))
     return sum((fake - real.detach()).abs().mean() for real, fake in pairs) / len(pairs)
-
-
-GRID_PERIOD = 8  # two stride-2 stages, then dilation 2 at quarter resolution: DeepFill's plaid repeats every 8 px
 
 
 def grid_artefact(images: torch.Tensor, masks: torch.Tensor, period: int = GRID_PERIOD) -> torch.Tensor:
